@@ -1,0 +1,91 @@
+#include "edge/config.h"
+
+#include <unistd.h>
+
+#include <charconv>
+
+#include "common/log.h"
+#include "common/options.h"
+
+namespace doorman::edge {
+
+SessionConfig EdgeConfig::session() const {
+  SessionConfig s;
+  s.hostname = hostname;
+  s.max_line = static_cast<size_t>(max_line);
+  s.max_recipients = static_cast<size_t>(max_recipients);
+  s.max_message_size = static_cast<uint64_t>(max_message_size);
+  s.soft_error_limit = static_cast<int>(soft_error_limit);
+  s.hard_error_limit = static_cast<int>(hard_error_limit);
+  s.error_delay = std::chrono::milliseconds(error_delay_ms);
+  s.postmaster_domain = postmaster_domain;
+  return s;
+}
+
+bool split_host_port(const std::string& in, std::string* host, uint16_t* port) {
+  size_t colon;
+  if (!in.empty() && in.front() == '[') {
+    size_t close = in.find(']');
+    if (close == std::string::npos || close + 1 >= in.size() || in[close + 1] != ':') return false;
+    *host = in.substr(1, close - 1);
+    colon = close + 1;
+  } else {
+    colon = in.rfind(':');
+    if (colon == std::string::npos || colon == 0) return false;
+    *host = in.substr(0, colon);
+  }
+  unsigned value = 0;
+  const char* b = in.data() + colon + 1;
+  const char* e = in.data() + in.size();
+  auto [p, ec] = std::from_chars(b, e, value);
+  if (ec != std::errc() || p != e || value > 65535 || b == e) return false;
+  *port = static_cast<uint16_t>(value);
+  return true;
+}
+
+std::string parse_config(int argc, const char* const* argv, EdgeConfig* c, std::string* help) {
+  Options o("doorman-edge", "DOORMAN_EDGE",
+            "The Doorman edge: an ESMTP server that refuses unknown recipients in-session\n"
+            "by asking the directory about each RCPT TO group.");
+  o.add_string("listen", &c->listen, "SMTP listen address, host:port or [v6]:port");
+  o.add_string("hostname", &c->hostname, "our name in the greeting, EHLO reply and Received header (default: the host name)");
+  o.add_int("threads", &c->threads, 0, 256, "I/O threads, one io_context each; 0 = one per core");
+  o.add_string("directory", &c->directory, "directory gRPC target, e.g. dns:///doorman-directory:50051");
+  o.add_int("directory-timeout-ms", &c->directory_timeout_ms, 50, 60000,
+            "deadline of one directory call; past it the recipients get 451 4.4.3");
+  o.add_int("max-sessions", &c->max_sessions, 1, 1000000, "concurrent SMTP sessions; more get 421 4.7.0");
+  o.add_int("max-recipients", &c->max_recipients, 100, 100000, "recipients per transaction; more get 452 4.5.3");
+  o.add_int("max-message-size", &c->max_message_size, 1024, 1LL << 34, "message size limit in bytes (SIZE)");
+  o.add_int("max-line", &c->max_line, 512, 65536, "command line limit in bytes, CRLF included");
+  o.add_int("idle-timeout-seconds", &c->idle_timeout_seconds, 1, 3600, "idle client timeout; then 421 4.4.2");
+  o.add_int("soft-error-limit", &c->soft_error_limit, 0, 10000, "errors in a session before replies are delayed");
+  o.add_int("hard-error-limit", &c->hard_error_limit, 1, 10000, "errors in a session before 421 4.7.0 and close");
+  o.add_int("error-delay-ms", &c->error_delay_ms, 0, 60000, "delay of each reply past the soft error limit");
+  o.add_string("postmaster-domain", &c->postmaster_domain,
+               "domain that a bare RCPT TO:<postmaster> is checked as (empty: rejected)");
+  o.add_int("shutdown-grace-seconds", &c->shutdown_grace_seconds, 0, 3600,
+            "on SIGTERM, how long transactions in progress may take to finish");
+  o.add_string("log-level", &c->log_level, "debug, info, warn or error");
+  std::string err = o.parse(argc, argv);
+  if (o.help_requested()) {
+    *help = o.help();
+    return "";
+  }
+  if (!err.empty()) return err;
+  if (!o.positional().empty()) return "unexpected argument '" + o.positional()[0] + "'";
+  std::string host;
+  uint16_t port = 0;
+  if (!split_host_port(c->listen, &host, &port)) return "option listen: expected host:port, got '" + c->listen + "'";
+  if (c->hard_error_limit <= c->soft_error_limit)
+    return "option hard-error-limit must be greater than soft-error-limit";
+  log::Level level;
+  if (!log::parse_level(c->log_level, &level)) return "option log-level: expected debug, info, warn or error";
+  if (c->hostname.empty()) {
+    char name[256] = {};
+    if (gethostname(name, sizeof name - 1) == 0) c->hostname = name;
+    if (c->hostname.empty()) c->hostname = "doorman.localdomain";
+  }
+  return "";
+}
+
+}  // namespace doorman::edge

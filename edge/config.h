@@ -1,0 +1,42 @@
+// The edge's configuration: one typed, validated struct. Every key is also an
+// environment variable (DOORMAN_EDGE_<KEY>) and a line of an optional file;
+// `doorman-edge --help` prints them all with defaults (docs/configuration.md
+// and the chart's values.yaml carry the same keys).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "edge/session/session.h"
+
+namespace doorman::edge {
+
+struct EdgeConfig {
+  std::string listen = "127.0.0.1:2525";
+  std::string hostname;  // default: gethostname()
+  int64_t threads = 0;   // 0: one per core
+  std::string directory = "127.0.0.1:50051";
+  int64_t directory_timeout_ms = 3000;
+  int64_t max_sessions = 10000;
+  int64_t max_recipients = 1000;
+  int64_t max_message_size = 52428800;
+  int64_t max_line = 512;
+  int64_t idle_timeout_seconds = 300;
+  int64_t soft_error_limit = 10;
+  int64_t hard_error_limit = 20;
+  int64_t error_delay_ms = 1000;
+  std::string postmaster_domain;
+  int64_t shutdown_grace_seconds = 30;
+  std::string log_level = "info";
+
+  SessionConfig session() const;
+};
+
+// Parses argv/environment/file into `config`. Returns "" or an error message;
+// sets *help to the help text when --help was given.
+std::string parse_config(int argc, const char* const* argv, EdgeConfig* config, std::string* help);
+
+// Splits "host:port" or "[v6]:port". Returns false when malformed.
+bool split_host_port(const std::string& in, std::string* host, uint16_t* port);
+
+}  // namespace doorman::edge

@@ -1,0 +1,78 @@
+#include "edge/directory_client.h"
+
+namespace doorman::edge {
+
+DirectoryClient::DirectoryClient(const std::string& target, std::chrono::milliseconds deadline)
+    : deadline_(deadline) {
+  grpc::ChannelArguments args;
+  args.SetLoadBalancingPolicyName("round_robin");
+  // Reconnect quickly after a directory restart: mail is waiting.
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 200);
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 200);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
+  channel_ = grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
+  stub_ = doorman::v1::RecipientService::NewStub(channel_);
+}
+
+Verdict DirectoryClient::from_proto(const doorman::v1::Verdict& v) {
+  Verdict out;
+  switch (v.decision()) {
+    case doorman::v1::DECISION_ACCEPT: out.decision = Verdict::Decision::kAccept; break;
+    case doorman::v1::DECISION_REJECT: out.decision = Verdict::Decision::kReject; break;
+    default: out.decision = Verdict::Decision::kDefer; break;
+  }
+  out.reply = smtp::Reply{static_cast<int>(v.code()), v.enhanced_code(), v.text()};
+  out.reason = v.reason();
+  switch (v.source()) {
+    case doorman::v1::SOURCE_LIST: out.source = "list"; break;
+    case doorman::v1::SOURCE_CACHE: out.source = "cache"; break;
+    case doorman::v1::SOURCE_PROBE: out.source = "probe"; break;
+    case doorman::v1::SOURCE_POLICY: out.source = "policy"; break;
+    case doorman::v1::SOURCE_ERROR: out.source = "error"; break;
+    default: out.source = "unknown"; break;
+  }
+  out.route.assign(v.route().hosts().begin(), v.route().hosts().end());
+  return out;
+}
+
+namespace {
+struct Call {
+  grpc::ClientContext context;
+  doorman::v1::CheckRecipientsRequest request;
+  doorman::v1::CheckRecipientsResponse response;
+  std::function<void(CheckResult)> done;
+};
+}  // namespace
+
+void DirectoryClient::check(const CheckRequest& request, const std::string& session_id, const std::string& client_ip,
+                            std::function<void(CheckResult)> done) {
+  auto call = std::make_shared<Call>();
+  call->done = std::move(done);
+  call->context.set_deadline(std::chrono::system_clock::now() + deadline_);
+  auto* s = call->request.mutable_session();
+  s->set_session_id(session_id);
+  s->set_client_ip(client_ip);
+  s->set_helo(request.helo);
+  s->set_mail_from(request.mail_from);
+  for (const auto& r : request.recipients) call->request.add_recipients(r.mailbox);
+  const size_t expected = request.recipients.size();
+  stub_->async()->CheckRecipients(&call->context, &call->request, &call->response,
+                                  [call, expected](grpc::Status status) {
+                                    CheckResult result;
+                                    if (!status.ok()) {
+                                      result.error = "grpc " + std::to_string(status.error_code()) + ": " +
+                                                     status.error_message();
+                                    } else if (static_cast<size_t>(call->response.verdicts_size()) != expected) {
+                                      result.error = "directory returned " +
+                                                     std::to_string(call->response.verdicts_size()) +
+                                                     " verdicts for " + std::to_string(expected) + " recipients";
+                                    } else {
+                                      result.ok = true;
+                                      for (const auto& v : call->response.verdicts())
+                                        result.verdicts.push_back(from_proto(v));
+                                    }
+                                    call->done(std::move(result));
+                                  });
+}
+
+}  // namespace doorman::edge

@@ -1,0 +1,48 @@
+// The edge's client of doorman.v1.RecipientService.
+//
+// Asynchronous (gRPC callback API): check() returns at once and calls `done`
+// later on a gRPC thread; the caller posts the result back to its own
+// executor. Every call has a deadline; a transport failure, a deadline or a
+// malformed answer is reported as !ok, which the session turns into 451 4.4.3
+// for the whole group. The target is a gRPC URI, so "dns:///directory:50051"
+// with the round_robin policy spreads calls over all directory replicas.
+//
+// Does not see client bytes directly: it sends parsed, canonical mailboxes.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "doorman/v1/recipient.grpc.pb.h"
+#include "edge/session/session.h"
+
+namespace doorman::edge {
+
+struct CheckResult {
+  bool ok = false;
+  std::string error;  // for logs, when !ok
+  std::vector<Verdict> verdicts;
+};
+
+class DirectoryClient {
+ public:
+  DirectoryClient(const std::string& target, std::chrono::milliseconds deadline);
+
+  void check(const CheckRequest& request, const std::string& session_id, const std::string& client_ip,
+             std::function<void(CheckResult)> done);
+
+  // Converts a wire verdict; exposed for tests.
+  static Verdict from_proto(const doorman::v1::Verdict& v);
+
+ private:
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<doorman::v1::RecipientService::Stub> stub_;
+  std::chrono::milliseconds deadline_;
+};
+
+}  // namespace doorman::edge

@@ -1,0 +1,39 @@
+// doorman-edge: the Internet-facing SMTP service. See edge/net/server.h and
+// edge/session/session.h; `doorman-edge --help` lists the configuration.
+#include <csignal>
+#include <cstdio>
+#include <iostream>
+
+#include "common/log.h"
+#include "edge/config.h"
+#include "edge/directory_client.h"
+#include "edge/net/server.h"
+
+int main(int argc, char** argv) {
+  using namespace doorman;
+  edge::EdgeConfig config;
+  std::string help;
+  std::string err = edge::parse_config(argc, argv, &config, &help);
+  if (!help.empty()) {
+    std::cout << help;
+    return 0;
+  }
+  if (!err.empty()) {
+    std::cerr << "doorman-edge: " << err << "\n";
+    return 2;
+  }
+  log::Level level = log::Level::kInfo;
+  log::parse_level(config.log_level, &level);
+  log::set_level(level);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  edge::DirectoryClient directory(config.directory, std::chrono::milliseconds(config.directory_timeout_ms));
+  edge::Server server(config, directory);
+  err = server.bind();
+  if (!err.empty()) {
+    std::cerr << "doorman-edge: " << err << "\n";
+    return 1;
+  }
+  server.run();
+  return 0;
+}

@@ -1,0 +1,178 @@
+#include "edge/net/connection.h"
+
+#include "common/log.h"
+#include "edge/net/server.h"
+
+namespace doorman::edge {
+
+namespace asio = boost::asio;
+using boost::system::error_code;
+
+Connection::Connection(asio::ip::tcp::socket socket, Server& server, size_t context_index, std::string id)
+    : socket_(std::move(socket)),
+      server_(server),
+      context_index_(context_index),
+      id_(std::move(id)),
+      session_(server.session_config()),
+      idle_timer_(socket_.get_executor()),
+      delay_timer_(socket_.get_executor()),
+      started_(std::chrono::steady_clock::now()) {
+  error_code ec;
+  auto ep = socket_.remote_endpoint(ec);
+  if (!ec) client_ip_ = ep.address().to_string();
+}
+
+void Connection::start(bool refuse) {
+  log::debug("session_start").kv("session", id_).kv("client", client_ip_);
+  if (refuse) {
+    end_reason_ = "too_many_sessions";
+    queue_write("421 4.7.0 " + server_.config().hostname + " Error: too many connections\r\n");
+    close_after_write_ = true;
+    return;
+  }
+  perform(session_.start());
+}
+
+void Connection::perform(Actions a) {
+  if (closed_) return;
+  if (a.check) start_check(*a.check);
+  if (a.close) {
+    close_after_write_ = true;
+    if (end_reason_ == "client_quit" && !a.output.empty() && a.output[0] == '4') end_reason_ = "server_closed";
+  }
+  if (delaying_) {
+    delayed_ += a.output;  // keep order behind replies already held back
+  } else if (a.delay.count() > 0 && !a.output.empty()) {
+    delaying_ = true;
+    delayed_ = std::move(a.output);
+    delay_timer_.expires_after(a.delay);
+    delay_timer_.async_wait([self = shared_from_this()](const error_code& ec) {
+      if (ec || self->closed_) return;
+      self->delaying_ = false;
+      std::string held = std::move(self->delayed_);
+      self->delayed_.clear();
+      self->queue_write(held);
+      self->maybe_read();
+    });
+    return;
+  } else {
+    queue_write(a.output);
+  }
+  maybe_read();
+}
+
+void Connection::maybe_read() {
+  if (closed_ || reading_ || delaying_ || close_after_write_ || session_.waiting() || session_.closed()) return;
+  if (out_.size() + writing_.size() > kMaxPendingOutput) return;  // the client is not reading
+  reading_ = true;
+  arm_idle_timer();
+  socket_.async_read_some(asio::buffer(read_buf_), [self = shared_from_this()](const error_code& ec, size_t n) {
+    self->on_read(ec, n);
+  });
+}
+
+void Connection::on_read(const error_code& ec, size_t n) {
+  reading_ = false;
+  if (closed_) return;
+  if (ec) {
+    if (end_reason_ == "client_quit") end_reason_ = ec == asio::error::eof ? "client_disconnected" : "read_error";
+    close(ec.message().c_str());
+    return;
+  }
+  perform(session_.feed(std::string_view(read_buf_.data(), n)));
+}
+
+void Connection::queue_write(const std::string& bytes) {
+  if (closed_) return;
+  out_ += bytes;
+  do_write();
+}
+
+void Connection::do_write() {
+  if (closed_ || !writing_.empty()) return;
+  if (out_.empty()) {
+    if (close_after_write_ && !delaying_) close("done");
+    return;
+  }
+  writing_.swap(out_);
+  asio::async_write(socket_, asio::buffer(writing_), [self = shared_from_this()](const error_code& ec, size_t) {
+    self->writing_.clear();
+    if (self->closed_) return;
+    if (ec) {
+      self->end_reason_ = "write_error";
+      self->close(ec.message().c_str());
+      return;
+    }
+    self->do_write();
+    self->maybe_read();
+  });
+}
+
+void Connection::start_check(const CheckRequest& request) {
+  auto self = shared_from_this();
+  auto executor = socket_.get_executor();
+  server_.directory().check(request, id_, client_ip_, [self, executor](CheckResult result) {
+    asio::post(executor, [self, result = std::move(result)]() mutable { self->on_check(std::move(result)); });
+  });
+}
+
+void Connection::on_check(CheckResult result) {
+  if (closed_) return;
+  if (!result.ok) {
+    log::warn("directory_error").kv("session", id_).kv("error", result.error);
+    perform(session_.on_check_failed());
+    return;
+  }
+  if (log::enabled(log::Level::kDebug)) {
+    for (const auto& v : result.verdicts)
+      log::debug("verdict").kv("session", id_).kv("code", v.reply.code).kv("source", v.source).kv("reason", v.reason);
+  }
+  perform(session_.on_verdicts(std::move(result.verdicts)));
+}
+
+void Connection::arm_idle_timer() {
+  idle_timer_.expires_after(std::chrono::seconds(server_.config().idle_timeout_seconds));
+  idle_timer_.async_wait([self = shared_from_this()](const error_code& ec) {
+    if (ec || self->closed_ || !self->reading_) return;
+    self->end_reason_ = "timeout";
+    self->perform(self->session_.on_timeout());
+  });
+}
+
+void Connection::shutdown() {
+  if (closed_) return;
+  if (end_reason_ == "client_quit") end_reason_ = "shutdown";
+  perform(session_.on_shutdown());
+}
+
+void Connection::force_close() {
+  end_reason_ = "shutdown_forced";
+  close("grace period over");
+}
+
+void Connection::close(const char* reason) {
+  if (closed_) return;
+  closed_ = true;
+  error_code ignored;
+  socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+  socket_.close(ignored);
+  idle_timer_.cancel();
+  delay_timer_.cancel();
+  const SessionStats& s = session_.stats();
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started_);
+  log::info("session_end")
+      .kv("session", id_)
+      .kv("client", client_ip_)
+      .kv("end", end_reason_)
+      .kv("detail", reason)
+      .kv("transactions", s.transactions)
+      .kv("rcpt_accepted", s.rcpt_accepted)
+      .kv("rcpt_rejected", s.rcpt_rejected)
+      .kv("rcpt_deferred", s.rcpt_deferred)
+      .kv("errors", s.errors)
+      .kv("directory_calls", s.directory_calls)
+      .kv("duration_ms", static_cast<int64_t>(ms.count()));
+  server_.on_connection_closed(this, context_index_);
+}
+
+}  // namespace doorman::edge

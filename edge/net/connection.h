@@ -1,0 +1,64 @@
+// One SMTP client connection: the thin I/O shell around a Session.
+// Lives on exactly one io_context thread; see server.h for the limits.
+#pragma once
+
+#include <utility>  // before Asio with g++ 12 and Boost 1.74
+#include <boost/asio.hpp>
+
+#include <array>
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "edge/directory_client.h"
+#include "edge/session/session.h"
+
+namespace doorman::edge {
+
+class Server;
+
+class Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  Connection(boost::asio::ip::tcp::socket socket, Server& server, size_t context_index, std::string id);
+
+  // Starts the session; with `refuse`, sends 421 4.7.0 and closes instead.
+  void start(bool refuse);
+  // Graceful stop: 421 4.3.2 now if idle, else after the transaction.
+  void shutdown();
+  // Closes the socket now (after the grace period).
+  void force_close();
+
+ private:
+  void perform(Actions a);
+  void maybe_read();
+  void on_read(const boost::system::error_code& ec, size_t n);
+  void queue_write(const std::string& bytes);
+  void do_write();
+  void start_check(const CheckRequest& request);
+  void on_check(CheckResult result);
+  void arm_idle_timer();
+  void close(const char* reason);
+
+  static constexpr size_t kMaxPendingOutput = 64 * 1024;
+
+  boost::asio::ip::tcp::socket socket_;
+  Server& server_;
+  size_t context_index_;
+  std::string id_;
+  std::string client_ip_;
+  Session session_;
+  boost::asio::steady_timer idle_timer_;
+  boost::asio::steady_timer delay_timer_;
+  std::array<char, 4096> read_buf_;
+  std::string out_;      // replies waiting to be written
+  std::string writing_;  // replies being written
+  std::string delayed_;  // replies held back by the error delay
+  bool reading_ = false;
+  bool delaying_ = false;
+  bool close_after_write_ = false;
+  bool closed_ = false;
+  std::string end_reason_ = "client_quit";
+  std::chrono::steady_clock::time_point started_;
+};
+
+}  // namespace doorman::edge
