@@ -1,0 +1,35 @@
+// The recipient checks, one per file, in the order the registry runs them:
+//
+//   syntax          unparsable address        -> 501 5.1.3 REJECT (POLICY)
+//   lookup_error    Redis failed              -> 451 4.4.3 DEFER  (ERROR)
+//   guarded_domain  domain not guarded here   -> 550 5.7.1 REJECT (POLICY)
+//   postmaster      postmaster@guarded domain -> 250 2.1.5 ACCEPT (POLICY),
+//                   RFC 5321 §4.5.1
+//   accept_all      mode accept-all           -> 250 2.1.5 ACCEPT (POLICY)
+//   list            mode list: listed         -> 250 2.1.5 ACCEPT (LIST)
+//                              not listed     -> 550 5.1.1 REJECT (LIST)
+//   callout         mode callout (not yet implemented, issue #4)
+//                                             -> 450 4.1.1 DEFER  (PROBE)
+//   fallthrough     nothing decided (unknown mode in Redis)
+//                                             -> 451 4.4.3 DEFER  (ERROR)
+//
+// Our own trouble is always a 4xx deferral, never a 5xx. Reply texts are
+// client-safe (no back-end host names); `reason` is for logs.
+#pragma once
+
+#include "directory/checks/facts.h"
+
+namespace doorman::directory::checks {
+
+std::optional<doorman::v1::Verdict> check_syntax(const Facts& f, Steps* steps);
+std::optional<doorman::v1::Verdict> check_lookup_error(const Facts& f, Steps* steps);
+std::optional<doorman::v1::Verdict> check_guarded_domain(const Facts& f, Steps* steps);
+std::optional<doorman::v1::Verdict> check_postmaster(const Facts& f, Steps* steps);
+std::optional<doorman::v1::Verdict> check_accept_all(const Facts& f, Steps* steps);
+std::optional<doorman::v1::Verdict> check_list(const Facts& f, Steps* steps);
+std::optional<doorman::v1::Verdict> check_callout(const Facts& f, Steps* steps);
+
+// 451 4.4.3 with the given reason: the verdict for "we could not decide".
+doorman::v1::Verdict temporary_failure(const Facts& f, std::string reason);
+
+}  // namespace doorman::directory::checks

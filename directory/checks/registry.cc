@@ -1,0 +1,52 @@
+#include "directory/checks/registry.h"
+
+#include "directory/checks/checks.h"
+
+namespace doorman::directory::checks {
+
+const std::vector<NamedCheck>& registry() {
+  static const std::vector<NamedCheck> kChecks = {
+      {"syntax", check_syntax},
+      {"lookup_error", check_lookup_error},
+      {"guarded_domain", check_guarded_domain},
+      {"postmaster", check_postmaster},
+      {"accept_all", check_accept_all},
+      {"list", check_list},
+      {"callout", check_callout},
+  };
+  return kChecks;
+}
+
+Facts make_facts(std::string_view address, const store::GroupFacts& group, const Status& lookup) {
+  Facts f;
+  f.address = std::string(address);
+  f.parsed = smtp::parse_mailbox(f.address);
+  f.lookup = lookup;
+  if (!f.parsed.ok()) return f;
+  f.domain = smtp::ascii_lower(f.parsed.mailbox.domain);
+  if (!lookup.ok()) return f;
+  auto it = group.find(f.domain);
+  if (it == group.end()) {
+    f.lookup = Status::Error(Code::kInternal, "domain not fetched");
+    return f;
+  }
+  f.config = it->second.config;
+  f.asked = it->second.asked;
+  f.listed = it->second.listed;
+  return f;
+}
+
+Evaluation evaluate(const Facts& facts) {
+  Evaluation e;
+  for (const auto& c : registry()) {
+    if (auto v = c.fn(facts, &e.steps)) {
+      e.verdict = std::move(*v);
+      return e;
+    }
+  }
+  e.steps.push_back("no check decided (unknown mode) -> defer");
+  e.verdict = temporary_failure(facts, "no check decided");
+  return e;
+}
+
+}  // namespace doorman::directory::checks

@@ -1,0 +1,35 @@
+// The ordered table of recipient checks and the evaluator that runs them.
+//
+// make_facts() turns one address and the group's fetched facts into Facts;
+// evaluate() runs the table in order and returns the first verdict, with
+// every check's step line. CheckRecipients and Explain both call evaluate(),
+// so their answers cannot differ. Adding a check: one file, one line in
+// kChecks (registry.cc), one test. Pure; no I/O.
+#pragma once
+
+#include <string_view>
+#include <vector>
+
+#include "directory/checks/facts.h"
+#include "directory/store/store.h"
+
+namespace doorman::directory::checks {
+
+struct NamedCheck {
+  std::string_view name;
+  Check fn;
+};
+
+const std::vector<NamedCheck>& registry();
+
+struct Evaluation {
+  doorman::v1::Verdict verdict;
+  Steps steps;
+};
+
+// `group` is the result of store::fetch_group (ignored when `lookup` is not
+// ok).
+Facts make_facts(std::string_view address, const store::GroupFacts& group, const Status& lookup);
+Evaluation evaluate(const Facts& facts);
+
+}  // namespace doorman::directory::checks

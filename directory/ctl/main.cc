@@ -1,0 +1,476 @@
+// doormanctl: the command-line client of the directory's AdminService.
+//
+// Commands dispatch through a table (name, handler, usage). Talks to one
+// directory over plaintext gRPC (--server, env DOORMAN_SERVER); unary calls
+// have a deadline of --timeout-seconds, streams (import, apply) have none.
+// Imports stream in chunks of 1000 addresses, so a file of a million lines
+// never becomes one message. Exit codes: 0 ok, 1 operation failed, 2 usage.
+#include <grpcpp/grpcpp.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <iostream>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "directory/apply/apply.h"
+#include "directory/store/normalise.h"
+#include "doorman/v1/admin.grpc.pb.h"
+
+namespace {
+
+namespace v1 = doorman::v1;
+namespace apply = doorman::directory::apply;
+namespace store = doorman::directory::store;
+
+constexpr int kOk = 0, kFailed = 1, kUsage = 2;
+
+struct Global {
+  std::string server = "127.0.0.1:50051";
+  int timeout_seconds = 10;
+  std::unique_ptr<v1::AdminService::Stub> stub;
+};
+
+struct UsageError {
+  std::string message;
+};
+
+// Arguments of one command: positionals and --flags (repeatable).
+struct Args {
+  std::vector<std::string> pos;
+  std::multimap<std::string, std::string> flags;
+  bool has(const std::string& f) const { return flags.count(f) > 0; }
+  std::string get(const std::string& f, const std::string& def = "") const {
+    auto it = flags.find(f);
+    return it == flags.end() ? def : it->second;
+  }
+};
+
+// Flags that take no value.
+const std::vector<std::string> kBoolFlags = {"case-sensitive", "case-insensitive", "no-subaddress", "dry-run",
+                                             "help", "h"};
+
+Args parse_args(const std::vector<std::string>& in, size_t from) {
+  Args a;
+  for (size_t i = from; i < in.size(); ++i) {
+    const std::string& s = in[i];
+    if (s.size() > 1 && s[0] == '-' && s != "-") {
+      std::string name = s.substr(s.rfind('-', 1) == 1 ? 2 : 1);
+      std::string value;
+      if (auto eq = name.find('='); eq != std::string::npos) {
+        value = name.substr(eq + 1);
+        name = name.substr(0, eq);
+      } else if (std::find(kBoolFlags.begin(), kBoolFlags.end(), name) == kBoolFlags.end()) {
+        if (i + 1 >= in.size()) throw UsageError{"option " + s + " needs a value"};
+        value = in[++i];
+      }
+      a.flags.emplace(name, value);
+    } else {
+      a.pos.push_back(s);
+    }
+  }
+  return a;
+}
+
+void check_flags(const Args& a, const std::vector<std::string>& allowed) {
+  for (const auto& [k, v] : a.flags)
+    if (std::find(allowed.begin(), allowed.end(), k) == allowed.end()) throw UsageError{"unknown option --" + k};
+}
+
+std::unique_ptr<grpc::ClientContext> ctx(const Global& g) {
+  auto c = std::make_unique<grpc::ClientContext>();
+  c->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(g.timeout_seconds));
+  return c;
+}
+
+int failed(const std::string& what, const grpc::Status& s) {
+  std::cerr << "error: " << what << ": " << s.error_message();
+  if (s.error_code() == grpc::StatusCode::UNAVAILABLE) std::cerr << " (unavailable; safe to retry)";
+  std::cerr << "\n";
+  return kFailed;
+}
+
+void print_domain(const v1::Domain& d) {
+  std::string routes;
+  for (const auto& r : d.routes()) routes += (routes.empty() ? "" : ",") + r;
+  std::cout << d.name() << "  mode=" << store::mode_name(d.mode()) << " routes=" << routes
+            << " case_sensitive=" << (d.local_part_case_sensitive() ? "true" : "false") << " subaddress_separator='"
+            << store::separator_of(d) << "' addresses=" << d.address_count() << "\n";
+}
+
+// Applies --mode, --route, --case-sensitive, --subaddress-separator,
+// --no-subaddress onto d.
+void domain_flags(const Args& a, v1::Domain* d, bool create) {
+  if (a.has("mode")) {
+    v1::DomainMode m;
+    if (!store::parse_mode(a.get("mode"), &m)) throw UsageError{"--mode must be list, callout or accept-all"};
+    d->set_mode(m);
+  } else if (create) {
+    throw UsageError{"--mode is required"};
+  }
+  if (a.has("route")) {
+    d->clear_routes();
+    auto [b, e] = a.flags.equal_range("route");
+    for (auto it = b; it != e; ++it) {
+      std::string err = store::validate_route(it->second);
+      if (!err.empty()) throw UsageError{err};
+      d->add_routes(it->second);
+    }
+  } else if (create) {
+    throw UsageError{"at least one --route host:port is required"};
+  }
+  if (a.has("case-sensitive")) d->set_local_part_case_sensitive(true);
+  if (a.has("case-insensitive")) d->set_local_part_case_sensitive(false);
+  if (a.has("subaddress-separator") && a.has("no-subaddress"))
+    throw UsageError{"--subaddress-separator and --no-subaddress exclude each other"};
+  if (a.has("subaddress-separator")) d->set_subaddress_separator(a.get("subaddress-separator"));
+  if (a.has("no-subaddress")) d->set_subaddress_separator("");
+}
+
+const std::vector<std::string> kDomainFlags = {"mode", "route", "case-sensitive", "case-insensitive",
+                                               "subaddress-separator", "no-subaddress"};
+
+int cmd_domain_add(Global& g, const Args& a) {
+  check_flags(a, kDomainFlags);
+  if (a.pos.size() != 1) throw UsageError{"expected one domain NAME"};
+  v1::CreateDomainRequest req;
+  req.mutable_domain()->set_name(a.pos[0]);
+  domain_flags(a, req.mutable_domain(), true);
+  v1::Domain resp;
+  grpc::Status s = g.stub->CreateDomain(ctx(g).get(), req, &resp);
+  if (!s.ok()) return failed("domain add " + a.pos[0], s);
+  if (resp.mode() == v1::DOMAIN_MODE_ACCEPT_ALL) std::cerr << apply::accept_all_warning(resp.name()) << "\n";
+  print_domain(resp);
+  return kOk;
+}
+
+int cmd_domain_update(Global& g, const Args& a) {
+  check_flags(a, kDomainFlags);
+  if (a.pos.size() != 1) throw UsageError{"expected one domain NAME"};
+  // Read, modify what the flags say, write back: unnamed options are kept.
+  v1::GetDomainRequest get;
+  get.set_name(a.pos[0]);
+  v1::UpdateDomainRequest req;
+  grpc::Status s = g.stub->GetDomain(ctx(g).get(), get, req.mutable_domain());
+  if (!s.ok()) return failed("domain update " + a.pos[0], s);
+  domain_flags(a, req.mutable_domain(), false);
+  v1::Domain resp;
+  s = g.stub->UpdateDomain(ctx(g).get(), req, &resp);
+  if (!s.ok()) return failed("domain update " + a.pos[0], s);
+  if (resp.mode() == v1::DOMAIN_MODE_ACCEPT_ALL) std::cerr << apply::accept_all_warning(resp.name()) << "\n";
+  print_domain(resp);
+  return kOk;
+}
+
+int cmd_domain_get(Global& g, const Args& a) {
+  check_flags(a, {});
+  if (a.pos.size() != 1) throw UsageError{"expected one domain NAME"};
+  v1::GetDomainRequest req;
+  req.set_name(a.pos[0]);
+  v1::Domain resp;
+  grpc::Status s = g.stub->GetDomain(ctx(g).get(), req, &resp);
+  if (!s.ok()) return failed("domain get " + a.pos[0], s);
+  print_domain(resp);
+  return kOk;
+}
+
+int cmd_domain_delete(Global& g, const Args& a) {
+  check_flags(a, {});
+  if (a.pos.size() != 1) throw UsageError{"expected one domain NAME"};
+  v1::DeleteDomainRequest req;
+  req.set_name(a.pos[0]);
+  v1::DeleteDomainResponse resp;
+  grpc::Status s = g.stub->DeleteDomain(ctx(g).get(), req, &resp);
+  if (!s.ok()) return failed("domain delete " + a.pos[0], s);
+  std::cout << "deleted " << a.pos[0] << " (" << resp.addresses_removed() << " addresses removed)\n";
+  return kOk;
+}
+
+int cmd_domain_list(Global& g, const Args& a) {
+  check_flags(a, {});
+  if (!a.pos.empty()) throw UsageError{"domain list takes no arguments"};
+  v1::ListDomainsResponse resp;
+  grpc::Status s = g.stub->ListDomains(ctx(g).get(), v1::ListDomainsRequest(), &resp);
+  if (!s.ok()) return failed("domain list", s);
+  for (const auto& d : resp.domains()) print_domain(d);
+  return kOk;
+}
+
+int address_change(Global& g, const Args& a, bool add) {
+  check_flags(a, {});
+  if (a.pos.empty()) throw UsageError{"expected at least one ADDRESS"};
+  v1::AddressesRequest req;
+  for (const auto& p : a.pos) req.add_addresses(p);
+  v1::AddressesResponse resp;
+  grpc::Status s = add ? g.stub->AddAddresses(ctx(g).get(), req, &resp) : g.stub->RemoveAddresses(ctx(g).get(), req, &resp);
+  if (!s.ok()) return failed(add ? "address add" : "address remove", s);
+  std::cout << (add ? "added " : "removed ") << resp.changed() << ", unchanged " << resp.unchanged() << "\n";
+  for (const auto& e : resp.errors()) std::cerr << "error: " << e.address() << ": " << e.error() << " (not written)\n";
+  return resp.errors_size() > 0 ? kFailed : kOk;
+}
+
+int cmd_address_add(Global& g, const Args& a) { return address_change(g, a, true); }
+int cmd_address_remove(Global& g, const Args& a) { return address_change(g, a, false); }
+
+int cmd_address_list(Global& g, const Args& a) {
+  check_flags(a, {"page-size"});
+  if (a.pos.size() != 1) throw UsageError{"expected one DOMAIN"};
+  uint32_t page = static_cast<uint32_t>(std::atoi(a.get("page-size", "1000").c_str()));
+  if (page == 0 || page > 10000) throw UsageError{"--page-size must be 1..10000"};
+  std::string token;
+  do {
+    v1::ListAddressesRequest req;
+    req.set_domain(a.pos[0]);
+    req.set_page_size(page);
+    req.set_page_token(token);
+    v1::ListAddressesResponse resp;
+    grpc::Status s = g.stub->ListAddresses(ctx(g).get(), req, &resp);
+    if (!s.ok()) return failed("address list " + a.pos[0], s);
+    for (const auto& addr : resp.addresses()) std::cout << addr << "\n";
+    token = resp.next_page_token();
+  } while (!token.empty());
+  return kOk;
+}
+
+int cmd_address_count(Global& g, const Args& a) {
+  check_flags(a, {});
+  if (a.pos.size() != 1) throw UsageError{"expected one DOMAIN"};
+  v1::CountAddressesRequest req;
+  req.set_domain(a.pos[0]);
+  v1::CountAddressesResponse resp;
+  grpc::Status s = g.stub->CountAddresses(ctx(g).get(), req, &resp);
+  if (!s.ok()) return failed("address count " + a.pos[0], s);
+  std::cout << resp.count() << "\n";
+  return kOk;
+}
+
+int cmd_import(Global& g, const Args& a) {
+  check_flags(a, {"replace"});
+  if (a.pos.size() != 1) throw UsageError{"expected one FILE (\"-\" for stdin)"};
+  const std::string file = a.pos[0];
+  std::string domain;
+  if (a.has("replace")) {
+    std::string err = store::normalise_domain_name(a.get("replace"), &domain);
+    if (!err.empty()) throw UsageError{err};
+  }
+  const bool from_stdin = file == "-";
+  const char* nothing = domain.empty() ? "nothing was imported" : "nothing was replaced";
+  // A file is checked completely before anything is sent.
+  if (!from_stdin) {
+    size_t bad = 0;
+    std::string io = apply::for_each_line(file, [&](int line, std::string_view text) {
+      std::string full;
+      std::string err = apply::parse_address_entry(text, domain, &full);
+      if (!err.empty() && ++bad <= 20) std::cerr << file << ":" << line << ": " << err << "\n";
+      return true;
+    });
+    if (!io.empty()) {
+      std::cerr << "error: " << io << "\n";
+      return kFailed;
+    }
+    if (bad > 0) {
+      std::cerr << "error: " << bad << " malformed lines in " << file << "; " << nothing << "\n";
+      return kFailed;
+    }
+  }
+  grpc::ClientContext c;
+  v1::ImportResponse resp;
+  auto writer = domain.empty() ? g.stub->ImportAddresses(&c, &resp) : g.stub->ReplaceAddresses(&c, &resp);
+  v1::ImportChunk chunk;
+  chunk.set_domain(domain);
+  bool broken = false, sent = false, aborted = false;
+  size_t bad = 0;
+  auto flush = [&] {
+    sent = true;
+    if (!writer->Write(chunk)) broken = true;
+    chunk.Clear();
+    return !broken;
+  };
+  std::string io = apply::for_each_line(file, [&](int line, std::string_view text) {
+    std::string full;
+    std::string err = apply::parse_address_entry(text, domain, &full);
+    if (!err.empty()) {  // only reachable for stdin
+      ++bad;
+      std::cerr << file << ":" << line << ": " << err << "\n";
+      if (!domain.empty()) {
+        aborted = true;  // a replace must not go ahead with a partial list
+        return false;
+      }
+      return true;
+    }
+    chunk.add_addresses(full);
+    return chunk.addresses_size() < static_cast<int>(apply::kChunkSize) || flush();
+  });
+  if (!io.empty() || aborted) {
+    c.TryCancel();
+  } else if (!broken && (chunk.addresses_size() > 0 || !sent)) {
+    flush();
+  }
+  writer->WritesDone();
+  grpc::Status s = writer->Finish();
+  if (!io.empty()) {
+    std::cerr << "error: " << io << "; " << (domain.empty() ? "addresses before the error may have been imported" : nothing) << "\n";
+    return kFailed;
+  }
+  if (aborted) {
+    std::cerr << "error: malformed input; " << nothing << "\n";
+    return kFailed;
+  }
+  if (!s.ok()) {
+    failed(domain.empty() ? "import" : "import --replace " + domain, s);
+    if (domain.empty()) std::cerr << "note: chunks sent before the failure were imported\n";
+    else std::cerr << "note: " << nothing << "\n";
+    return kFailed;
+  }
+  std::cout << "received " << resp.received() << ", added " << resp.added();
+  if (!domain.empty()) std::cout << ", removed " << resp.removed();
+  std::cout << ", unchanged " << resp.unchanged() << ", errors " << resp.error_count() << "\n";
+  for (const auto& e : resp.errors()) std::cerr << "error: " << e.address() << ": " << e.error() << " (not written)\n";
+  if (bad > 0) std::cerr << "error: " << bad << " malformed lines skipped; the other addresses were imported\n";
+  return (resp.error_count() > 0 || bad > 0) ? kFailed : kOk;
+}
+
+int cmd_explain(Global& g, const Args& a) {
+  check_flags(a, {});
+  if (a.pos.size() != 1) throw UsageError{"expected one ADDRESS"};
+  v1::ExplainRequest req;
+  req.set_address(a.pos[0]);
+  v1::ExplainResponse resp;
+  grpc::Status s = g.stub->Explain(ctx(g).get(), req, &resp);
+  if (!s.ok()) return failed("explain", s);
+  for (const auto& step : resp.steps()) std::cout << "  " << step << "\n";
+  const auto& v = resp.verdict();
+  std::cout << v.code() << " " << v.enhanced_code() << " " << v.text() << "\n";
+  std::cout << "decision=" << v1::Decision_Name(v.decision()) << " source=" << v1::Source_Name(v.source())
+            << " reason=\"" << v.reason() << "\"";
+  if (v.route().hosts_size() > 0) {
+    std::string routes;
+    for (const auto& h : v.route().hosts()) routes += (routes.empty() ? "" : ",") + h;
+    std::cout << " route=" << routes;
+  }
+  std::cout << "\n";
+  return kOk;
+}
+
+int cmd_apply(Global& g, const Args& a) {
+  check_flags(a, {"f", "file", "dry-run"});
+  std::string file = a.has("f") ? a.get("f") : a.get("file");
+  if (file.empty() && a.pos.size() == 1) file = a.pos[0];
+  if (file.empty()) throw UsageError{"expected -f FILE"};
+  apply::Config config;
+  std::vector<std::string> errors;
+  if (!apply::load(file, &config, &errors)) {
+    for (const auto& e : errors) std::cerr << e << "\n";
+    std::cerr << "error: " << file << " is invalid; nothing was changed\n";
+    return kFailed;
+  }
+  return apply::apply(*g.stub, config, a.has("dry-run"),
+                      {std::cout, std::cerr, std::chrono::seconds(g.timeout_seconds)});
+}
+
+struct Command {
+  const char* name;
+  int (*handler)(Global&, const Args&);
+  const char* usage;
+};
+
+const Command kCommands[] = {
+    {"domain add", cmd_domain_add,
+     "domain add NAME --mode list|callout|accept-all --route HOST:PORT [--route ...]\n"
+     "           [--case-sensitive] [--subaddress-separator X | --no-subaddress]"},
+    {"domain update", cmd_domain_update,
+     "domain update NAME [--mode M] [--route HOST:PORT ...] [--case-sensitive | --case-insensitive]\n"
+     "           [--subaddress-separator X | --no-subaddress]   (options not given are kept)"},
+    {"domain get", cmd_domain_get, "domain get NAME"},
+    {"domain delete", cmd_domain_delete, "domain delete NAME   (also deletes its address list)"},
+    {"domain list", cmd_domain_list, "domain list"},
+    {"address add", cmd_address_add, "address add ADDRESS..."},
+    {"address remove", cmd_address_remove, "address remove ADDRESS..."},
+    {"address list", cmd_address_list, "address list DOMAIN [--page-size N]   (follows all pages)"},
+    {"address count", cmd_address_count, "address count DOMAIN"},
+    {"import", cmd_import,
+     "import FILE [--replace DOMAIN]   (one address per line, '#' comments, \"-\" = stdin;\n"
+     "           with --replace the list of DOMAIN becomes exactly the file, and bare local parts are allowed)"},
+    {"explain", cmd_explain, "explain ADDRESS   (the verdict and its reasoning; no side effects)"},
+    {"apply", cmd_apply, "apply -f domains.yaml [--dry-run]   (make the directory match the file)"},
+};
+
+void usage(std::ostream& out) {
+  out << "Usage: doormanctl [--server HOST:PORT] [--timeout-seconds N] COMMAND ...\n"
+         "Administers a Doorman directory over gRPC.\n\n"
+         "Global options:\n"
+         "  --server HOST:PORT     directory address (default 127.0.0.1:50051, env DOORMAN_SERVER)\n"
+         "  --timeout-seconds N    deadline of each unary call (default 10; streams have none)\n\n"
+         "Commands:\n";
+  for (const auto& c : kCommands) out << "  " << c.usage << "\n";
+  out << "\nExit codes: 0 ok, 1 operation failed, 2 usage error.\n";
+}
+
+int run(int argc, char** argv) {
+  Global g;
+  if (const char* e = std::getenv("DOORMAN_SERVER"); e && *e) g.server = e;
+  std::vector<std::string> args(argv + 1, argv + argc);
+  size_t i = 0;
+  for (; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a == "--help" || a == "-h" || a == "help") {
+      usage(std::cout);
+      return kOk;
+    }
+    auto value = [&](const std::string& name) -> std::string {
+      if (a.rfind(name + "=", 0) == 0) return a.substr(name.size() + 1);
+      if (i + 1 >= args.size()) throw UsageError{name + " needs a value"};
+      return args[++i];
+    };
+    if (a.rfind("--server", 0) == 0) g.server = value("--server");
+    else if (a.rfind("--timeout-seconds", 0) == 0) {
+      g.timeout_seconds = std::atoi(value("--timeout-seconds").c_str());
+      if (g.timeout_seconds <= 0) throw UsageError{"--timeout-seconds must be positive"};
+    } else if (a.rfind("--", 0) == 0) throw UsageError{"unknown option " + a};
+    else break;
+  }
+  if (i >= args.size()) throw UsageError{"no command"};
+  const Command* found = nullptr;
+  size_t consumed = 0;
+  for (const auto& c : kCommands) {
+    std::string name = c.name;
+    std::string joined = args[i];
+    if (name.find(' ') != std::string::npos) {
+      if (i + 1 >= args.size()) continue;
+      joined += " " + args[i + 1];
+      if (joined == name) found = &c, consumed = 2;
+    } else if (joined == name) {
+      found = &c, consumed = 1;
+    }
+    if (found) break;
+  }
+  if (!found) throw UsageError{"unknown command '" + args[i] + (i + 1 < args.size() ? " " + args[i + 1] : "") + "'"};
+  Args parsed = parse_args(args, i + consumed);
+  if (parsed.has("help") || parsed.has("h")) {
+    std::cout << "Usage: doormanctl " << found->usage << "\n";
+    return kOk;
+  }
+  g.stub = v1::AdminService::NewStub(grpc::CreateChannel(g.server, grpc::InsecureChannelCredentials()));
+  try {
+    return found->handler(g, parsed);
+  } catch (const UsageError& e) {
+    std::cerr << "doormanctl: " << e.message << "\nUsage: doormanctl " << found->usage << "\n";
+    return kUsage;
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const UsageError& e) {
+    std::cerr << "doormanctl: " << e.message << "\n";
+    usage(std::cerr);
+    return kUsage;
+  } catch (const std::exception& e) {
+    std::cerr << "doormanctl: " << e.what() << "\n";
+    return kFailed;
+  }
+}

@@ -1,0 +1,345 @@
+#include "directory/service/admin_service.h"
+
+#include <atomic>
+#include <random>
+
+#include "common/log.h"
+#include "directory/service/grpc_status.h"
+#include "directory/service/recipient_service.h"
+#include "directory/store/keys.h"
+#include "directory/store/normalise.h"
+#include "directory/store/store.h"
+
+namespace doorman::directory::service {
+namespace {
+
+using store::RedisConn;
+namespace v1 = doorman::v1;
+
+// Submits `work` (RedisConn& -> Status) and finishes the RPC with its status.
+template <class F>
+grpc::ServerUnaryReactor* run(store::RedisPool& pool, grpc::CallbackServerContext* ctx, F work) {
+  auto* reactor = ctx->DefaultReactor();
+  bool queued = pool.submit([reactor, work = std::move(work)](RedisConn& conn) mutable {
+    reactor->Finish(to_grpc(work(conn)));
+  });
+  if (!queued) reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "directory busy or stopping"));
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* fail(grpc::CallbackServerContext* ctx, grpc::StatusCode code, const std::string& msg) {
+  auto* reactor = ctx->DefaultReactor();
+  reactor->Finish(grpc::Status(code, msg));
+  return reactor;
+}
+
+Status invalid(std::string msg) { return Status::Error(Code::kInvalidArgument, std::move(msg)); }
+
+// Validates and normalises a Domain message in place. `create` requires a mode.
+Status validate_domain(v1::Domain* d, bool create) {
+  std::string name;
+  std::string err = store::normalise_domain_name(d->name(), &name);
+  if (!err.empty()) return invalid(err);
+  d->set_name(name);
+  if (create && d->mode() == v1::DOMAIN_MODE_UNSPECIFIED) return invalid("mode is required");
+  if (!v1::DomainMode_IsValid(d->mode())) return invalid("unknown mode");
+  if (create && d->routes_size() == 0) return invalid("at least one route (host:port) is required");
+  for (const auto& r : d->routes()) {
+    err = store::validate_route(r);
+    if (!err.empty()) return invalid(err);
+  }
+  if (d->has_subaddress_separator()) {
+    const std::string& s = d->subaddress_separator();
+    if (s.size() > 1 || s == "@" || s == "\"" || s == "\\" || (s.size() == 1 && (s[0] <= ' ' || s[0] > '~')))
+      return invalid("subaddress_separator must be one printable character (not @, quote or backslash) or empty");
+  }
+  d->set_address_count(0);
+  return Status::Ok();
+}
+
+Status domain_name(const std::string& in, std::string* out) {
+  std::string err = store::normalise_domain_name(in, out);
+  return err.empty() ? Status::Ok() : invalid(err);
+}
+
+void fill_batch(const store::BatchResult& b, v1::AddressesResponse* resp) {
+  resp->set_changed(b.changed);
+  resp->set_unchanged(b.unchanged);
+  for (const auto& e : b.errors) {
+    auto* x = resp->add_errors();
+    x->set_address(e.address);
+    x->set_error(e.error);
+  }
+}
+
+std::string nonce() {
+  static std::atomic<uint64_t> counter{0};
+  static const uint64_t seed = std::random_device{}();
+  return std::to_string(seed) + "-" + std::to_string(++counter);
+}
+
+// Import and Replace: one chunk in flight at a time. OnReadDone submits the
+// chunk to the pool; the job writes it and starts the next read, or
+// finishes the RPC.
+class ImportReactor final : public grpc::ServerReadReactor<v1::ImportChunk> {
+ public:
+  ImportReactor(store::RedisPool& pool, v1::ImportResponse* resp, bool replace)
+      : pool_(pool), resp_(resp), replace_(replace) {
+    StartRead(&chunk_);
+  }
+
+  void OnReadDone(bool ok) override {
+    bool queued = pool_.submit([this, ok](RedisConn& conn) {
+      if (ok) on_chunk(conn);
+      else on_end(conn);
+    });
+    if (!queued) Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "directory busy or stopping"));
+  }
+
+  void OnDone() override {
+    if (replace_ && !tmp_key_.empty() && !committed_) {
+      std::string key = tmp_key_;
+      pool_.submit([key](RedisConn& conn) { (void)store::replace_abort(conn, key); });
+    }
+    delete this;
+  }
+
+ private:
+  void on_chunk(RedisConn& conn) {
+    if (chunk_.addresses_size() > kMaxChunk) {
+      Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                          "a chunk holds at most " + std::to_string(kMaxChunk) + " addresses"));
+      return;
+    }
+    if (replace_ && target_.key.empty()) {
+      std::string name;
+      Status s = domain_name(chunk_.domain(), &name);
+      if (s.ok()) {
+        target_.only_domain = name;
+        tmp_key_ = store::keys::tmp_replace(name, nonce());
+        s = store::replace_begin(conn, name, tmp_key_);
+      }
+      if (!s.ok()) {
+        tmp_key_.clear();
+        Finish(to_grpc(s));
+        return;
+      }
+      target_.key = tmp_key_;
+    }
+    std::vector<std::string> addresses(chunk_.addresses().begin(), chunk_.addresses().end());
+    size_t errors_before = batch_.errors.size();
+    Status s = store::write_addresses(conn, addresses, target_, &cache_, &batch_);
+    // Keep the first errors only; count them all.
+    error_count_ += batch_.errors.size() - errors_before;
+    if (batch_.errors.size() > kMaxReportedErrors) batch_.errors.resize(kMaxReportedErrors);
+    if (!s.ok()) {
+      grpc::Status g = to_grpc(s);
+      std::string written = replace_ ? "nothing replaced" : std::to_string(batch_.changed) + " addresses were added";
+      Finish(grpc::Status(g.error_code(), g.error_message() + " (" + written + ")"));
+      return;
+    }
+    StartRead(&chunk_);
+  }
+
+  void on_end(RedisConn& conn) {
+    resp_->set_received(batch_.received);
+    resp_->set_error_count(error_count_);
+    for (const auto& e : batch_.errors) {
+      auto* x = resp_->add_errors();
+      x->set_address(e.address);
+      x->set_error(e.error);
+    }
+    if (!replace_) {
+      resp_->set_added(batch_.changed);
+      resp_->set_unchanged(batch_.unchanged);
+      log::info("import").kv("received", batch_.received).kv("added", batch_.changed).kv("errors", error_count_);
+      Finish(grpc::Status::OK);
+      return;
+    }
+    if (tmp_key_.empty()) {
+      Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "empty stream: the first chunk must name the domain"));
+      return;
+    }
+    if (error_count_ > 0) {
+      std::string first = batch_.errors.empty() ? "" : ": " + batch_.errors[0].address + ": " + batch_.errors[0].error;
+      Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                          std::to_string(error_count_) + " invalid addresses, nothing replaced" + first));
+      return;
+    }
+    store::ReplaceCounts counts;
+    Status s = store::replace_commit(conn, target_.only_domain, tmp_key_, &counts);
+    if (!s.ok()) {
+      Finish(to_grpc(s));
+      return;
+    }
+    committed_ = true;
+    resp_->set_added(counts.added);
+    resp_->set_removed(counts.removed);
+    resp_->set_unchanged(counts.unchanged);
+    log::info("replace").kv("domain", target_.only_domain).kv("received", batch_.received)
+        .kv("added", counts.added).kv("removed", counts.removed);
+    Finish(grpc::Status::OK);
+  }
+
+  store::RedisPool& pool_;
+  v1::ImportResponse* resp_;
+  bool replace_;
+  v1::ImportChunk chunk_;
+  store::WriteTarget target_;
+  store::DomainCache cache_;
+  store::BatchResult batch_;
+  uint64_t error_count_ = 0;
+  std::string tmp_key_;
+  bool committed_ = false;
+};
+
+}  // namespace
+
+grpc::ServerUnaryReactor* AdminService::CreateDomain(Ctx* ctx, const v1::CreateDomainRequest* req, v1::Domain* resp) {
+  return run(pool_, ctx, [req, resp](RedisConn& conn) {
+    v1::Domain d = req->domain();
+    Status s = validate_domain(&d, true);
+    if (!s.ok()) return s;
+    if (!d.has_subaddress_separator()) d.set_subaddress_separator(std::string(store::kDefaultSeparator));
+    s = store::create_domain(conn, d);
+    if (!s.ok()) return s;
+    log::info("domain_created").kv("domain", d.name()).kv("mode", store::mode_name(d.mode()));
+    *resp = d;
+    return Status::Ok();
+  });
+}
+
+grpc::ServerUnaryReactor* AdminService::UpdateDomain(Ctx* ctx, const v1::UpdateDomainRequest* req, v1::Domain* resp) {
+  return run(pool_, ctx, [req, resp](RedisConn& conn) {
+    v1::Domain d = req->domain();
+    Status s = validate_domain(&d, false);
+    if (!s.ok()) return s;
+    s = store::update_domain(conn, d, resp);
+    if (s.ok()) log::info("domain_updated").kv("domain", d.name()).kv("mode", store::mode_name(resp->mode()));
+    return s;
+  });
+}
+
+grpc::ServerUnaryReactor* AdminService::GetDomain(Ctx* ctx, const v1::GetDomainRequest* req, v1::Domain* resp) {
+  return run(pool_, ctx, [req, resp](RedisConn& conn) {
+    std::string name;
+    Status s = domain_name(req->name(), &name);
+    if (!s.ok()) return s;
+    return store::get_domain(conn, name, resp);
+  });
+}
+
+grpc::ServerUnaryReactor* AdminService::DeleteDomain(Ctx* ctx, const v1::DeleteDomainRequest* req,
+                                                     v1::DeleteDomainResponse* resp) {
+  return run(pool_, ctx, [req, resp](RedisConn& conn) {
+    std::string name;
+    Status s = domain_name(req->name(), &name);
+    if (!s.ok()) return s;
+    uint64_t removed = 0;
+    s = store::delete_domain(conn, name, &removed);
+    if (!s.ok()) return s;
+    resp->set_addresses_removed(removed);
+    log::info("domain_deleted").kv("domain", name).kv("addresses_removed", removed);
+    return Status::Ok();
+  });
+}
+
+grpc::ServerUnaryReactor* AdminService::ListDomains(Ctx* ctx, const v1::ListDomainsRequest*,
+                                                    v1::ListDomainsResponse* resp) {
+  return run(pool_, ctx, [resp](RedisConn& conn) {
+    std::vector<v1::Domain> domains;
+    Status s = store::list_domains(conn, &domains);
+    for (auto& d : domains) *resp->add_domains() = std::move(d);
+    return s;
+  });
+}
+
+grpc::ServerUnaryReactor* AdminService::AddAddresses(Ctx* ctx, const v1::AddressesRequest* req,
+                                                     v1::AddressesResponse* resp) {
+  if (req->addresses_size() > kMaxAddressesPerCall)
+    return fail(ctx, grpc::StatusCode::INVALID_ARGUMENT,
+                "at most " + std::to_string(kMaxAddressesPerCall) + " addresses per call; use ImportAddresses");
+  return run(pool_, ctx, [req, resp](RedisConn& conn) {
+    std::vector<std::string> addresses(req->addresses().begin(), req->addresses().end());
+    store::DomainCache cache;
+    store::BatchResult b;
+    Status s = store::write_addresses(conn, addresses, {store::WriteOp::kAdd, "", ""}, &cache, &b);
+    if (s.ok()) fill_batch(b, resp);
+    return s;
+  });
+}
+
+grpc::ServerUnaryReactor* AdminService::RemoveAddresses(Ctx* ctx, const v1::AddressesRequest* req,
+                                                        v1::AddressesResponse* resp) {
+  if (req->addresses_size() > kMaxAddressesPerCall)
+    return fail(ctx, grpc::StatusCode::INVALID_ARGUMENT,
+                "at most " + std::to_string(kMaxAddressesPerCall) + " addresses per call");
+  return run(pool_, ctx, [req, resp](RedisConn& conn) {
+    std::vector<std::string> addresses(req->addresses().begin(), req->addresses().end());
+    store::DomainCache cache;
+    store::BatchResult b;
+    Status s = store::write_addresses(conn, addresses, {store::WriteOp::kRemove, "", ""}, &cache, &b);
+    if (s.ok()) fill_batch(b, resp);
+    return s;
+  });
+}
+
+grpc::ServerUnaryReactor* AdminService::ListAddresses(Ctx* ctx, const v1::ListAddressesRequest* req,
+                                                      v1::ListAddressesResponse* resp) {
+  return run(pool_, ctx, [req, resp](RedisConn& conn) {
+    std::string name;
+    Status s = domain_name(req->domain(), &name);
+    if (!s.ok()) return s;
+    uint32_t size = req->page_size() == 0 ? kDefaultPageSize : std::min(req->page_size(), kMaxPageSize);
+    std::vector<std::string> out;
+    std::string next;
+    s = store::list_addresses(conn, name, size, req->page_token(), &out, &next);
+    if (!s.ok()) return s;
+    for (auto& a : out) resp->add_addresses(std::move(a));
+    resp->set_next_page_token(next);
+    return Status::Ok();
+  });
+}
+
+grpc::ServerUnaryReactor* AdminService::CountAddresses(Ctx* ctx, const v1::CountAddressesRequest* req,
+                                                       v1::CountAddressesResponse* resp) {
+  return run(pool_, ctx, [req, resp](RedisConn& conn) {
+    std::string name;
+    Status s = domain_name(req->domain(), &name);
+    if (!s.ok()) return s;
+    uint64_t n = 0;
+    s = store::count_addresses(conn, name, &n);
+    resp->set_count(n);
+    return s;
+  });
+}
+
+grpc::ServerReadReactor<v1::ImportChunk>* AdminService::ImportAddresses(Ctx*, v1::ImportResponse* resp) {
+  return new ImportReactor(pool_, resp, false);
+}
+
+grpc::ServerReadReactor<v1::ImportChunk>* AdminService::ReplaceAddresses(Ctx*, v1::ImportResponse* resp) {
+  return new ImportReactor(pool_, resp, true);
+}
+
+grpc::ServerUnaryReactor* AdminService::Explain(Ctx* ctx, const v1::ExplainRequest* req, v1::ExplainResponse* resp) {
+  auto explain = [req, resp](RedisConn* conn, const std::string& error) {
+    std::vector<v1::Verdict> verdicts;
+    std::vector<std::vector<std::string>> steps;
+    check_group(conn, {req->address()}, &verdicts, &steps, error);
+    *resp->mutable_verdict() = verdicts.front();
+    for (auto& s : steps.front()) resp->add_steps(std::move(s));
+  };
+  auto* reactor = ctx->DefaultReactor();
+  bool queued = pool_.submit([reactor, explain](RedisConn& conn) {
+    explain(&conn, "");
+    reactor->Finish(grpc::Status::OK);
+  });
+  if (!queued) {
+    explain(nullptr, "directory busy");
+    reactor->Finish(grpc::Status::OK);
+  }
+  return reactor;
+}
+
+}  // namespace doorman::directory::service

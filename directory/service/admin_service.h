@@ -1,0 +1,74 @@
+// doorman.v1.AdminService: guarded domains, their address lists, Explain.
+//
+// Talks to operators (doormanctl) over gRPC; inputs are validated here:
+// domain names (smtp::is_valid_domain, lower-cased), routes ("host:port",
+// port 1..65535), modes (required on create), addresses (smtp::parse_mailbox,
+// must be of a guarded domain; errors per address, nothing written for
+// those). Handlers never block: each submits a job to the Redis pool, which
+// finishes the RPC. Errors are gRPC codes: INVALID_ARGUMENT, NOT_FOUND,
+// ALREADY_EXISTS, UNAVAILABLE (Redis trouble; safe to retry).
+//
+// Import and Replace are client streams: each chunk is written with one
+// pipelined round trip before the next is read, so memory is bounded by one
+// chunk (at most kMaxChunk addresses). Replace writes into a temp set and
+// RENAMEs it over the list at the end; if any address was invalid, or the
+// stream breaks, nothing is replaced.
+#pragma once
+
+#include "directory/store/pool.h"
+#include "doorman/v1/admin.grpc.pb.h"
+
+namespace doorman::directory::service {
+
+inline constexpr int kMaxAddressesPerCall = 10000;
+inline constexpr int kMaxChunk = 10000;
+inline constexpr uint32_t kDefaultPageSize = 1000;
+inline constexpr uint32_t kMaxPageSize = 10000;
+inline constexpr size_t kMaxReportedErrors = 100;
+
+class AdminService final : public doorman::v1::AdminService::CallbackService {
+ public:
+  explicit AdminService(store::RedisPool& pool) : pool_(pool) {}
+  // Keep the generated synchronous overloads visible (-Woverloaded-virtual).
+  using doorman::v1::AdminService::CallbackService::CreateDomain;
+  using doorman::v1::AdminService::CallbackService::UpdateDomain;
+  using doorman::v1::AdminService::CallbackService::GetDomain;
+  using doorman::v1::AdminService::CallbackService::DeleteDomain;
+  using doorman::v1::AdminService::CallbackService::ListDomains;
+  using doorman::v1::AdminService::CallbackService::AddAddresses;
+  using doorman::v1::AdminService::CallbackService::RemoveAddresses;
+  using doorman::v1::AdminService::CallbackService::ListAddresses;
+  using doorman::v1::AdminService::CallbackService::CountAddresses;
+  using doorman::v1::AdminService::CallbackService::ImportAddresses;
+  using doorman::v1::AdminService::CallbackService::ReplaceAddresses;
+  using doorman::v1::AdminService::CallbackService::Explain;
+
+  using Ctx = grpc::CallbackServerContext;
+  using Reactor = grpc::ServerUnaryReactor;
+
+  Reactor* CreateDomain(Ctx* ctx, const doorman::v1::CreateDomainRequest* req, doorman::v1::Domain* resp) override;
+  Reactor* UpdateDomain(Ctx* ctx, const doorman::v1::UpdateDomainRequest* req, doorman::v1::Domain* resp) override;
+  Reactor* GetDomain(Ctx* ctx, const doorman::v1::GetDomainRequest* req, doorman::v1::Domain* resp) override;
+  Reactor* DeleteDomain(Ctx* ctx, const doorman::v1::DeleteDomainRequest* req,
+                        doorman::v1::DeleteDomainResponse* resp) override;
+  Reactor* ListDomains(Ctx* ctx, const doorman::v1::ListDomainsRequest* req,
+                       doorman::v1::ListDomainsResponse* resp) override;
+  Reactor* AddAddresses(Ctx* ctx, const doorman::v1::AddressesRequest* req,
+                        doorman::v1::AddressesResponse* resp) override;
+  Reactor* RemoveAddresses(Ctx* ctx, const doorman::v1::AddressesRequest* req,
+                           doorman::v1::AddressesResponse* resp) override;
+  Reactor* ListAddresses(Ctx* ctx, const doorman::v1::ListAddressesRequest* req,
+                         doorman::v1::ListAddressesResponse* resp) override;
+  Reactor* CountAddresses(Ctx* ctx, const doorman::v1::CountAddressesRequest* req,
+                          doorman::v1::CountAddressesResponse* resp) override;
+  grpc::ServerReadReactor<doorman::v1::ImportChunk>* ImportAddresses(Ctx* ctx,
+                                                                      doorman::v1::ImportResponse* resp) override;
+  grpc::ServerReadReactor<doorman::v1::ImportChunk>* ReplaceAddresses(Ctx* ctx,
+                                                                       doorman::v1::ImportResponse* resp) override;
+  Reactor* Explain(Ctx* ctx, const doorman::v1::ExplainRequest* req, doorman::v1::ExplainResponse* resp) override;
+
+ private:
+  store::RedisPool& pool_;
+};
+
+}  // namespace doorman::directory::service

@@ -1,0 +1,370 @@
+#include "directory/store/store.h"
+
+#include <algorithm>
+
+#include "directory/store/keys.h"
+#include "directory/store/normalise.h"
+
+namespace doorman::directory::store {
+namespace {
+
+using doorman::v1::Domain;
+
+Status redis_error(const Reply& r, const std::string& what) {
+  return Status::Unavailable("redis " + what + ": " + r.str);
+}
+
+std::string join_routes(const Domain& d) {
+  std::string out;
+  for (const auto& r : d.routes()) {
+    if (!out.empty()) out += ",";
+    out += r;
+  }
+  return out;
+}
+
+// HSET arguments for every field of `d`.
+Command hset_domain(const Domain& d) {
+  Command c = {"HSET", keys::domain(d.name()), std::string(keys::kFieldMode), mode_name(d.mode()),
+               std::string(keys::kFieldRoutes), join_routes(d), std::string(keys::kFieldCaseSensitive),
+               d.local_part_case_sensitive() ? "1" : "0"};
+  c.push_back(std::string(keys::kFieldSeparator));
+  c.push_back(separator_of(d));
+  return c;
+}
+
+}  // namespace
+
+bool parse_domain_hash(const std::string& name, const Reply& r, Domain* out) {
+  if (r.type != Reply::Type::kArray || r.elements.empty()) return false;
+  out->Clear();
+  out->set_name(name);
+  out->set_subaddress_separator(std::string(kDefaultSeparator));
+  for (size_t i = 0; i + 1 < r.elements.size(); i += 2) {
+    const std::string& f = r.elements[i].str;
+    const std::string& v = r.elements[i + 1].str;
+    if (f == keys::kFieldMode) {
+      doorman::v1::DomainMode m = doorman::v1::DOMAIN_MODE_UNSPECIFIED;
+      parse_mode(v, &m);
+      out->set_mode(m);
+    } else if (f == keys::kFieldRoutes) {
+      size_t start = 0;
+      while (start < v.size()) {
+        size_t comma = v.find(',', start);
+        if (comma == std::string::npos) comma = v.size();
+        if (comma > start) out->add_routes(v.substr(start, comma - start));
+        start = comma + 1;
+      }
+    } else if (f == keys::kFieldCaseSensitive) {
+      out->set_local_part_case_sensitive(v == "1");
+    } else if (f == keys::kFieldSeparator) {
+      out->set_subaddress_separator(v);
+    }
+  }
+  return true;
+}
+
+Status fetch_group(RedisConn& conn, const std::vector<smtp::Mailbox>& mailboxes, GroupFacts* out) {
+  out->clear();
+  // Distinct domains, each with its candidates in first-seen order.
+  std::map<std::string, std::vector<std::string>> candidates;
+  for (const auto& m : mailboxes) {
+    auto& list = candidates[smtp::ascii_lower(m.domain)];
+    for (auto& c : lookup_candidates(m.local))
+      if (std::find(list.begin(), list.end(), c) == list.end()) list.push_back(std::move(c));
+  }
+  std::vector<Command> cmds;
+  for (const auto& [domain, cands] : candidates) {
+    cmds.push_back({"HGETALL", keys::domain(domain)});
+    Command sm = {"SMISMEMBER", keys::addresses(domain)};
+    sm.insert(sm.end(), cands.begin(), cands.end());
+    cmds.push_back(std::move(sm));
+  }
+  std::vector<Reply> replies;
+  Status s = conn.pipeline(cmds, &replies);
+  if (!s.ok()) return s;
+  size_t i = 0;
+  for (const auto& [domain, cands] : candidates) {
+    const Reply& h = replies[i++];
+    const Reply& sm = replies[i++];
+    if (h.is_error()) return redis_error(h, "HGETALL");
+    if (sm.is_error()) return redis_error(sm, "SMISMEMBER");
+    DomainFacts& f = (*out)[domain];
+    Domain d;
+    if (parse_domain_hash(domain, h, &d)) f.config = std::move(d);
+    for (size_t k = 0; k < cands.size() && k < sm.elements.size(); ++k) {
+      f.asked.insert(cands[k]);
+      if (sm.elements[k].integer == 1) f.listed.insert(cands[k]);
+    }
+  }
+
+  // A domain with its own separator may need candidates we could not guess.
+  cmds.clear();
+  std::vector<std::pair<std::string, std::vector<std::string>>> extra;
+  for (const auto& m : mailboxes) {
+    std::string domain = smtp::ascii_lower(m.domain);
+    DomainFacts& f = (*out)[domain];
+    if (!f.config) continue;
+    std::string key = normalise_local(m.local, *f.config);
+    if (f.asked.count(key)) continue;
+    if (extra.empty() || extra.back().first != domain) extra.emplace_back(domain, std::vector<std::string>());
+    extra.back().second.push_back(key);
+    f.asked.insert(key);
+  }
+  if (extra.empty()) return Status::Ok();
+  for (const auto& [domain, cands] : extra) {
+    Command sm = {"SMISMEMBER", keys::addresses(domain)};
+    sm.insert(sm.end(), cands.begin(), cands.end());
+    cmds.push_back(std::move(sm));
+  }
+  s = conn.pipeline(cmds, &replies);
+  if (!s.ok()) return s;
+  for (size_t k = 0; k < extra.size(); ++k) {
+    const Reply& sm = replies[k];
+    if (sm.is_error()) return redis_error(sm, "SMISMEMBER");
+    DomainFacts& f = (*out)[extra[k].first];
+    for (size_t j = 0; j < extra[k].second.size() && j < sm.elements.size(); ++j)
+      if (sm.elements[j].integer == 1) f.listed.insert(extra[k].second[j]);
+  }
+  return Status::Ok();
+}
+
+Status get_domain(RedisConn& conn, const std::string& name, Domain* out) {
+  std::vector<Reply> r;
+  Status s = conn.pipeline({{"HGETALL", keys::domain(name)}, {"SCARD", keys::addresses(name)}}, &r);
+  if (!s.ok()) return s;
+  if (r[0].is_error()) return redis_error(r[0], "HGETALL");
+  if (!parse_domain_hash(name, r[0], out)) return Status::Error(Code::kNotFound, "domain " + name + " not found");
+  out->set_address_count(static_cast<uint64_t>(std::max<int64_t>(0, r[1].integer)));
+  return Status::Ok();
+}
+
+Status create_domain(RedisConn& conn, const Domain& domain) {
+  // SADD decides who wins a concurrent create; only the winner writes.
+  Reply added;
+  Status s = conn.command({"SADD", keys::domains(), domain.name()}, &added);
+  if (!s.ok()) return s;
+  if (added.integer == 0) return Status::Error(Code::kAlreadyExists, "domain " + domain.name() + " already exists");
+  std::vector<Reply> r;
+  s = conn.pipeline({{"DEL", keys::domain(domain.name())}, hset_domain(domain)}, &r);
+  if (!s.ok()) return s;
+  for (const auto& x : r)
+    if (x.is_error()) return redis_error(x, "HSET");
+  return Status::Ok();
+}
+
+Status update_domain(RedisConn& conn, const Domain& patch, Domain* out) {
+  Domain current;
+  Status s = get_domain(conn, patch.name(), &current);
+  if (!s.ok()) return s;
+  if (patch.mode() != doorman::v1::DOMAIN_MODE_UNSPECIFIED) current.set_mode(patch.mode());
+  if (patch.routes_size() > 0) *current.mutable_routes() = patch.routes();
+  current.set_local_part_case_sensitive(patch.local_part_case_sensitive());
+  if (patch.has_subaddress_separator()) current.set_subaddress_separator(patch.subaddress_separator());
+  std::vector<Reply> r;
+  s = conn.pipeline({{"DEL", keys::domain(current.name())}, hset_domain(current)}, &r);
+  if (!s.ok()) return s;
+  for (const auto& x : r)
+    if (x.is_error()) return redis_error(x, "HSET");
+  *out = current;
+  return Status::Ok();
+}
+
+Status delete_domain(RedisConn& conn, const std::string& name, uint64_t* removed) {
+  std::vector<Reply> r;
+  Status s = conn.pipeline({{"MULTI"},
+                            {"SREM", keys::domains(), name},
+                            {"SCARD", keys::addresses(name)},
+                            {"DEL", keys::domain(name), keys::addresses(name)},
+                            {"EXEC"}},
+                           &r);
+  if (!s.ok()) return s;
+  const Reply& exec = r.back();
+  if (exec.type != Reply::Type::kArray || exec.elements.size() != 3) return redis_error(exec, "EXEC");
+  if (exec.elements[0].integer == 0 && exec.elements[2].integer == 0)
+    return Status::Error(Code::kNotFound, "domain " + name + " not found");
+  *removed = static_cast<uint64_t>(exec.elements[1].integer);
+  return Status::Ok();
+}
+
+Status list_domains(RedisConn& conn, std::vector<Domain>* out) {
+  out->clear();
+  Reply members;
+  Status s = conn.command({"SMEMBERS", keys::domains()}, &members);
+  if (!s.ok()) return s;
+  std::vector<std::string> names;
+  for (const auto& e : members.elements) names.push_back(e.str);
+  std::sort(names.begin(), names.end());
+  if (names.empty()) return Status::Ok();
+  std::vector<Command> cmds;
+  for (const auto& n : names) {
+    cmds.push_back({"HGETALL", keys::domain(n)});
+    cmds.push_back({"SCARD", keys::addresses(n)});
+  }
+  std::vector<Reply> r;
+  s = conn.pipeline(cmds, &r);
+  if (!s.ok()) return s;
+  for (size_t i = 0; i < names.size(); ++i) {
+    Domain d;
+    if (!parse_domain_hash(names[i], r[2 * i], &d)) continue;  // half-created; skip
+    d.set_address_count(static_cast<uint64_t>(std::max<int64_t>(0, r[2 * i + 1].integer)));
+    out->push_back(std::move(d));
+  }
+  return Status::Ok();
+}
+
+Status write_addresses(RedisConn& conn, const std::vector<std::string>& addresses, const WriteTarget& target,
+                       DomainCache* cache, BatchResult* result) {
+  struct Entry {
+    std::string domain;
+    std::string local;  // decoded, not yet normalised
+    const std::string* original;
+  };
+  std::vector<Entry> entries;
+  entries.reserve(addresses.size());
+  std::vector<std::string> unknown;
+  result->received += addresses.size();
+  for (const auto& a : addresses) {
+    smtp::PathResult p = smtp::parse_mailbox(a);
+    if (!p.ok()) {
+      const char* why = p.error == smtp::AddressError::kTooLong    ? "address too long"
+                        : p.error == smtp::AddressError::kNonAscii ? "non-ASCII address (SMTPUTF8 not supported)"
+                                                                   : "bad address syntax";
+      result->errors.push_back({a, why});
+      continue;
+    }
+    std::string domain = smtp::ascii_lower(p.mailbox.domain);
+    if (!target.only_domain.empty() && domain != target.only_domain) {
+      result->errors.push_back({a, "not in domain " + target.only_domain});
+      continue;
+    }
+    if (!cache->count(domain) && std::find(unknown.begin(), unknown.end(), domain) == unknown.end())
+      unknown.push_back(domain);
+    entries.push_back({std::move(domain), std::move(p.mailbox.local), &a});
+  }
+  if (!unknown.empty()) {
+    std::vector<Command> cmds;
+    for (const auto& d : unknown) cmds.push_back({"HGETALL", keys::domain(d)});
+    std::vector<Reply> r;
+    Status s = conn.pipeline(cmds, &r);
+    if (!s.ok()) return s;
+    for (size_t i = 0; i < unknown.size(); ++i) {
+      if (r[i].is_error()) return redis_error(r[i], "HGETALL");
+      Domain d;
+      if (parse_domain_hash(unknown[i], r[i], &d)) (*cache)[unknown[i]] = std::move(d);
+      else (*cache)[unknown[i]] = std::nullopt;
+    }
+  }
+  // Normalised members per domain, in first-seen order; duplicates within the
+  // batch count once.
+  std::map<std::string, std::vector<std::string>> by_domain;
+  std::map<std::string, std::set<std::string>> seen;
+  uint64_t duplicates = 0;
+  for (auto& e : entries) {
+    const auto& cfg = (*cache)[e.domain];
+    if (!cfg) {
+      result->errors.push_back({*e.original, "domain " + e.domain + " is not guarded here"});
+      continue;
+    }
+    std::string key = normalise_local(e.local, *cfg);
+    if (!seen[e.domain].insert(key).second) {
+      ++duplicates;
+      continue;
+    }
+    by_domain[e.domain].push_back(std::move(key));
+  }
+  if (by_domain.empty()) {
+    result->unchanged += duplicates;
+    return Status::Ok();
+  }
+  std::vector<Command> cmds;
+  uint64_t total = 0;
+  for (const auto& [domain, members] : by_domain) {
+    Command c = {target.op == WriteOp::kAdd ? "SADD" : "SREM", target.key.empty() ? keys::addresses(domain) : target.key};
+    c.insert(c.end(), members.begin(), members.end());
+    total += members.size();
+    cmds.push_back(std::move(c));
+  }
+  if (!target.key.empty()) cmds.push_back({"EXPIRE", target.key, std::to_string(keys::kTmpTtlSeconds)});
+  std::vector<Reply> r;
+  Status s = conn.pipeline(cmds, &r);
+  if (!s.ok()) return s;
+  uint64_t changed = 0;
+  for (size_t i = 0; i < by_domain.size(); ++i) {
+    if (r[i].is_error()) return redis_error(r[i], "SADD");
+    changed += static_cast<uint64_t>(r[i].integer);
+  }
+  result->changed += changed;
+  result->unchanged += total - changed + duplicates;
+  return Status::Ok();
+}
+
+Status list_addresses(RedisConn& conn, const std::string& domain, uint32_t page_size, const std::string& token,
+                      std::vector<std::string>* out, std::string* next_token) {
+  out->clear();
+  next_token->clear();
+  std::string cursor = token.empty() ? "0" : token;
+  if (cursor.find_first_not_of("0123456789") != std::string::npos)
+    return Status::Error(Code::kInvalidArgument, "bad page_token");
+  std::vector<Reply> r;
+  Status s = conn.pipeline({{"EXISTS", keys::domain(domain)},
+                            {"SSCAN", keys::addresses(domain), cursor, "COUNT", std::to_string(page_size)}},
+                           &r);
+  if (!s.ok()) return s;
+  if (r[0].integer == 0) return Status::Error(Code::kNotFound, "domain " + domain + " not found");
+  if (r[1].is_error()) return redis_error(r[1], "SSCAN");
+  if (r[1].elements.size() != 2) return Status::Error(Code::kInternal, "unexpected SSCAN reply");
+  if (r[1].elements[0].str != "0") *next_token = r[1].elements[0].str;
+  for (const auto& e : r[1].elements[1].elements) out->push_back(smtp::Mailbox{e.str, domain}.str());
+  return Status::Ok();
+}
+
+Status count_addresses(RedisConn& conn, const std::string& domain, uint64_t* count) {
+  std::vector<Reply> r;
+  Status s = conn.pipeline({{"EXISTS", keys::domain(domain)}, {"SCARD", keys::addresses(domain)}}, &r);
+  if (!s.ok()) return s;
+  if (r[0].integer == 0) return Status::Error(Code::kNotFound, "domain " + domain + " not found");
+  *count = static_cast<uint64_t>(std::max<int64_t>(0, r[1].integer));
+  return Status::Ok();
+}
+
+Status replace_begin(RedisConn& conn, const std::string& domain, const std::string& tmp_key) {
+  std::vector<Reply> r;
+  Status s = conn.pipeline({{"EXISTS", keys::domain(domain)}, {"DEL", tmp_key}}, &r);
+  if (!s.ok()) return s;
+  if (r[0].integer == 0) return Status::Error(Code::kNotFound, "domain " + domain + " not found");
+  return Status::Ok();
+}
+
+Status replace_commit(RedisConn& conn, const std::string& domain, const std::string& tmp_key, ReplaceCounts* out) {
+  const std::string live = keys::addresses(domain);
+  std::vector<Reply> r;
+  Status s = conn.pipeline({{"SCARD", tmp_key}, {"SCARD", live}, {"SINTERCARD", "2", tmp_key, live}}, &r);
+  if (!s.ok()) return s;
+  for (const auto& x : r)
+    if (x.is_error()) return redis_error(x, "SINTERCARD");
+  uint64_t fresh = static_cast<uint64_t>(r[0].integer), old = static_cast<uint64_t>(r[1].integer),
+           both = static_cast<uint64_t>(r[2].integer);
+  out->added = fresh - both;
+  out->removed = old - both;
+  out->unchanged = both;
+  std::vector<Command> cmds;
+  if (fresh == 0) {
+    cmds = {{"DEL", live, tmp_key}};
+  } else {
+    // RENAME carries the temp key's TTL over: PERSIST in the same transaction.
+    cmds = {{"MULTI"}, {"RENAME", tmp_key, live}, {"PERSIST", live}, {"EXEC"}};
+  }
+  s = conn.pipeline(cmds, &r);
+  if (!s.ok()) return s;
+  if (r.back().is_error() || (fresh != 0 && r.back().type != Reply::Type::kArray))
+    return redis_error(r.back(), "RENAME");
+  return Status::Ok();
+}
+
+Status replace_abort(RedisConn& conn, const std::string& tmp_key) {
+  Reply r;
+  return conn.command({"DEL", tmp_key}, &r);
+}
+
+}  // namespace doorman::directory::store

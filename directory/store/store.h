@@ -1,0 +1,106 @@
+// The directory's Redis operations over the key schema of keys.h.
+//
+// Every function runs on a caller-supplied RedisConn (a pool worker's) and
+// blocks on it; every function pipelines its commands and says how many
+// round trips it makes. Failures come back as Status: kUnavailable for Redis
+// trouble (never a verdict), kNotFound / kAlreadyExists / kInvalidArgument
+// for admin mistakes. Nothing here decides a verdict: see checks/.
+//
+// Limits: a recipient group or an address batch is bounded by the caller
+// (1000 recipients, import chunks); ListAddresses pages are at most 10000
+// (SSCAN COUNT is only a hint, so a page may be a little larger or smaller).
+// Changing a domain's case sensitivity or separator does not rewrite its
+// stored list; re-import or `doormanctl apply` does.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "directory/store/redis.h"
+#include "directory/store/status.h"
+#include "doorman/v1/admin.pb.h"
+#include "smtp/address.h"
+
+namespace doorman::directory::store {
+
+// What one fetch learned about one domain.
+struct DomainFacts {
+  std::optional<doorman::v1::Domain> config;  // nullopt: not guarded
+  std::set<std::string> asked;                // candidate local parts looked up
+  std::set<std::string> listed;               // ... and found in the list
+};
+
+// Keyed by lower-cased domain.
+using GroupFacts = std::map<std::string, DomainFacts>;
+
+// For every distinct domain of `mailboxes`: HGETALL of its hash and
+// SMISMEMBER of every lookup candidate (normalise.h) in ONE round trip. A
+// second round trip happens only when a domain uses a separator other than
+// "+" or "" and a recipient contains it.
+Status fetch_group(RedisConn& conn, const std::vector<smtp::Mailbox>& mailboxes, GroupFacts* out);
+
+// Domains. `name` must already be validated and lower-cased.
+Status get_domain(RedisConn& conn, const std::string& name, doorman::v1::Domain* out);
+Status create_domain(RedisConn& conn, const doorman::v1::Domain& domain);
+// Mode UNSPECIFIED, empty routes or an absent separator keep the stored value;
+// case sensitivity is always set.
+Status update_domain(RedisConn& conn, const doorman::v1::Domain& patch, doorman::v1::Domain* out);
+Status delete_domain(RedisConn& conn, const std::string& name, uint64_t* addresses_removed);
+Status list_domains(RedisConn& conn, std::vector<doorman::v1::Domain>* out);
+
+// Domain configs looked up during a batch or a stream, so an import fetches
+// each domain once.
+using DomainCache = std::map<std::string, std::optional<doorman::v1::Domain>>;
+
+struct AddressError {
+  std::string address;
+  std::string error;
+};
+
+struct BatchResult {
+  uint64_t received = 0;
+  uint64_t changed = 0;
+  uint64_t unchanged = 0;
+  std::vector<AddressError> errors;  // nothing was written for these
+};
+
+enum class WriteOp { kAdd, kRemove };
+
+struct WriteTarget {
+  WriteOp op = WriteOp::kAdd;
+  // Replace: every address must be of this domain, and goes to `key` (a temp
+  // set, whose TTL is refreshed) instead of the domain's list.
+  std::string only_domain;
+  std::string key;
+};
+
+// Parses, validates and normalises `addresses` and writes them with one
+// SADD/SREM per domain in one round trip (plus one round trip to look up
+// domains not yet in `cache`). Per-address problems go to result->errors.
+Status write_addresses(RedisConn& conn, const std::vector<std::string>& addresses, const WriteTarget& target,
+                       DomainCache* cache, BatchResult* result);
+
+Status list_addresses(RedisConn& conn, const std::string& domain, uint32_t page_size, const std::string& token,
+                      std::vector<std::string>* out, std::string* next_token);
+Status count_addresses(RedisConn& conn, const std::string& domain, uint64_t* count);
+
+// Replace: begin checks the domain and clears the temp set; commit compares
+// the temp set with the live list (SINTERCARD) and RENAMEs it over the list
+// atomically (DEL when empty).
+struct ReplaceCounts {
+  uint64_t added = 0;
+  uint64_t removed = 0;
+  uint64_t unchanged = 0;
+};
+Status replace_begin(RedisConn& conn, const std::string& domain, const std::string& tmp_key);
+Status replace_commit(RedisConn& conn, const std::string& domain, const std::string& tmp_key, ReplaceCounts* out);
+Status replace_abort(RedisConn& conn, const std::string& tmp_key);
+
+// Reads a domain hash reply (HGETALL) into `out`; false when empty.
+bool parse_domain_hash(const std::string& name, const Reply& hgetall, doorman::v1::Domain* out);
+
+}  // namespace doorman::directory::store

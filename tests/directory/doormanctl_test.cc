@@ -1,0 +1,148 @@
+// doormanctl end to end: the built doormanctl and doorman-directory binaries
+// against a real redis-server, all started and stopped by PID.
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "tests/support/process.h"
+#include "tests/support/redis_server.h"
+
+namespace doorman::test {
+namespace {
+
+class DirectoryCtl : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(redis_.start()) << redis_.error();
+    dir_ = make_temp_dir("doorman-ctl");
+    port_ = free_tcp_port();
+    ASSERT_TRUE(directory_.start({DOORMAN_DIRECTORY_BIN, "--listen", "127.0.0.1:" + std::to_string(port_),
+                                  "--redis-port", std::to_string(redis_.port()), "--shutdown-grace-seconds", "1"},
+                                 dir_ + "/directory.log"));
+    ASSERT_TRUE(wait_for_port(port_, std::chrono::seconds(10))) << directory_.read_log();
+  }
+  void TearDown() override {
+    EXPECT_EQ(directory_.stop(), 0) << directory_.read_log();  // SIGTERM -> graceful exit 0
+    remove_tree(dir_);
+  }
+  RunResult ctl(std::vector<std::string> args, const std::string& in = "") {
+    args.insert(args.begin(), {DOORMANCTL_BIN, "--server", "127.0.0.1:" + std::to_string(port_)});
+    return run(args, std::chrono::seconds(30), in);
+  }
+  std::string write(const std::string& name, const std::string& text) {
+    std::string path = dir_ + "/" + name;
+    std::ofstream(path) << text;
+    return path;
+  }
+
+  RedisServer redis_;
+  Process directory_;
+  std::string dir_;
+  int port_ = 0;
+};
+
+TEST_F(DirectoryCtl, ApplyIsIdempotent) {
+  std::string yaml = std::string(DOORMAN_TESTDATA) + "/domains.yaml";
+  RunResult dry = ctl({"apply", "-f", yaml, "--dry-run"});
+  EXPECT_EQ(dry.exit_code, 0) << dry.err;
+  EXPECT_NE(dry.out.find("(dry run) + domain example.com"), std::string::npos) << dry.out;
+  RunResult first = ctl({"apply", "-f", yaml});
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  EXPECT_NE(first.out.find("+ domain example.com"), std::string::npos) << first.out;
+  EXPECT_NE(first.out.find("example.com: +5 -0 addresses"), std::string::npos) << first.out;
+  EXPECT_NE(first.err.find("warning: domain catchall.example uses mode accept-all"), std::string::npos);
+  RunResult second = ctl({"apply", "-f", yaml});
+  ASSERT_EQ(second.exit_code, 0) << second.err;
+  EXPECT_EQ(second.out, "no changes\n");
+  RunResult dry2 = ctl({"apply", "-f", yaml, "--dry-run"});
+  EXPECT_EQ(dry2.out, "no changes\n");
+
+  // A changed file: mode change, one address fewer, one domain gone.
+  std::string changed = write("example.com.txt", "carol@example.com\n");
+  (void)changed;
+  std::string y2 = write("domains.yaml",
+                         "domains:\n"
+                         "  - name: example.com\n"
+                         "    mode: callout\n"
+                         "    routes: [\"127.0.0.1:2526\"]\n"
+                         "    addresses: [alice, bob, dave, erin]\n"
+                         "    address_files: [example.com.txt]\n");
+  RunResult third = ctl({"apply", "-f", y2});
+  ASSERT_EQ(third.exit_code, 0) << third.err;
+  EXPECT_NE(third.out.find("~ domain example.com: mode list -> callout"), std::string::npos) << third.out;
+  EXPECT_NE(third.out.find("- domain catchall.example"), std::string::npos) << third.out;
+  EXPECT_EQ(ctl({"apply", "-f", y2}).out, "no changes\n");
+}
+
+TEST_F(DirectoryCtl, ApplyValidatesBeforeWriting) {
+  std::string y = write("bad.yaml",
+                        "domains:\n"
+                        "  - name: good.example\n"
+                        "    mode: list\n"
+                        "    routes: [\"mx:25\"]\n"
+                        "  - name: bad.example\n"
+                        "    mode: sometimes\n"
+                        "    routes: [\"mx:0\"]\n");
+  RunResult r = ctl({"apply", "-f", y});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("bad.yaml:6:"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("bad.yaml:7:"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("nothing was changed"), std::string::npos) << r.err;
+  EXPECT_EQ(ctl({"domain", "list"}).out, "");
+}
+
+TEST_F(DirectoryCtl, ImportReportsMalformedLinesAndWritesNothing) {
+  ASSERT_EQ(ctl({"domain", "add", "example.com", "--mode", "list", "--route", "127.0.0.1:2526"}).exit_code, 0);
+  std::string bad = write("bad.txt", "# header\na@example.com\n\nnot an address\nb@example.com\n");
+  RunResult r = ctl({"import", bad});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find(bad + ":4:"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("nothing was imported"), std::string::npos) << r.err;
+  EXPECT_EQ(ctl({"address", "count", "example.com"}).out, "0\n");
+
+  std::string good = write("good.txt", "a@example.com\r\nB@Example.com\n");
+  r = ctl({"import", good});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "received 2, added 2, unchanged 0, errors 0\n");
+  r = ctl({"import", "-", "--replace", "example.com"}, "c\nb@example.com\n");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "received 2, added 1, removed 1, unchanged 1, errors 0\n");
+  r = ctl({"import", "-", "--replace", "example.com"}, "d\nbad address\n");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("-:2:"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("nothing was replaced"), std::string::npos) << r.err;
+  r = ctl({"address", "list", "example.com", "--page-size", "1"});
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_TRUE(r.out == "b@example.com\nc@example.com\n" || r.out == "c@example.com\nb@example.com\n") << r.out;
+}
+
+TEST_F(DirectoryCtl, ExplainAndUsage) {
+  ASSERT_EQ(ctl({"domain", "add", "example.com", "--mode", "list", "--route", "127.0.0.1:2526"}).exit_code, 0);
+  ASSERT_EQ(ctl({"address", "add", "alice@example.com"}).exit_code, 0);
+  RunResult r = ctl({"explain", "Alice+x@example.com"});
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_NE(r.out.find("250 2.1.5 OK"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("list: 'alice' is in the list of example.com"), std::string::npos) << r.out;
+  r = ctl({"explain", "nobody@example.com"});
+  EXPECT_NE(r.out.find("550 5.1.1"), std::string::npos) << r.out;
+  EXPECT_EQ(ctl({"--help"}).exit_code, 0);
+  EXPECT_EQ(ctl({"frobnicate"}).exit_code, 2);
+  EXPECT_EQ(ctl({"domain", "add", "x.org", "--route", "mx:25"}).exit_code, 2);  // no --mode
+  EXPECT_EQ(ctl({"domain", "get", "nope.org"}).exit_code, 1);
+  EXPECT_EQ(ctl({"address", "add", "x@unguarded.org"}).exit_code, 1);
+}
+
+TEST(DirectoryBinary, HelpAndBadOptions) {
+  RunResult r = run({DOORMAN_DIRECTORY_BIN, "--help"});
+  EXPECT_EQ(r.exit_code, 0);
+  for (const char* opt : {"--listen", "--redis-host", "--redis-port", "--redis-password", "--redis-password-file",
+                          "--redis-db", "--redis-timeout-ms", "--redis-connections", "--log-level", "--apply",
+                          "--shutdown-grace-seconds"})
+    EXPECT_NE(r.out.find(opt), std::string::npos) << opt;
+  r = run({DOORMAN_DIRECTORY_BIN, "--redis-port", "0"});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("redis-port"), std::string::npos) << r.err;
+}
+
+}  // namespace
+}  // namespace doorman::test

@@ -1,0 +1,240 @@
+// The gRPC services in-process on a loopback port with a real redis-server:
+// CheckRecipients, the admin RPCs (unary and streams), health, and recovery
+// from a Redis restart.
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "directory/service/server.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "tests/support/redis_server.h"
+
+namespace doorman::directory::service {
+namespace {
+
+namespace v1 = doorman::v1;
+
+class DirectoryService : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(redis_.start()) << redis_.error();
+    store::RedisPool::Settings ps;
+    ps.redis.port = redis_.port();
+    ps.redis.timeout = std::chrono::milliseconds(500);
+    ps.connections = 2;
+    ps.backoff_min = std::chrono::milliseconds(50);
+    ps.backoff_max = std::chrono::milliseconds(200);
+    pool_ = std::make_unique<store::RedisPool>(ps);
+    pool_->start();
+    server_ = std::make_unique<Server>(*pool_);
+    ASSERT_EQ(server_->start("127.0.0.1:0"), "");
+    auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(server_->port()),
+                                       grpc::InsecureChannelCredentials());
+    admin_ = v1::AdminService::NewStub(channel);
+    rcpt_ = v1::RecipientService::NewStub(channel);
+    health_ = grpc::health::v1::Health::NewStub(channel);
+  }
+  void TearDown() override {
+    server_->shutdown(std::chrono::milliseconds(100));
+    server_->wait();
+    pool_->stop();
+  }
+  grpc::Status create(const std::string& name, v1::DomainMode mode) {
+    grpc::ClientContext ctx;
+    v1::CreateDomainRequest req;
+    req.mutable_domain()->set_name(name);
+    req.mutable_domain()->set_mode(mode);
+    req.mutable_domain()->add_routes("127.0.0.1:2526");
+    v1::Domain resp;
+    return admin_->CreateDomain(&ctx, req, &resp);
+  }
+  v1::AddressesResponse add(const std::vector<std::string>& addrs) {
+    grpc::ClientContext ctx;
+    v1::AddressesRequest req;
+    for (const auto& a : addrs) req.add_addresses(a);
+    v1::AddressesResponse resp;
+    EXPECT_TRUE(admin_->AddAddresses(&ctx, req, &resp).ok());
+    return resp;
+  }
+  std::vector<v1::Verdict> check(const std::vector<std::string>& rcpts, grpc::Status* status = nullptr) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    v1::CheckRecipientsRequest req;
+    for (const auto& r : rcpts) req.add_recipients(r);
+    v1::CheckRecipientsResponse resp;
+    grpc::Status s = rcpt_->CheckRecipients(&ctx, req, &resp);
+    if (status) *status = s;
+    else EXPECT_TRUE(s.ok()) << s.error_message();
+    return {resp.verdicts().begin(), resp.verdicts().end()};
+  }
+  grpc::health::v1::HealthCheckResponse::ServingStatus health() {
+    grpc::ClientContext ctx;
+    grpc::health::v1::HealthCheckRequest req;
+    grpc::health::v1::HealthCheckResponse resp;
+    if (!health_->Check(&ctx, req, &resp).ok()) return grpc::health::v1::HealthCheckResponse::UNKNOWN;
+    return resp.status();
+  }
+  bool wait_health(grpc::health::v1::HealthCheckResponse::ServingStatus want) {
+    for (int i = 0; i < 100; ++i) {
+      if (health() == want) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return false;
+  }
+
+  test::RedisServer redis_;
+  std::unique_ptr<store::RedisPool> pool_;
+  std::unique_ptr<Server> server_;
+  std::unique_ptr<v1::AdminService::Stub> admin_;
+  std::unique_ptr<v1::RecipientService::Stub> rcpt_;
+  std::unique_ptr<grpc::health::v1::Health::Stub> health_;
+};
+
+TEST_F(DirectoryService, CheckRecipientsInOrder) {
+  ASSERT_TRUE(create("example.com", v1::DOMAIN_MODE_LIST).ok());
+  add({"alice@example.com"});
+  auto v = check({"Alice+x@EXAMPLE.com", "bob@example.com", "a@relay.org", "bad", "postmaster@example.com"});
+  ASSERT_EQ(v.size(), 5u);
+  EXPECT_EQ(v[0].code(), 250u);
+  EXPECT_EQ(v[0].route().hosts(0), "127.0.0.1:2526");
+  EXPECT_EQ(v[1].code(), 550u);
+  EXPECT_EQ(v[1].enhanced_code(), "5.1.1");
+  EXPECT_EQ(v[2].enhanced_code(), "5.7.1");
+  EXPECT_EQ(v[3].enhanced_code(), "5.1.3");
+  EXPECT_EQ(v[4].code(), 250u);
+}
+
+TEST_F(DirectoryService, TooManyRecipientsIsInvalidArgument) {
+  std::vector<std::string> many(kMaxRecipients + 1, "a@example.com");
+  grpc::Status s;
+  check(many, &s);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+TEST_F(DirectoryService, AdminErrorsAreStatusCodes) {
+  EXPECT_EQ(create("bad..name", v1::DOMAIN_MODE_LIST).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(create("example.com", v1::DOMAIN_MODE_UNSPECIFIED).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  ASSERT_TRUE(create("Example.com", v1::DOMAIN_MODE_LIST).ok());
+  EXPECT_EQ(create("example.com", v1::DOMAIN_MODE_LIST).error_code(), grpc::StatusCode::ALREADY_EXISTS);
+  grpc::ClientContext ctx;
+  v1::GetDomainRequest req;
+  req.set_name("nope.org");
+  v1::Domain d;
+  EXPECT_EQ(admin_->GetDomain(&ctx, req, &d).error_code(), grpc::StatusCode::NOT_FOUND);
+  grpc::ClientContext ctx2;
+  v1::CreateDomainRequest bad_route;
+  bad_route.mutable_domain()->set_name("x.org");
+  bad_route.mutable_domain()->set_mode(v1::DOMAIN_MODE_LIST);
+  bad_route.mutable_domain()->add_routes("mx:99999");
+  EXPECT_EQ(admin_->CreateDomain(&ctx2, bad_route, &d).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+TEST_F(DirectoryService, ImportAndReplaceStreams) {
+  ASSERT_TRUE(create("example.com", v1::DOMAIN_MODE_LIST).ok());
+  {
+    grpc::ClientContext ctx;
+    v1::ImportResponse resp;
+    auto w = admin_->ImportAddresses(&ctx, &resp);
+    for (int c = 0; c < 5; ++c) {
+      v1::ImportChunk chunk;
+      for (int i = 0; i < 1000; ++i) chunk.add_addresses("u" + std::to_string(c * 1000 + i) + "@example.com");
+      ASSERT_TRUE(w->Write(chunk));
+    }
+    v1::ImportChunk last;
+    last.add_addresses("x@unguarded.org");
+    last.add_addresses("u1@example.com");
+    ASSERT_TRUE(w->Write(last));
+    w->WritesDone();
+    ASSERT_TRUE(w->Finish().ok());
+    EXPECT_EQ(resp.received(), 5002u);
+    EXPECT_EQ(resp.added(), 5000u);
+    EXPECT_EQ(resp.unchanged(), 1u);
+    EXPECT_EQ(resp.error_count(), 1u);
+  }
+  {
+    grpc::ClientContext ctx;
+    v1::ImportResponse resp;
+    auto w = admin_->ReplaceAddresses(&ctx, &resp);
+    v1::ImportChunk chunk;
+    chunk.set_domain("example.com");
+    chunk.add_addresses("u1@example.com");
+    chunk.add_addresses("new@example.com");
+    ASSERT_TRUE(w->Write(chunk));
+    w->WritesDone();
+    ASSERT_TRUE(w->Finish().ok());
+    EXPECT_EQ(resp.added(), 1u);
+    EXPECT_EQ(resp.removed(), 4999u);
+    EXPECT_EQ(resp.unchanged(), 1u);
+  }
+  {
+    // A replace with an invalid address replaces nothing.
+    grpc::ClientContext ctx;
+    v1::ImportResponse resp;
+    auto w = admin_->ReplaceAddresses(&ctx, &resp);
+    v1::ImportChunk chunk;
+    chunk.set_domain("example.com");
+    chunk.add_addresses("other@elsewhere.org");
+    ASSERT_TRUE(w->Write(chunk));
+    w->WritesDone();
+    EXPECT_EQ(w->Finish().error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  }
+  grpc::ClientContext ctx;
+  v1::CountAddressesRequest req;
+  req.set_domain("example.com");
+  v1::CountAddressesResponse resp;
+  ASSERT_TRUE(admin_->CountAddresses(&ctx, req, &resp).ok());
+  EXPECT_EQ(resp.count(), 2u);
+  EXPECT_EQ(redis_.cli({"KEYS", "doorman:v1:tmp:*"}), "");
+}
+
+TEST_F(DirectoryService, ExplainMatchesCheck) {
+  ASSERT_TRUE(create("example.com", v1::DOMAIN_MODE_LIST).ok());
+  grpc::ClientContext ctx;
+  v1::ExplainRequest req;
+  req.set_address("zed@example.com");
+  v1::ExplainResponse resp;
+  ASSERT_TRUE(admin_->Explain(&ctx, req, &resp).ok());
+  auto v = check({"zed@example.com"});
+  EXPECT_EQ(resp.verdict().SerializeAsString(), v[0].SerializeAsString());
+  EXPECT_EQ(resp.steps_size(), 3);
+}
+
+TEST_F(DirectoryService, RedisDownDefersAndRestartRecovers) {
+  ASSERT_TRUE(create("example.com", v1::DOMAIN_MODE_LIST).ok());
+  EXPECT_TRUE(wait_health(grpc::health::v1::HealthCheckResponse::SERVING));
+  redis_.stop();
+  auto v = check({"alice@example.com", "bob@example.com"});
+  ASSERT_EQ(v.size(), 2u);
+  for (const auto& x : v) {
+    EXPECT_EQ(x.decision(), v1::DECISION_DEFER);
+    EXPECT_EQ(x.code(), 451u);
+    EXPECT_EQ(x.enhanced_code(), "4.4.3");
+    EXPECT_EQ(x.source(), v1::SOURCE_ERROR);
+  }
+  // Admin calls fail with UNAVAILABLE.
+  EXPECT_EQ(create("x.org", v1::DOMAIN_MODE_LIST).error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_TRUE(wait_health(grpc::health::v1::HealthCheckResponse::NOT_SERVING));
+
+  ASSERT_TRUE(redis_.start()) << redis_.error();  // same port, empty data
+  bool recovered = false;
+  for (int i = 0; i < 100 && !recovered; ++i) {
+    recovered = create("example.com", v1::DOMAIN_MODE_LIST).ok();
+    if (!recovered) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_TRUE(recovered);
+  add({"alice@example.com"});
+  // Every worker reconnects: several calls in a row all succeed.
+  for (int i = 0; i < 6; ++i) {
+    auto w = check({"alice@example.com"});
+    if (w[0].code() != 250u) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      w = check({"alice@example.com"});
+    }
+    EXPECT_EQ(w[0].code(), 250u);
+  }
+  EXPECT_TRUE(wait_health(grpc::health::v1::HealthCheckResponse::SERVING));
+}
+
+}  // namespace
+}  // namespace doorman::directory::service

@@ -1,0 +1,197 @@
+// The store against a real redis-server (started by the fixture): domains,
+// address writes with normalisation, paging, replace, and the group fetch in
+// one round trip.
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "directory/store/keys.h"
+#include "directory/store/store.h"
+#include "tests/support/redis_server.h"
+
+namespace doorman::directory::store {
+namespace {
+
+namespace v1 = doorman::v1;
+
+class DirectoryStore : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    redis_ = new test::RedisServer();
+    ASSERT_TRUE(redis_->start()) << redis_->error();
+  }
+  static void TearDownTestSuite() {
+    delete redis_;
+    redis_ = nullptr;
+  }
+  void SetUp() override {
+    redis_->cli({"FLUSHALL"});
+    RedisConfig cfg;
+    cfg.port = redis_->port();
+    conn_ = std::make_unique<RedisConn>(cfg);
+    ASSERT_TRUE(conn_->connect().ok());
+  }
+  v1::Domain make(const std::string& name, v1::DomainMode mode = v1::DOMAIN_MODE_LIST) {
+    v1::Domain d;
+    d.set_name(name);
+    d.set_mode(mode);
+    d.add_routes("127.0.0.1:2526");
+    return d;
+  }
+  BatchResult add(const std::vector<std::string>& a, WriteOp op = WriteOp::kAdd) {
+    DomainCache cache;
+    BatchResult r;
+    EXPECT_TRUE(write_addresses(*conn_, a, {op, "", ""}, &cache, &r).ok());
+    return r;
+  }
+  static test::RedisServer* redis_;
+  std::unique_ptr<RedisConn> conn_;
+};
+test::RedisServer* DirectoryStore::redis_ = nullptr;
+
+TEST_F(DirectoryStore, DomainLifecycle) {
+  ASSERT_TRUE(create_domain(*conn_, make("example.com")).ok());
+  EXPECT_EQ(create_domain(*conn_, make("example.com")).code, Code::kAlreadyExists);
+  v1::Domain got;
+  ASSERT_TRUE(get_domain(*conn_, "example.com", &got).ok());
+  EXPECT_EQ(got.mode(), v1::DOMAIN_MODE_LIST);
+  EXPECT_EQ(got.subaddress_separator(), "+");
+  EXPECT_EQ(redis_->cli({"HGET", keys::domain("example.com"), "routes"}), "127.0.0.1:2526");
+  v1::Domain patch;
+  patch.set_name("example.com");
+  patch.set_mode(v1::DOMAIN_MODE_CALLOUT);
+  patch.set_subaddress_separator("");
+  v1::Domain updated;
+  ASSERT_TRUE(update_domain(*conn_, patch, &updated).ok());
+  EXPECT_EQ(updated.mode(), v1::DOMAIN_MODE_CALLOUT);
+  EXPECT_EQ(updated.routes_size(), 1);
+  EXPECT_EQ(updated.subaddress_separator(), "");
+  std::vector<v1::Domain> all;
+  ASSERT_TRUE(list_domains(*conn_, &all).ok());
+  ASSERT_EQ(all.size(), 1u);
+  uint64_t removed = 0;
+  add({"a@example.com", "b@example.com"});
+  ASSERT_TRUE(delete_domain(*conn_, "example.com", &removed).ok());
+  EXPECT_EQ(removed, 2u);
+  EXPECT_EQ(get_domain(*conn_, "example.com", &got).code, Code::kNotFound);
+  EXPECT_EQ(delete_domain(*conn_, "example.com", &removed).code, Code::kNotFound);
+  EXPECT_EQ(redis_->cli({"EXISTS", keys::addresses("example.com")}), "0");
+}
+
+TEST_F(DirectoryStore, AddRemoveCountWithNormalisationAndErrors) {
+  ASSERT_TRUE(create_domain(*conn_, make("example.com")).ok());
+  BatchResult r = add({"Alice@Example.com", "alice+news@example.com", "\"b c\"@example.com", "x@other.org", "bad@"});
+  EXPECT_EQ(r.changed, 2u);
+  EXPECT_EQ(r.unchanged, 1u);
+  ASSERT_EQ(r.errors.size(), 2u);
+  EXPECT_EQ(r.errors[0].address, "bad@");
+  EXPECT_EQ(r.errors[1].address, "x@other.org");
+  uint64_t n = 0;
+  ASSERT_TRUE(count_addresses(*conn_, "example.com", &n).ok());
+  EXPECT_EQ(n, 2u);
+  EXPECT_EQ(redis_->cli({"SISMEMBER", keys::addresses("example.com"), "b c"}), "1");
+  r = add({"ALICE@example.com", "nobody@example.com"}, WriteOp::kRemove);
+  EXPECT_EQ(r.changed, 1u);
+  EXPECT_EQ(r.unchanged, 1u);
+  EXPECT_EQ(count_addresses(*conn_, "nope.org", &n).code, Code::kNotFound);
+}
+
+TEST_F(DirectoryStore, ListPagesCoverEveryAddress) {
+  ASSERT_TRUE(create_domain(*conn_, make("example.com")).ok());
+  std::vector<std::string> in;
+  for (int i = 0; i < 2500; ++i) in.push_back("user" + std::to_string(i) + "@example.com");
+  in.push_back("\"with space\"@example.com");
+  add(in);
+  std::set<std::string> seen;
+  std::string token;
+  int pages = 0;
+  do {
+    std::vector<std::string> page;
+    std::string next;
+    ASSERT_TRUE(list_addresses(*conn_, "example.com", 500, token, &page, &next).ok());
+    seen.insert(page.begin(), page.end());
+    token = next;
+    ++pages;
+  } while (!token.empty() && pages < 1000);
+  EXPECT_EQ(seen.size(), in.size());
+  EXPECT_TRUE(seen.count("\"with space\"@example.com"));
+  EXPECT_GT(pages, 1);
+}
+
+TEST_F(DirectoryStore, ReplaceIsAtomicAndCounts) {
+  ASSERT_TRUE(create_domain(*conn_, make("example.com")).ok());
+  add({"a@example.com", "b@example.com", "c@example.com"});
+  std::string tmp = keys::tmp_replace("example.com", "t1");
+  ASSERT_TRUE(replace_begin(*conn_, "example.com", tmp).ok());
+  DomainCache cache;
+  BatchResult r;
+  WriteTarget target{WriteOp::kAdd, "example.com", tmp};
+  ASSERT_TRUE(write_addresses(*conn_, {"b@example.com", "c@example.com", "d@example.com", "e@other.org"}, target,
+                              &cache, &r).ok());
+  EXPECT_EQ(r.errors.size(), 1u);
+  // Until the commit the live list is untouched.
+  EXPECT_EQ(redis_->cli({"SCARD", keys::addresses("example.com")}), "3");
+  ReplaceCounts counts;
+  ASSERT_TRUE(replace_commit(*conn_, "example.com", tmp, &counts).ok());
+  EXPECT_EQ(counts.added, 1u);
+  EXPECT_EQ(counts.removed, 1u);
+  EXPECT_EQ(counts.unchanged, 2u);
+  EXPECT_EQ(redis_->cli({"SCARD", keys::addresses("example.com")}), "3");
+  EXPECT_EQ(redis_->cli({"TTL", keys::addresses("example.com")}), "-1");
+  EXPECT_EQ(redis_->cli({"EXISTS", tmp}), "0");
+  // Replacing with nothing empties the list.
+  ASSERT_TRUE(replace_begin(*conn_, "example.com", tmp).ok());
+  ASSERT_TRUE(replace_commit(*conn_, "example.com", tmp, &counts).ok());
+  EXPECT_EQ(counts.removed, 3u);
+  EXPECT_EQ(redis_->cli({"EXISTS", keys::addresses("example.com")}), "0");
+  EXPECT_EQ(replace_begin(*conn_, "nope.org", tmp).code, Code::kNotFound);
+}
+
+TEST_F(DirectoryStore, GroupFetchIsOneRoundTrip) {
+  ASSERT_TRUE(create_domain(*conn_, make("example.com")).ok());
+  v1::Domain cs = make("cs.example");
+  cs.set_local_part_case_sensitive(true);
+  ASSERT_TRUE(create_domain(*conn_, cs).ok());
+  add({"alice@example.com", "Bob@cs.example"});
+  std::vector<smtp::Mailbox> group = {{"Alice+x", "Example.com"}, {"zed", "example.com"}, {"Bob", "cs.example"},
+                                      {"bob", "cs.example"}, {"a", "other.org"}};
+  redis_->cli({"CONFIG", "RESETSTAT"});
+  uint64_t before = conn_->round_trips();
+  GroupFacts facts;
+  ASSERT_TRUE(fetch_group(*conn_, group, &facts).ok());
+  EXPECT_EQ(conn_->round_trips() - before, 1u);
+  ASSERT_EQ(facts.size(), 3u);
+  EXPECT_TRUE(facts["example.com"].listed.count("alice"));
+  EXPECT_FALSE(facts["example.com"].listed.count("zed"));
+  EXPECT_TRUE(facts["cs.example"].listed.count("Bob"));
+  EXPECT_FALSE(facts["cs.example"].listed.count("bob"));
+  EXPECT_FALSE(facts["other.org"].config.has_value());
+  // 3 domains: one HGETALL and one SMISMEMBER each, nothing else.
+  std::string stats = redis_->cli({"INFO", "commandstats"});
+  EXPECT_NE(stats.find("cmdstat_hgetall:calls=3"), std::string::npos) << stats;
+  EXPECT_NE(stats.find("cmdstat_smismember:calls=3"), std::string::npos) << stats;
+}
+
+TEST_F(DirectoryStore, CustomSeparatorNeedsAtMostOneMoreRoundTrip) {
+  v1::Domain d = make("example.com");
+  d.set_subaddress_separator("-");
+  ASSERT_TRUE(create_domain(*conn_, d).ok());
+  add({"alice@example.com"});
+  uint64_t before = conn_->round_trips();
+  GroupFacts facts;
+  ASSERT_TRUE(fetch_group(*conn_, {{"alice-x", "example.com"}}, &facts).ok());
+  EXPECT_EQ(conn_->round_trips() - before, 2u);
+  EXPECT_TRUE(facts["example.com"].listed.count("alice"));
+}
+
+TEST_F(DirectoryStore, BrokenConnectionFailsFast) {
+  RedisConfig cfg;
+  cfg.port = test::free_tcp_port();
+  RedisConn dead(cfg);
+  EXPECT_EQ(dead.connect().code, Code::kUnavailable);
+  GroupFacts facts;
+  EXPECT_EQ(fetch_group(dead, {{"a", "example.com"}}, &facts).code, Code::kUnavailable);
+}
+
+}  // namespace
+}  // namespace doorman::directory::store
