@@ -24,8 +24,10 @@ RUN="$ROOT/.run"
 mkdir -p "$RUN/redis" "$RUN/sink" "$RUN/logs"
 chmod 777 "$RUN/sink"
 PIDS=()
+STOPPING=0
 cleanup() {
   trap - INT TERM EXIT
+  STOPPING=1
   echo
   echo "stopping: ${PIDS[*]}"
   for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
@@ -82,4 +84,4 @@ MSG
 
 # Exit (and clean up) as soon as any component dies.
 wait -n "${PIDS[@]}" || true
-echo "a component exited; see $RUN/logs" >&2
+if [ "$STOPPING" = 0 ]; then echo "a component exited; see $RUN/logs" >&2; fi
