@@ -22,6 +22,17 @@ SessionConfig EdgeConfig::session() const {
   return s;
 }
 
+BackendTimeouts EdgeConfig::backend_timeouts() const {
+  BackendTimeouts t;
+  t.connect = std::chrono::milliseconds(backend_connect_timeout_ms);
+  t.greeting = std::chrono::seconds(backend_command_timeout_seconds);
+  t.command = std::chrono::seconds(backend_command_timeout_seconds);
+  t.data_init = std::chrono::seconds(backend_data_init_timeout_seconds);
+  t.data_block = std::chrono::seconds(backend_data_block_timeout_seconds);
+  t.data_end = std::chrono::seconds(backend_data_end_timeout_seconds);
+  return t;
+}
+
 bool split_host_port(const std::string& in, std::string* host, uint16_t* port) {
   size_t colon;
   if (!in.empty() && in.front() == '[') {
@@ -66,6 +77,20 @@ std::string parse_config(int argc, const char* const* argv, EdgeConfig* c, std::
   o.add_int("shutdown-grace-seconds", &c->shutdown_grace_seconds, 0, 3600,
             "on SIGTERM, how long transactions in progress may take to finish");
   o.add_string("log-level", &c->log_level, "debug, info, warn or error");
+  o.add_int("backend-connect-timeout-ms", &c->backend_connect_timeout_ms, 100, 600000,
+            "connecting to a back-end (then the next of the route; none left: 451 4.4.1)");
+  o.add_int("backend-command-timeout-seconds", &c->backend_command_timeout_seconds, 1, 3600,
+            "back-end greeting, EHLO, MAIL and RCPT replies (RFC 5321: 5 min)");
+  o.add_int("backend-data-init-timeout-seconds", &c->backend_data_init_timeout_seconds, 1, 3600,
+            "back-end reply to DATA (RFC 5321: 2 min)");
+  o.add_int("backend-data-block-timeout-seconds", &c->backend_data_block_timeout_seconds, 1, 3600,
+            "writing one chunk of message data to the back-end (RFC 5321: 3 min)");
+  o.add_int("backend-data-end-timeout-seconds", &c->backend_data_end_timeout_seconds, 1, 3600,
+            "back-end reply to the final dot (RFC 5321: 10 min); past it 451 4.4.2");
+  o.add_int("backend-pool-max-idle", &c->backend_pool_max_idle, 0, 1000,
+            "idle back-end connections kept per back-end and I/O thread, for reuse");
+  o.add_int("backend-pool-idle-seconds", &c->backend_pool_idle_seconds, 1, 3600,
+            "how long an idle back-end connection may be reused");
   std::string err = o.parse(argc, argv);
   if (o.help_requested()) {
     *help = o.help();

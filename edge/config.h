@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <string>
 
+#include "edge/net/backend.h"
 #include "edge/session/session.h"
 
 namespace doorman::edge {
@@ -28,8 +29,17 @@ struct EdgeConfig {
   std::string postmaster_domain;
   int64_t shutdown_grace_seconds = 30;
   std::string log_level = "info";
+  // Back-end relay (RFC 5321 §4.5.3.2 defaults).
+  int64_t backend_connect_timeout_ms = 30000;
+  int64_t backend_command_timeout_seconds = 300;
+  int64_t backend_data_init_timeout_seconds = 120;
+  int64_t backend_data_block_timeout_seconds = 180;
+  int64_t backend_data_end_timeout_seconds = 600;
+  int64_t backend_pool_max_idle = 8;
+  int64_t backend_pool_idle_seconds = 60;
 
   SessionConfig session() const;
+  BackendTimeouts backend_timeouts() const;
 };
 
 // Parses argv/environment/file into `config`. Returns "" or an error message;

@@ -8,18 +8,28 @@ namespace doorman::edge {
 namespace asio = boost::asio;
 using boost::system::error_code;
 
+namespace {
+std::string remote_ip(const asio::ip::tcp::socket& s) {
+  error_code ec;
+  auto ep = s.remote_endpoint(ec);
+  if (ec) return "unknown";
+  auto a = ep.address();
+  if (a.is_v6() && a.to_v6().is_v4_mapped()) return a.to_v6().to_v4().to_string();
+  return a.to_string();
+}
+}  // namespace
+
 Connection::Connection(asio::ip::tcp::socket socket, Server& server, size_t context_index, std::string id)
     : socket_(std::move(socket)),
       server_(server),
       context_index_(context_index),
       id_(std::move(id)),
-      session_(server.session_config()),
+      client_ip_(remote_ip(socket_)),
+      session_(server.session_config(), SessionInfo{id_, client_ip_}),
+      relay_(socket_.get_executor(), server.pool(context_index), server.backend_timeouts(), server.config().hostname),
       idle_timer_(socket_.get_executor()),
       delay_timer_(socket_.get_executor()),
       started_(std::chrono::steady_clock::now()) {
-  error_code ec;
-  auto ep = socket_.remote_endpoint(ec);
-  if (!ec) client_ip_ = ep.address().to_string();
 }
 
 void Connection::start(bool refuse) {
@@ -35,6 +45,15 @@ void Connection::start(bool refuse) {
 
 void Connection::perform(Actions a) {
   if (closed_) return;
+  for (const RelayOp& op : a.relay) {
+    if (op.kind == RelayOp::Kind::kAbort || op.kind == RelayOp::Kind::kRelease) {
+      relay_.perform(op, {});
+      continue;
+    }
+    relay_.perform(op, [self = shared_from_this()](RelayResult r) {
+      asio::post(self->socket_.get_executor(), [self, r = std::move(r)]() mutable { self->on_relay(std::move(r)); });
+    });
+  }
   if (a.check) start_check(*a.check);
   if (a.close) {
     close_after_write_ = true;
@@ -130,6 +149,14 @@ void Connection::on_check(CheckResult result) {
   perform(session_.on_verdicts(std::move(result.verdicts)));
 }
 
+void Connection::on_relay(RelayResult result) {
+  if (closed_) return;
+  if (result.status != RelayResult::Status::kOk)
+    log::warn("relay_error").kv("session", id_).kv("status", result.status == RelayResult::Status::kUnreachable
+                                                                  ? "unreachable" : "lost");
+  perform(session_.on_relay(std::move(result)));
+}
+
 void Connection::arm_idle_timer() {
   idle_timer_.expires_after(std::chrono::seconds(server_.config().idle_timeout_seconds));
   idle_timer_.async_wait([self = shared_from_this()](const error_code& ec) {
@@ -158,6 +185,7 @@ void Connection::close(const char* reason) {
   socket_.close(ignored);
   idle_timer_.cancel();
   delay_timer_.cancel();
+  relay_.close();  // an unfinished back-end transaction is abandoned, never completed
   const SessionStats& s = session_.stats();
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started_);
   log::info("session_end")
@@ -166,6 +194,8 @@ void Connection::close(const char* reason) {
       .kv("end", end_reason_)
       .kv("detail", reason)
       .kv("transactions", s.transactions)
+      .kv("delivered", s.delivered)
+      .kv("bytes_relayed", s.bytes_relayed)
       .kv("rcpt_accepted", s.rcpt_accepted)
       .kv("rcpt_rejected", s.rcpt_rejected)
       .kv("rcpt_deferred", s.rcpt_deferred)

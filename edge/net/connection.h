@@ -11,6 +11,7 @@
 #include <string>
 
 #include "edge/directory_client.h"
+#include "edge/net/relay.h"
 #include "edge/session/session.h"
 
 namespace doorman::edge {
@@ -36,6 +37,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void do_write();
   void start_check(const CheckRequest& request);
   void on_check(CheckResult result);
+  void on_relay(RelayResult result);
   void arm_idle_timer();
   void close(const char* reason);
 
@@ -47,6 +49,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::string id_;
   std::string client_ip_;
   Session session_;
+  Relay relay_;
   boost::asio::steady_timer idle_timer_;
   boost::asio::steady_timer delay_timer_;
   std::array<char, 4096> read_buf_;

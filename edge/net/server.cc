@@ -23,10 +23,12 @@ size_t thread_count(int64_t configured) {
 Server::Server(const EdgeConfig& config, DirectoryClient& directory)
     : config_(config),
       session_config_(config.session()),
+      backend_timeouts_(config.backend_timeouts()),
       directory_(directory),
       contexts_([&] {
         std::vector<std::unique_ptr<Context>> v;
-        for (size_t i = 0; i < thread_count(config.threads); ++i) v.push_back(std::make_unique<Context>());
+        for (size_t i = 0; i < thread_count(config.threads); ++i) v.push_back(std::make_unique<Context>(static_cast<size_t>(config.backend_pool_max_idle),
+                                                std::chrono::seconds(config.backend_pool_idle_seconds)));
         return v;
       }()),
       acceptor_(contexts_[0]->io),

@@ -26,6 +26,7 @@
 
 #include "edge/config.h"
 #include "edge/directory_client.h"
+#include "edge/net/backend.h"
 
 namespace doorman::edge {
 
@@ -50,11 +51,15 @@ class Server {
   const EdgeConfig& config() const { return config_; }
   DirectoryClient& directory() { return directory_; }
   void on_connection_closed(Connection* c, size_t context_index);
+  BackendPool& pool(size_t context_index) { return contexts_[context_index]->pool; }
+  const BackendTimeouts& backend_timeouts() const { return backend_timeouts_; }
 
  private:
   struct Context {
+    Context(size_t max_idle, std::chrono::milliseconds idle) : pool(max_idle, idle) {}
     boost::asio::io_context io{1};
     std::set<std::shared_ptr<Connection>> connections;  // touched only on io's thread
+    BackendPool pool;                                   // touched only on io's thread
   };
   void do_accept();
   void begin_stop();
@@ -62,6 +67,7 @@ class Server {
 
   const EdgeConfig& config_;
   SessionConfig session_config_;
+  BackendTimeouts backend_timeouts_;
   DirectoryClient& directory_;
   std::vector<std::unique_ptr<Context>> contexts_;
   std::vector<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> guards_;

@@ -1,6 +1,7 @@
 #include "edge/session/session.h"
 
 #include <charconv>
+#include <ctime>
 
 #include "smtp/address.h"
 #include "smtp/command.h"
@@ -16,6 +17,8 @@ const Reply kLineTooLong{500, "5.5.2", "Error: line too long"};
 const Reply kBareLf{550, "5.5.2", "Error: bare <LF> received"};
 const Reply kBareCr{550, "5.5.2", "Error: bare <CR> received"};
 const Reply kNul{550, "5.5.2", "Error: NUL character received"};
+const Reply kTooBig{552, "5.3.4", "Message size exceeds fixed limit"};
+const Reply kLost{451, "4.4.2", "Error: connection to the mail server lost, try again later"};
 
 Reply lookup_failure(const std::string& mailbox) {
   return Reply{451, "4.4.3", "<" + mailbox + ">: Temporary lookup failure, try again later"};
@@ -32,9 +35,28 @@ bool consistent(const Verdict& v) {
   }
   return false;
 }
+
+// The back-end's refusal as our reply: its code and class, its enhanced code
+// when that is well-formed and of the same class, and our own text, so that
+// internal host names never reach the client.
+Reply from_backend(const Reply& b, const std::string& temp_text, const std::string& perm_text) {
+  if (b.code < 400 || b.code > 599) return Reply{451, "4.4.2", "Error: unexpected reply from the mail server"};
+  char cls = b.code >= 500 ? '5' : '4';
+  std::string enhanced = (!b.enhanced.empty() && b.enhanced[0] == cls) ? b.enhanced : std::string(1, cls) + ".0.0";
+  return Reply{b.code, enhanced, b.code >= 500 ? perm_text : temp_text};
+}
+
+std::string rfc5322_now() {
+  std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[64];
+  std::strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S +0000", &tm);
+  return buf;
+}
 }  // namespace
 
-Session::Session(const SessionConfig& config) : config_(config) {}
+Session::Session(const SessionConfig& config, SessionInfo info) : config_(config), info_(std::move(info)) {}
 
 Actions Session::start() {
   Actions a;
@@ -62,15 +84,31 @@ void Session::reply_error(const Reply& r) {
   if (errors_ >= config_.hard_error_limit) close_with(Reply{421, "4.7.0", config_.hostname + " Error: too many errors"});
 }
 
+void Session::set_slot(size_t slot, const Reply& r) {
+  Slot& s = slots_[slot - slots_sent_];
+  s.ready = true;
+  s.wire = r.wire();
+}
+
 void Session::close_with(const Reply& r) {
   if (close_after_flush_) return;
   reply(r);
   close_after_flush_ = true;
 }
 
-void Session::reset_transaction() {
+void Session::end_transaction(Actions& a, bool release) {
+  if (relay_open_) {
+    RelayOp op;
+    op.kind = release ? RelayOp::Kind::kRelease : RelayOp::Kind::kAbort;
+    a.relay.push_back(std::move(op));
+  }
+  relay_open_ = false;
   mail_from_.reset();
+  mail_size_.reset();
+  mail_8bit_ = false;
   rcpt_accepted_ = 0;
+  single_rcpt_.clear();
+  route_.clear();
 }
 
 void Session::finish(Actions& a) {
@@ -83,6 +121,7 @@ void Session::finish(Actions& a) {
   slots_sent_ += n;
   if (errors_ > config_.soft_error_limit && !a.output.empty()) a.delay = config_.error_delay;
   if (close_after_flush_ && slots_.empty()) {
+    if (relay_open_) end_transaction(a, false);
     a.close = true;
     closed_ = true;
     a.check.reset();
@@ -91,14 +130,36 @@ void Session::finish(Actions& a) {
 
 void Session::process(Actions& a) {
   size_t pos = 0;
-  while (!closed_ && !close_after_flush_ && !waiting_) {
+  while (!closed_ && !close_after_flush_ && pending_ == Pending::kNone) {
     std::string_view rest = std::string_view(in_).substr(pos);
     if (mode_ == Mode::kData) {
       pos += data_->feed(rest, data_out_);
-      data_out_.clear();  // relay (#3) streams it; until then it is dropped
-      if (!data_->done()) break;
-      handle_data(a);
-      continue;
+      if (data_->problem() != smtp::DataReader::Problem::kNone && !data_aborted_) {
+        // The message is bad: the back-end must never see its end.
+        data_aborted_ = true;
+        data_out_.clear();
+        if (relay_open_) {
+          a.relay.push_back(RelayOp{RelayOp::Kind::kAbort});
+          relay_open_ = false;
+        }
+      }
+      if (data_->done()) {
+        finish_data(a);
+        continue;
+      }
+      if (!data_out_.empty() && !data_aborted_) {
+        RelayOp op{RelayOp::Kind::kChunk};
+        if (!header_sent_) {
+          op.bytes = received_header();
+          header_sent_ = true;
+        }
+        op.bytes += data_out_;
+        stats_.bytes_relayed += op.bytes.size();
+        data_out_.clear();
+        a.relay.push_back(std::move(op));
+        pending_ = Pending::kChunk;
+      }
+      break;
     }
     if (skipping_long_line_) {
       size_t lf = rest.find('\n');
@@ -141,25 +202,28 @@ void Session::process(Actions& a) {
     bool more_input = rest.size() > r.consumed;
     pos += r.consumed;
     if (c.verb == Verb::kData) {
-      if (!cmd_data(c.arg, more_input)) break;
+      if (!cmd_data(c.arg, more_input, a)) break;
       continue;
     }
-    handle_line(r.line, a);
+    if (c.verb == Verb::kRset || c.verb == Verb::kEhlo || c.verb == Verb::kHelo) {
+      if (in_transaction() && (c.verb == Verb::kRset ? c.arg.empty() : !c.arg.empty())) end_transaction(a, true);
+    }
+    handle_line(r.line);
   }
   in_.erase(0, pos);
-  if (!group_.empty() && !waiting_ && !closed_ && !close_after_flush_) {
+  if (!group_.empty() && pending_ == Pending::kNone && !closed_ && !close_after_flush_) {
     CheckRequest req;
     req.helo = helo_;
     req.mail_from = mail_from_.value_or("");
     req.recipients = group_;
     a.check = std::move(req);
-    waiting_ = true;
+    pending_ = Pending::kCheck;
     ++stats_.directory_calls;
   }
   finish(a);
 }
 
-bool Session::handle_line(std::string_view line, Actions&) {
+void Session::handle_line(std::string_view line) {
   smtp::Command c = smtp::parse_command(line);
   switch (c.verb) {
     case Verb::kEhlo: cmd_ehlo(c.arg, true); break;
@@ -171,7 +235,6 @@ bool Session::handle_line(std::string_view line, Actions&) {
         reply_error(Reply{501, "5.5.4", "Syntax: RSET"});
         break;
       }
-      reset_transaction();
       reply(Reply{250, "2.0.0", "Ok"});
       break;
     case Verb::kNoop: reply(Reply{250, "2.0.0", "Ok"}); break;
@@ -199,7 +262,6 @@ bool Session::handle_line(std::string_view line, Actions&) {
       reply_error(Reply{500, "5.5.2", "Error: command not recognized"});
       break;
   }
-  return true;
 }
 
 void Session::cmd_ehlo(std::string_view arg, bool extended) {
@@ -215,7 +277,6 @@ void Session::cmd_ehlo(std::string_view arg, bool extended) {
   }
   helo_.assign(arg.substr(0, 255));
   extended_ = extended;
-  reset_transaction();
   if (!extended) {
     reply(Reply{250, "", config_.hostname});
     return;
@@ -237,27 +298,32 @@ void Session::cmd_mail(std::string_view arg) {
   if (!p.ok()) {
     if (p.error == smtp::ArgError::kAddress && p.path.error == smtp::AddressError::kNonAscii) {
       reply_error(Reply{550, "5.6.7", "Error: SMTPUTF8 is required for this address but was not declared"});
-    } else if (p.error == smtp::ArgError::kAddress && p.path.error != smtp::AddressError::kNone) {
+    } else if (p.error == smtp::ArgError::kAddress) {
       reply_error(Reply{501, "5.1.7", "Error: bad sender address syntax"});
     } else {
       reply_error(Reply{501, "5.5.4", "Syntax: MAIL FROM:<address>"});
     }
     return;
   }
+  std::optional<uint64_t> size;
+  bool body_8bit = false;
   for (const auto& param : p.params) {
     if (smtp::iequals(param.keyword, "SIZE")) {
-      uint64_t size = 0;
-      auto [ptr, ec] = std::from_chars(param.value.data(), param.value.data() + param.value.size(), size);
+      uint64_t n = 0;
+      auto [ptr, ec] = std::from_chars(param.value.data(), param.value.data() + param.value.size(), n);
       if (param.value.empty() || ec != std::errc() || ptr != param.value.data() + param.value.size()) {
         reply_error(Reply{501, "5.5.4", "Error: bad SIZE parameter"});
         return;
       }
-      if (size > config_.max_message_size) {
-        reply_error(Reply{552, "5.3.4", "Message size exceeds fixed limit"});
+      if (n > config_.max_message_size) {
+        reply_error(kTooBig);
         return;
       }
+      size = n;
     } else if (smtp::iequals(param.keyword, "BODY")) {
-      if (!smtp::iequals(param.value, "7BIT") && !smtp::iequals(param.value, "8BITMIME")) {
+      if (smtp::iequals(param.value, "8BITMIME")) {
+        body_8bit = true;
+      } else if (!smtp::iequals(param.value, "7BIT")) {
         reply_error(Reply{501, "5.5.4", "Error: bad BODY parameter"});
         return;
       }
@@ -267,6 +333,8 @@ void Session::cmd_mail(std::string_view arg) {
     }
   }
   mail_from_ = p.path.null_path ? std::string() : p.path.mailbox.str();
+  mail_size_ = size;
+  mail_8bit_ = body_8bit;
   rcpt_accepted_ = 0;
   reply(Reply{250, "2.1.0", "Ok"});
 }
@@ -320,88 +388,147 @@ void Session::cmd_rcpt(std::string_view arg) {
   group_.push_back(RecipientRequest{std::move(mailbox)});
 }
 
-bool Session::cmd_data(std::string_view arg, bool more_input) {
+bool Session::cmd_data(std::string_view arg, bool more_input, Actions& a) {
   if (!in_transaction()) {
     reply_error(Reply{503, "5.5.1", "Error: need MAIL command"});
-    return true;
-  }
-  if (rcpt_accepted_ == 0) {
-    reply_error(Reply{554, "5.5.1", "Error: no valid recipients"});
     return true;
   }
   if (!arg.empty()) {
     reply_error(Reply{501, "5.5.4", "Syntax: DATA"});
     return true;
   }
+  if (rcpt_accepted_ == 0) {
+    reply_error(Reply{554, "5.5.1", "Error: no valid recipients"});
+    return true;
+  }
   if (more_input) {
     // RFC 2920 §3.1: DATA ends a pipelined group; content must wait for 354.
+    end_transaction(a, false);
     close_with(Reply{554, "5.5.0", "Error: SMTP protocol synchronization"});
     return false;
   }
-  reply_raw("354 End data with <CR><LF>.<CR><LF>\r\n");
-  mode_ = Mode::kData;
-  data_.emplace(config_.max_message_size);
-  return true;
+  if (!relay_open_) {  // the back-end connection was lost after RCPT
+    reply(kLost);
+    end_transaction(a, false);
+    return true;
+  }
+  a.relay.push_back(RelayOp{RelayOp::Kind::kData});
+  pending_ = Pending::kData;
+  return false;
 }
 
-void Session::handle_data(Actions&) {
+void Session::finish_data(Actions& a) {
   mode_ = Mode::kCommand;
   ++stats_.transactions;
   switch (data_->problem()) {
     case smtp::DataReader::Problem::kBareLf: reply_error(kBareLf); break;
     case smtp::DataReader::Problem::kBareCr: reply_error(kBareCr); break;
     case smtp::DataReader::Problem::kNul: reply_error(kNul); break;
-    case smtp::DataReader::Problem::kTooBig: reply(Reply{552, "5.3.4", "Message size exceeds fixed limit"}); break;
+    case smtp::DataReader::Problem::kTooBig: reply(kTooBig); break;
     case smtp::DataReader::Problem::kNone:
-      // Until live relay (#3) exists nothing may be acknowledged.
-      reply(Reply{451, "4.3.0", "Error: message relay is not available, try again later"});
-      break;
+      if (data_aborted_ || !relay_open_) {  // the back-end went away mid-DATA
+        reply(kLost);
+        break;
+      }
+      RelayOp op{RelayOp::Kind::kEnd};
+      if (!header_sent_) op.bytes = received_header();
+      op.bytes += data_out_;
+      stats_.bytes_relayed += op.bytes.size();
+      data_out_.clear();
+      a.relay.push_back(std::move(op));
+      pending_ = Pending::kEnd;
+      data_.reset();
+      return;
   }
   data_.reset();
-  reset_transaction();
+  data_out_.clear();
+  end_transaction(a, false);
+}
+
+std::string Session::received_header() const {
+  std::string ip = info_.client_ip.find(':') != std::string::npos ? "IPv6:" + info_.client_ip : info_.client_ip;
+  std::string h = "Received: from " + helo_ + " ([" + ip + "])\r\n\tby " + config_.hostname + " (Doorman) with " +
+                  (extended_ ? "ESMTP" : "SMTP") + " id " + info_.id + "." + std::to_string(tx_seq_);
+  if (rcpt_accepted_ == 1 && !single_rcpt_.empty()) h += "\r\n\tfor <" + single_rcpt_ + ">";
+  h += "; " + (config_.now ? config_.now() : rfc5322_now()) + "\r\n";
+  return h;
 }
 
 Actions Session::on_verdicts(std::vector<Verdict> verdicts) {
   if (verdicts.size() != group_.size()) return on_check_failed();
   Actions a;
-  waiting_ = false;
+  pending_ = Pending::kNone;
+  RelayOp op{RelayOp::Kind::kRcpts};
   for (size_t i = 0; i < verdicts.size(); ++i) {
     Verdict& v = verdicts[i];
-    Slot& slot = slots_[group_slots_[i] - slots_sent_];
-    slot.ready = true;
+    const std::string& mailbox = group_[i].mailbox;
+    size_t slot = group_slots_[i];
     if (!consistent(v)) {
-      slot.wire = lookup_failure(group_[i].mailbox).wire();
+      set_slot(slot, lookup_failure(mailbox));
       ++stats_.rcpt_deferred;
       continue;
     }
-    slot.wire = v.reply.wire();
     switch (v.decision) {
       case Verdict::Decision::kAccept:
-        ++rcpt_accepted_;
-        ++stats_.rcpt_accepted;
+        if (v.route.empty()) {
+          set_slot(slot, Reply{451, "4.4.1", "<" + mailbox + ">: Temporary failure, try again later"});
+          ++stats_.rcpt_deferred;
+        } else if (!route_.empty() && v.route != route_) {
+          // One back-end per transaction: the client sends it again later.
+          set_slot(slot, Reply{452, "4.5.3", "<" + mailbox + ">: Try this recipient in a new transaction"});
+          ++stats_.rcpt_deferred;
+        } else {
+          route_ = v.route;
+          op.rcpts.push_back(mailbox);
+          relay_group_.push_back(RelayRcpt{slot, mailbox});
+        }
         break;
       case Verdict::Decision::kReject:
+        set_slot(slot, v.reply);
         ++stats_.rcpt_rejected;
         ++errors_;  // unknown recipients count: harvest defence
         ++stats_.errors;
         break;
-      case Verdict::Decision::kDefer: ++stats_.rcpt_deferred; break;
+      case Verdict::Decision::kDefer:
+        set_slot(slot, v.reply);
+        ++stats_.rcpt_deferred;
+        break;
     }
   }
   group_.clear();
   group_slots_.clear();
-  if (errors_ >= config_.hard_error_limit) close_with(Reply{421, "4.7.0", config_.hostname + " Error: too many errors"});
+  if (errors_ >= config_.hard_error_limit) {
+    relay_group_.clear();
+    close_with(Reply{421, "4.7.0", config_.hostname + " Error: too many errors"});
+    for (Slot& s : slots_) {  // accepted ones never reached the back-end
+      if (!s.ready) {
+        s.ready = true;
+        s.wire = Reply{451, "4.7.0", "Error: too many errors"}.wire();
+      }
+    }
+  }
+  if (!relay_group_.empty()) {
+    op.open = !relay_open_;
+    if (op.open) {
+      op.route = route_;
+      op.mail_from = mail_from_.value_or("");
+      op.size = mail_size_;
+      op.body_8bit = mail_8bit_;
+    }
+    a.relay.push_back(std::move(op));
+    pending_ = Pending::kRcpts;
+    finish(a);
+    return a;
+  }
   process(a);
   return a;
 }
 
 Actions Session::on_check_failed() {
   Actions a;
-  waiting_ = false;
+  pending_ = Pending::kNone;
   for (size_t i = 0; i < group_.size(); ++i) {
-    Slot& slot = slots_[group_slots_[i] - slots_sent_];
-    slot.ready = true;
-    slot.wire = lookup_failure(group_[i].mailbox).wire();
+    set_slot(group_slots_[i], lookup_failure(group_[i].mailbox));
     ++stats_.rcpt_deferred;
   }
   group_.clear();
@@ -410,9 +537,97 @@ Actions Session::on_check_failed() {
   return a;
 }
 
+Actions Session::on_relay(RelayResult r) {
+  Actions a;
+  Pending was = pending_;
+  pending_ = Pending::kNone;
+  const bool ok = r.status == RelayResult::Status::kOk;
+  switch (was) {
+    case Pending::kRcpts: {
+      if (ok && !r.mail_refused) relay_open_ = true;
+      if (!ok) relay_open_ = false;
+      for (size_t i = 0; i < relay_group_.size(); ++i) {
+        const RelayRcpt& rr = relay_group_[i];
+        Reply rep;
+        if (r.status == RelayResult::Status::kUnreachable) {
+          rep = Reply{451, "4.4.1", "<" + rr.mailbox + ">: Temporary failure, try again later"};
+        } else if (!ok || i >= r.replies.size()) {
+          rep = Reply{451, "4.4.2", "<" + rr.mailbox + ">: Temporary failure, try again later"};
+        } else if (r.replies[i].code >= 200 && r.replies[i].code < 300 && !r.mail_refused) {
+          rep = Reply{250, "2.1.5", "OK"};
+        } else {
+          rep = from_backend(r.replies[i], "<" + rr.mailbox + ">: Recipient temporarily refused, try again later",
+                               "<" + rr.mailbox + ">: Recipient address rejected by the mail server");
+        }
+        if (rep.code == 250) {
+          ++rcpt_accepted_;
+          ++stats_.rcpt_accepted;
+          single_rcpt_ = rr.mailbox;
+        } else if (rep.code >= 500) {
+          ++stats_.rcpt_rejected;
+        } else {
+          ++stats_.rcpt_deferred;
+        }
+        set_slot(rr.slot, rep);
+      }
+      relay_group_.clear();
+      if (rcpt_accepted_ == 0 && !relay_open_) route_.clear();
+      break;
+    }
+    case Pending::kData:
+      if (ok && !r.replies.empty() && r.replies[0].code == 354) {
+        reply_raw("354 End data with <CR><LF>.<CR><LF>\r\n");
+        mode_ = Mode::kData;
+        ++tx_seq_;
+        data_.emplace(config_.max_message_size);
+        data_aborted_ = false;
+        header_sent_ = false;
+        break;
+      }
+      if (!ok) {
+        relay_open_ = false;
+        reply(kLost);
+      } else {
+        reply(from_backend(r.replies.empty() ? Reply{} : r.replies[0],
+                           "Error: temporarily refused by the mail server, try again later",
+                           "Error: refused by the mail server"));
+      }
+      end_transaction(a, ok);
+      break;
+    case Pending::kChunk:
+      if (!ok) {
+        relay_open_ = false;
+        data_aborted_ = true;  // read the rest of the message, then 451 4.4.2
+      }
+      break;
+    case Pending::kEnd: {
+      Reply out;
+      if (!ok || r.replies.empty()) {
+        relay_open_ = false;
+        out = kLost;
+      } else if (r.replies[0].code == 250) {
+        out = Reply{250, "2.0.0", "Ok: delivered to the mail server as " + info_.id + "." + std::to_string(tx_seq_)};
+        ++stats_.delivered;
+      } else {
+        out = from_backend(r.replies[0], "Error: message temporarily refused by the mail server, try again later",
+                             "Error: message refused by the mail server");
+      }
+      reply(out);
+      end_transaction(a, ok);
+      break;
+    }
+    case Pending::kNone:
+    case Pending::kCheck:
+      break;  // not ours: ignore
+  }
+  process(a);
+  return a;
+}
+
 Actions Session::on_timeout() {
   Actions a;
   if (closed_) return a;
+  end_transaction(a, false);
   a.output = Reply{421, "4.4.2", config_.hostname + " Error: timeout exceeded"}.wire();
   a.close = true;
   closed_ = true;
@@ -423,7 +638,7 @@ Actions Session::on_shutdown() {
   Actions a;
   shutting_down_ = true;
   if (closed_) return a;
-  if (!waiting_ && mode_ == Mode::kCommand) process(a);
+  if (pending_ == Pending::kNone && mode_ == Mode::kCommand) process(a);
   return a;
 }
 

@@ -2,25 +2,32 @@
 // timers, no threads). The Asio connection feeds it client bytes and the
 // results of the asynchronous work it asked for; after each call it performs
 // the Actions the session returns: write these replies (maybe after a delay),
-// ask the directory about these recipients, close.
+// ask the directory about these recipients, drive the back-end relay, close.
 //
 // Sees untrusted bytes. Protected by: the command line limit (512 octets incl.
-// CRLF), a bounded input buffer (at most one line limit plus one read while
-// in command mode), the recipient limit, the message size limit, and the error
-// counters (soft limit: replies delayed; hard limit: 421 4.7.0 and close).
+// CRLF), a bounded input buffer (the shell reads only while the session waits
+// for nothing, so at most one read plus one partial line is buffered), the
+// recipient limit, the message size limit, and the error counters (soft
+// limit: replies delayed; hard limit: 421 4.7.0 and close).
 //
-// Standards: RFC 5321 (commands, replies, §4.5.1 postmaster, §4.5.3 limits),
-// RFC 2920 (PIPELINING: replies in order, a group of RCPTs verified in one
-// directory call, replies flushed when the input is drained), RFC 1870 (SIZE),
-// RFC 6152 (8BITMIME), RFC 2034 (ENHANCEDSTATUSCODES).
+// Live relay (never queue): recipients the directory accepts are sent to the
+// back-end in the same session, and the client sees the back-end's verdict
+// (its class and enhanced code, our own generic text). Message content is
+// streamed one chunk at a time: the next chunk is read from the client only
+// after the previous one was written to the back-end (back-pressure). Only a
+// back-end 250 at end of data becomes our 250. A bad message (bare CR/LF,
+// NUL, over the size limit) aborts the back-end transaction without the
+// final dot.
 //
-// Message relay to the back-end is issue #3: until then the message is read
-// (with the smuggling-safe DATA reader) and answered with a 451 temporary
-// failure, so nothing is acknowledged that has not been delivered.
+// Standards: RFC 5321 (commands, replies, §4.4 Received, §4.5.1 postmaster,
+// §4.5.3 limits), RFC 2920 (PIPELINING: replies in order, a group of RCPTs
+// verified in one directory call, replies flushed when the input is drained),
+// RFC 1870 (SIZE), RFC 6152 (8BITMIME), RFC 2034 (ENHANCEDSTATUSCODES).
 #pragma once
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -41,9 +48,16 @@ struct SessionConfig {
   std::chrono::milliseconds error_delay{1000};  // delay per reply past the soft limit
   // Domain that a bare "RCPT TO:<postmaster>" is checked as; empty: reject it.
   std::string postmaster_domain;
+  // RFC 5322 date for Received headers; injectable for tests.
+  std::function<std::string()> now;
 };
 
-// One recipient of a directory request.
+// Who is on the other end; for the directory request and the Received header.
+struct SessionInfo {
+  std::string id;
+  std::string client_ip;
+};
+
 struct RecipientRequest {
   std::string mailbox;  // "local@domain", canonical form
 };
@@ -65,93 +79,144 @@ struct CheckRequest {
   std::vector<RecipientRequest> recipients;
 };
 
+// One step of the back-end relay. Every kind but kAbort and kRelease is
+// answered by exactly one on_relay() call.
+struct RelayOp {
+  enum class Kind {
+    kRcpts,    // [open a transaction: MAIL FROM] then RCPT each of `rcpts`
+    kData,     // DATA; result: the back-end's reply (354 expected)
+    kChunk,    // write `bytes`; result: written or lost
+    kEnd,      // write `bytes` then ".\r\n"; result: the final reply
+    kAbort,    // close the back-end connection without the final dot
+    kRelease,  // the transaction is over: RSET and return it to the pool
+  };
+  explicit RelayOp(Kind k = Kind::kRcpts) : kind(k) {}
+  Kind kind;
+  bool open = false;                // kRcpts: begin with MAIL FROM
+  std::vector<std::string> route;   // kRcpts with open: back-ends in priority order
+  std::string mail_from;            // kRcpts with open ("" for <>)
+  std::optional<uint64_t> size;     // kRcpts with open: client's SIZE=
+  bool body_8bit = false;           // kRcpts with open: client's BODY=8BITMIME
+  std::vector<std::string> rcpts;   // kRcpts
+  std::string bytes;                // kChunk, kEnd
+};
+
+struct RelayResult {
+  enum class Status {
+    kOk,
+    kUnreachable,  // no back-end of the route could be reached: 451 4.4.1
+    kLost,         // connection lost or timed out: 451 4.4.2
+  };
+  Status status = Status::kOk;
+  // kRcpts: one reply per recipient (a refused MAIL FROM is reported as that
+  // reply for each); kData/kEnd: one reply; kChunk: none.
+  std::vector<smtp::Reply> replies;
+  bool mail_refused = false;  // kRcpts: the back-end refused MAIL FROM
+};
+
 // What the shell must do after a call into the session, in this order:
-// wait `delay`, write `output`, start `check` (if any), close if `close`.
+// perform `relay` and start `check` (if any), wait `delay`, write `output`,
+// close if `close`.
 struct Actions {
   std::string output;
   std::chrono::milliseconds delay{0};
   std::optional<CheckRequest> check;
+  std::vector<RelayOp> relay;
   bool close = false;
 };
 
-// End-of-session counters, for the summary log line.
+// Counters for the summary log line.
 struct SessionStats {
-  uint64_t transactions = 0;
+  uint64_t transactions = 0;   // ended with a reply to the final dot
+  uint64_t delivered = 0;      // acknowledged with 250 (the back-end's 250)
   uint64_t rcpt_accepted = 0;
   uint64_t rcpt_rejected = 0;
   uint64_t rcpt_deferred = 0;
   uint64_t errors = 0;
   uint64_t directory_calls = 0;
+  uint64_t bytes_relayed = 0;
 };
 
 class Session {
  public:
-  explicit Session(const SessionConfig& config);
+  Session(const SessionConfig& config, SessionInfo info);
 
-  // The greeting.
-  Actions start();
-  // Bytes from the client.
-  Actions feed(std::string_view bytes);
-  // The directory's verdicts for the last CheckRequest, in its order.
-  Actions on_verdicts(std::vector<Verdict> verdicts);
-  // The directory could not be asked (unavailable, deadline): 451 4.4.3.
-  Actions on_check_failed();
-  // The client was idle for too long: 421 4.4.2 and close.
-  Actions on_timeout();
-  // The server is stopping: 421 4.3.2 now if idle, else after the current
-  // transaction ends.
-  Actions on_shutdown();
+  Actions start();                              // the greeting
+  Actions feed(std::string_view bytes);         // bytes from the client
+  Actions on_verdicts(std::vector<Verdict> v);  // for the last CheckRequest
+  Actions on_check_failed();                    // directory unreachable/late
+  Actions on_relay(RelayResult result);         // for the pending RelayOp
+  Actions on_timeout();                         // idle: 421 4.4.2, close
+  Actions on_shutdown();                        // 421 4.3.2 when idle
 
-  bool waiting() const { return waiting_; }  // a check is outstanding
+  bool waiting() const { return pending_ != Pending::kNone; }
   bool in_transaction() const { return mail_from_.has_value(); }
+  bool relay_open() const { return relay_open_; }
   bool closed() const { return closed_; }
   const SessionStats& stats() const { return stats_; }
-  // Bytes buffered but not yet processed (bounded; for tests and limits).
   size_t buffered() const { return in_.size(); }
 
  private:
   enum class Mode { kCommand, kData };
+  enum class Pending { kNone, kCheck, kRcpts, kData, kChunk, kEnd };
   struct Slot {
     bool ready = false;
     std::string wire;
   };
+  struct RelayRcpt {
+    size_t slot;
+    std::string mailbox;
+  };
 
   void process(Actions& a);
-  bool handle_line(std::string_view line, Actions& a);  // false: stop processing
-  void handle_data(Actions& a);
+  void handle_line(std::string_view line);
+  bool cmd_data(std::string_view arg, bool more_input, Actions& a);
+  void finish_data(Actions& a);
+  void end_transaction(Actions& a, bool release);
   void reply(const smtp::Reply& r);
-  void reply_error(const smtp::Reply& r);  // counts as a client error
+  void reply_error(const smtp::Reply& r);
   void reply_raw(std::string wire);
+  void set_slot(size_t slot, const smtp::Reply& r);
   void finish(Actions& a);
-  void reset_transaction();
   void close_with(const smtp::Reply& r);
+  std::string received_header() const;
 
   void cmd_ehlo(std::string_view arg, bool extended);
   void cmd_mail(std::string_view arg);
   void cmd_rcpt(std::string_view arg);
-  bool cmd_data(std::string_view arg, bool more_input);
 
   const SessionConfig& config_;
+  SessionInfo info_;
   std::string in_;
   std::vector<Slot> slots_;  // replies in command order, first unsent at 0
   size_t slots_sent_ = 0;    // slots already flushed: absolute index of slots_[0]
   Mode mode_ = Mode::kCommand;
+  Pending pending_ = Pending::kNone;
   bool skipping_long_line_ = false;
   bool closed_ = false;
   bool close_after_flush_ = false;
   bool shutting_down_ = false;
-  bool waiting_ = false;
   int errors_ = 0;
 
   std::string helo_;
   bool extended_ = false;
   std::optional<std::string> mail_from_;
+  std::optional<uint64_t> mail_size_;
+  bool mail_8bit_ = false;
   size_t rcpt_accepted_ = 0;
-  // The RCPT group being collected (absolute slot numbers), and its requests.
+  std::string single_rcpt_;  // for "for <rcpt>" in Received when there is one
+  // The RCPT group being verified (absolute slot numbers) and its requests.
   std::vector<size_t> group_slots_;
   std::vector<RecipientRequest> group_;
+  // Back-end transaction state.
+  bool relay_open_ = false;
+  std::vector<std::string> route_;
+  std::vector<RelayRcpt> relay_group_;  // sent to the back-end, awaiting replies
   std::optional<smtp::DataReader> data_;
-  std::string data_out_;  // content of the current message (relay is #3)
+  std::string data_out_;
+  bool data_aborted_ = false;
+  bool header_sent_ = false;
+  uint64_t tx_seq_ = 0;  // numbers the messages of this session
   SessionStats stats_;
 };
 

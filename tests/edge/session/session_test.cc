@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <functional>
+#include <optional>
 #include <map>
 #include <random>
 #include <sstream>
@@ -28,6 +30,14 @@ Verdict verdict_for(const std::string& mailbox) {
     v.decision = Verdict::Decision::kAccept;
     v.reply = Reply{250, "2.1.5", "OK"};
     v.route = {"127.0.0.1:2526"};
+  } else if (mailbox.rfind("other@", 0) == 0) {
+    v.decision = Verdict::Decision::kAccept;
+    v.reply = Reply{250, "2.1.5", "OK"};
+    v.route = {"127.0.0.9:25"};
+  } else if (mailbox.rfind("full@", 0) == 0 || mailbox.rfind("gone@", 0) == 0) {
+    v.decision = Verdict::Decision::kAccept;
+    v.reply = Reply{250, "2.1.5", "OK"};
+    v.route = {"127.0.0.1:2526"};
   } else if (mailbox.rfind("slow@", 0) == 0) {
     v.decision = Verdict::Decision::kDefer;
     v.reply = Reply{450, "4.1.1", "<" + mailbox + ">: Recipient address verification in progress"};
@@ -38,15 +48,78 @@ Verdict verdict_for(const std::string& mailbox) {
   return v;
 }
 
+// A fake back-end for the relay ops, recording what it was sent.
+struct FakeBackend {
+  bool unreachable = false;
+  bool lose_on_chunk = false;
+  std::function<Reply(const std::string&)> rcpt = [](const std::string&) { return Reply{250, "2.1.5", "Ok"}; };
+  Reply mail{250, "2.1.0", "Ok"};
+  Reply data{354, "", "go ahead"};
+  Reply end{250, "2.0.0", "Ok: queued as ABC at backend.internal"};
+  std::vector<std::string> opened_routes;
+  std::vector<std::string> rcpts;
+  std::string content;  // bytes of the current message
+  std::vector<std::string> messages;  // completed messages
+  int aborts = 0, releases = 0;
+
+  std::optional<RelayResult> handle(const RelayOp& op) {
+    RelayResult r;
+    switch (op.kind) {
+      case RelayOp::Kind::kRcpts:
+        if (op.open) {
+          if (unreachable) return RelayResult{RelayResult::Status::kUnreachable, {}, false};
+          opened_routes.push_back(op.route.at(0));
+          content.clear();
+        }
+        for (const auto& m : op.rcpts) {
+          rcpts.push_back(m);
+          r.replies.push_back(mail.code >= 400 ? mail : rcpt(m));
+        }
+        r.mail_refused = mail.code >= 400;
+        return r;
+      case RelayOp::Kind::kData: r.replies.push_back(data); return r;
+      case RelayOp::Kind::kChunk:
+        if (lose_on_chunk) return RelayResult{RelayResult::Status::kLost, {}, false};
+        content += op.bytes;
+        return r;
+      case RelayOp::Kind::kEnd:
+        content += op.bytes;
+        messages.push_back(content);
+        content.clear();
+        r.replies.push_back(end);
+        return r;
+      case RelayOp::Kind::kAbort: ++aborts; content.clear(); return std::nullopt;
+      case RelayOp::Kind::kRelease: ++releases; return std::nullopt;
+    }
+    return std::nullopt;
+  }
+};
+
+SessionConfig test_config() {
+  SessionConfig c;
+  c.now = [] { return std::string("Sat, 28 Nov 2026 02:00:00 +0000"); };
+  return c;
+}
+
 // Drives a session like the Asio shell does.
 struct Driver {
-  explicit Driver(SessionConfig c = {}) : config(std::move(c)), session(config) {}
+  explicit Driver(SessionConfig c = test_config()) : config(std::move(c)), session(config, SessionInfo{"S1", "192.0.2.1"}) {}
 
   void handle(Actions a) {
     while (true) {
       out += a.output;
       total_delay += a.delay;
       if (a.close) closed = true;
+      std::optional<RelayResult> relay_result;
+      for (const auto& op : a.relay) {
+        ops.push_back(op.kind);
+        auto r = backend.handle(op);
+        if (r) relay_result = r;
+      }
+      if (relay_result) {
+        a = session.on_relay(*relay_result);
+        continue;
+      }
       if (!a.check) return;
       ++checks;
       group_sizes.push_back(a.check->recipients.size());
@@ -71,6 +144,8 @@ struct Driver {
 
   SessionConfig config;
   Session session;
+  FakeBackend backend;
+  std::vector<RelayOp::Kind> ops;
   std::string out;
   bool closed = false;
   bool directory_down = false;
@@ -156,7 +231,7 @@ TEST(SessionTest, RepliesAreTheSameWhateverTheSplitting) {
       "RCPT TO:<Postmaster>\r\nVRFY alice\r\nVRFY nobody\r\nEXPN staff\r\nFOO\r\nRSET\r\nQUIT\r\n";
   std::string reference;
   for (const auto& split : splittings()) {
-    SessionConfig c;
+    SessionConfig c = test_config();
     c.postmaster_domain = "example.com";
     Driver d(c);
     d.start();
@@ -242,8 +317,8 @@ TEST(SessionTest, DirectoryDownDefersAndSessionStaysUsable) {
 }
 
 TEST(SessionTest, InconsistentVerdictNeverAccepts) {
-  SessionConfig c;
-  Session s(c);
+  SessionConfig c = test_config();
+  Session s(c, SessionInfo{"S1", "192.0.2.1"});
   s.start();
   Actions a = s.feed("EHLO c\r\nMAIL FROM:<>\r\nRCPT TO:<alice@example.com>\r\n");
   ASSERT_TRUE(a.check);
@@ -258,7 +333,7 @@ TEST(SessionTest, InconsistentVerdictNeverAccepts) {
 }
 
 TEST(SessionTest, RecipientLimit) {
-  SessionConfig c;
+  SessionConfig c = test_config();
   c.max_recipients = 100;
   Driver d(c);
   d.start();
@@ -271,7 +346,7 @@ TEST(SessionTest, RecipientLimit) {
 }
 
 TEST(SessionTest, ErrorLimitsDelayThenClose) {
-  SessionConfig c;
+  SessionConfig c = test_config();
   c.soft_error_limit = 2;
   c.hard_error_limit = 4;
   Driver d(c);
@@ -289,20 +364,121 @@ TEST(SessionTest, ErrorLimitsDelayThenClose) {
   EXPECT_EQ(reply_lines(d.out).back(), "421 4.7.0 doorman.localdomain Error: too many errors");
 }
 
-TEST(SessionTest, DataWithoutRelayIsATemporaryFailure) {
+TEST(SessionTest, MessageIsRelayedAndTheBackendVerdictReturned) {
   for (const auto& split : splittings()) {
     Driver d;
     d.start();
-    d.feed("EHLO c\r\nMAIL FROM:<>\r\nRCPT TO:<alice@example.com>\r\nDATA\r\n", split);
+    d.feed("EHLO c\r\nMAIL FROM:<s@x.example> BODY=8BITMIME\r\nRCPT TO:<alice@example.com>\r\nDATA\r\n", split);
     EXPECT_EQ(reply_lines(d.out).back(), "354 End data with <CR><LF>.<CR><LF>");
     d.out.clear();
-    d.feed("Subject: x\r\n\r\n..dot\r\n.\r\nNOOP\r\n", split);
+    const std::string body = "Subject: x\r\n\r\n..dot stuffed\r\n.x\r\nend\r\n";
+    d.feed(body + ".\r\nNOOP\r\n", split);
     auto lines = reply_lines(d.out);
     ASSERT_EQ(lines.size(), 2u);
-    EXPECT_EQ(lines[0].substr(0, 9), "451 4.3.0");
+    EXPECT_EQ(lines[0], "250 2.0.0 Ok: delivered to the mail server as S1.1");
     EXPECT_EQ(lines[1], "250 2.0.0 Ok");
+    ASSERT_EQ(d.backend.messages.size(), 1u);
+    EXPECT_EQ(d.backend.messages[0],
+              "Received: from c ([192.0.2.1])\r\n\tby doorman.localdomain (Doorman) with ESMTP id S1.1\r\n"
+              "\tfor <alice@example.com>; Sat, 28 Nov 2026 02:00:00 +0000\r\n" + body);
+    EXPECT_EQ(d.backend.releases, 1);
     EXPECT_FALSE(d.session.in_transaction());
+    EXPECT_EQ(d.session.stats().delivered, 1u);
   }
+}
+
+TEST(SessionTest, OnlyABackend250BecomesA250) {
+  Driver d;
+  d.backend.end = Reply{554, "5.7.1", "Rejected by content filter on backend.internal"};
+  d.start();
+  d.feed("EHLO c\r\nMAIL FROM:<>\r\nRCPT TO:<alice@example.com>\r\nDATA\r\n");
+  d.feed("hello\r\n.\r\n");
+  EXPECT_EQ(reply_lines(d.out).back(), "554 5.7.1 Error: message refused by the mail server");
+  d.out.clear();
+  d.backend.end = Reply{452, "", "mailbox full"};
+  d.feed("MAIL FROM:<>\r\nRCPT TO:<alice@example.com>\r\nDATA\r\n");
+  d.feed("hello\r\n.\r\n");
+  EXPECT_EQ(reply_lines(d.out).back(),
+            "452 4.0.0 Error: message temporarily refused by the mail server, try again later");
+  d.out.clear();
+  d.backend.end = Reply{251, "2.1.5", "odd"};
+  d.feed("MAIL FROM:<>\r\nRCPT TO:<alice@example.com>\r\nDATA\r\n");
+  d.feed("hello\r\n.\r\n");
+  EXPECT_EQ(reply_lines(d.out).back().substr(0, 9), "451 4.4.2");
+  EXPECT_EQ(d.out.find("backend.internal"), std::string::npos);
+}
+
+TEST(SessionTest, BackendRefusalsOfRecipientsReachTheClient) {
+  Driver d;
+  d.backend.rcpt = [](const std::string& m) {
+    if (m.rfind("full@", 0) == 0) return Reply{452, "4.2.2", "Mailbox full on backend.internal"};
+    if (m.rfind("gone@", 0) == 0) return Reply{550, "5.1.1", "No such user on backend.internal"};
+    return Reply{250, "2.1.5", "Ok"};
+  };
+  d.start();
+  d.feed("EHLO c\r\nMAIL FROM:<>\r\nRCPT TO:<alice@example.com>\r\nRCPT TO:<full@example.com>\r\n"
+         "RCPT TO:<gone@example.com>\r\nRCPT TO:<other@example.com>\r\n");
+  auto lines = reply_lines(d.out);
+  ASSERT_GE(lines.size(), 4u);
+  EXPECT_EQ(lines[lines.size() - 4], "250 2.1.5 OK");
+  EXPECT_EQ(lines[lines.size() - 3], "452 4.2.2 <full@example.com>: Recipient temporarily refused, try again later");
+  EXPECT_EQ(lines[lines.size() - 2], "550 5.1.1 <gone@example.com>: Recipient address rejected by the mail server");
+  EXPECT_EQ(lines[lines.size() - 1], "452 4.5.3 <other@example.com>: Try this recipient in a new transaction");
+  EXPECT_EQ(d.out.find("backend.internal"), std::string::npos);
+  ASSERT_EQ(d.backend.opened_routes.size(), 1u);  // one MAIL FROM for the transaction
+  d.out.clear();
+  d.feed("RSET\r\n");
+  EXPECT_EQ(d.backend.releases, 1);
+}
+
+TEST(SessionTest, BackendUnreachableOrLost) {
+  Driver d;
+  d.backend.unreachable = true;
+  d.start();
+  d.feed("EHLO c\r\nMAIL FROM:<>\r\nRCPT TO:<alice@example.com>\r\n");
+  EXPECT_EQ(reply_lines(d.out).back(), "451 4.4.1 <alice@example.com>: Temporary failure, try again later");
+  d.out.clear();
+  d.feed("DATA\r\n");
+  EXPECT_EQ(reply_lines(d.out).back(), "554 5.5.1 Error: no valid recipients");
+
+  Driver lost;
+  lost.backend.lose_on_chunk = true;
+  lost.start();
+  lost.feed("EHLO c\r\nMAIL FROM:<>\r\nRCPT TO:<alice@example.com>\r\nDATA\r\n");
+  lost.out.clear();
+  lost.feed("line one\r\n");
+  lost.feed("line two\r\n.\r\n");
+  EXPECT_EQ(reply_lines(lost.out).back(), "451 4.4.2 Error: connection to the mail server lost, try again later");
+  EXPECT_TRUE(lost.backend.messages.empty());
+}
+
+TEST(SessionTest, ChunksWaitForTheBackend) {
+  SessionConfig c = test_config();
+  Session s(c, SessionInfo{"S1", "192.0.2.1"});
+  s.start();
+  Actions a = s.feed("EHLO c\r\nMAIL FROM:<>\r\nRCPT TO:<alice@example.com>\r\n");
+  Verdict v = verdict_for("alice@example.com");
+  a = s.on_verdicts({v});
+  ASSERT_EQ(a.relay.size(), 1u);
+  a = s.on_relay(RelayResult{RelayResult::Status::kOk, {Reply{250, "2.1.5", "Ok"}}, false});
+  a = s.feed("DATA\r\n");
+  a = s.on_relay(RelayResult{RelayResult::Status::kOk, {Reply{354, "", "go"}}, false});
+  a = s.feed("first\r\n");
+  ASSERT_EQ(a.relay.size(), 1u);
+  EXPECT_EQ(a.relay[0].kind, RelayOp::Kind::kChunk);
+  EXPECT_TRUE(s.waiting());
+  // More input while the chunk is being written is buffered, not processed.
+  a = s.feed("second\r\n");
+  EXPECT_TRUE(a.relay.empty());
+  EXPECT_EQ(s.buffered(), 8u);
+  a = s.on_relay(RelayResult{});
+  ASSERT_EQ(a.relay.size(), 1u);
+  EXPECT_EQ(a.relay[0].bytes, "second\r\n");
+  // The client goes idle mid-DATA: the back-end transaction is abandoned.
+  a = s.on_relay(RelayResult{});
+  a = s.on_timeout();
+  ASSERT_EQ(a.relay.size(), 1u);
+  EXPECT_EQ(a.relay[0].kind, RelayOp::Kind::kAbort);
 }
 
 TEST(SessionTest, SmuggledEndOfDataIsRejectedWhole) {
@@ -316,6 +492,8 @@ TEST(SessionTest, SmuggledEndOfDataIsRejectedWhole) {
   EXPECT_EQ(lines[0], "550 5.5.2 Error: bare <LF> received");
   EXPECT_EQ(lines[1], "250 2.0.0 Ok");
   EXPECT_EQ(d.checks, 1);  // the forged RCPT was never looked at
+  EXPECT_TRUE(d.backend.messages.empty());
+  EXPECT_EQ(d.backend.rcpts.size(), 1u);
 }
 
 TEST(SessionTest, DataPipelinedBefore354IsASyncError) {
@@ -327,7 +505,7 @@ TEST(SessionTest, DataPipelinedBefore354IsASyncError) {
 }
 
 TEST(SessionTest, MessageTooBig) {
-  SessionConfig c;
+  SessionConfig c = test_config();
   c.max_message_size = 10;
   Driver d(c);
   d.start();

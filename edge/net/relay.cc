@@ -1,0 +1,144 @@
+#include "edge/net/relay.h"
+
+namespace doorman::edge {
+
+namespace asio = boost::asio;
+
+Relay::Relay(asio::any_io_executor executor, BackendPool& pool, const BackendTimeouts& timeouts,
+             std::string helo_name)
+    : executor_(std::move(executor)), pool_(pool), timeouts_(timeouts), helo_name_(std::move(helo_name)) {}
+
+Relay::~Relay() { close(); }
+
+void Relay::close() {
+  if (conn_) conn_->close();
+  conn_.reset();
+}
+
+void Relay::lost(Done done) {
+  close();
+  asio::post(executor_, [done = std::move(done)] { done(RelayResult{RelayResult::Status::kLost, {}, false}); });
+}
+
+void Relay::perform(const RelayOp& op, Done done) {
+  switch (op.kind) {
+    case RelayOp::Kind::kRcpts: {
+      auto shared = std::make_shared<RelayOp>(op);
+      if (op.open) {
+        if (conn_ && conn_->usable()) {  // still connected after a refused MAIL FROM
+          auto c = conn_;
+          start_mail(c, shared, done, [this, shared, done] {
+            conn_.reset();
+            try_route(shared, 0, done);
+          });
+        } else {
+          conn_.reset();
+          try_route(shared, 0, std::move(done));
+        }
+        return;
+      }
+      if (!conn_) return lost(std::move(done));
+      std::vector<std::string> lines;
+      for (const auto& r : op.rcpts) lines.push_back("RCPT TO:<" + r + ">");
+      conn_->transact(std::move(lines), timeouts_.command, [this, done](bool ok, std::vector<smtp::Reply> replies) {
+        if (!ok) return lost(done);
+        done(RelayResult{RelayResult::Status::kOk, std::move(replies), false});
+      });
+      return;
+    }
+    case RelayOp::Kind::kData:
+      if (!conn_) return lost(std::move(done));
+      conn_->transact({"DATA"}, timeouts_.data_init, [this, done](bool ok, std::vector<smtp::Reply> replies) {
+        if (!ok) return lost(done);
+        done(RelayResult{RelayResult::Status::kOk, std::move(replies), false});
+      });
+      return;
+    case RelayOp::Kind::kChunk:
+      if (!conn_) return lost(std::move(done));
+      conn_->send(op.bytes, 0, timeouts_.data_block, [this, done](bool ok, std::vector<smtp::Reply>) {
+        if (!ok) return lost(done);
+        done(RelayResult{});
+      });
+      return;
+    case RelayOp::Kind::kEnd:
+      if (!conn_) return lost(std::move(done));
+      conn_->send(op.bytes + ".\r\n", 1, timeouts_.data_end, [this, done](bool ok, std::vector<smtp::Reply> replies) {
+        if (!ok) return lost(done);
+        done(RelayResult{RelayResult::Status::kOk, std::move(replies), false});
+      });
+      return;
+    case RelayOp::Kind::kAbort:
+      close();
+      return;
+    case RelayOp::Kind::kRelease: {
+      auto c = std::move(conn_);
+      conn_.reset();
+      if (!c || !c->usable()) return;
+      BackendPool* pool = &pool_;
+      c->transact({"RSET"}, timeouts_.command, [c, pool](bool ok, std::vector<smtp::Reply> replies) {
+        if (ok && replies[0].code == 250) {
+          pool->put(c);
+        } else {
+          c->close();
+        }
+      });
+      return;
+    }
+  }
+}
+
+void Relay::try_route(std::shared_ptr<RelayOp> op, size_t index, Done done) {
+  if (index >= op->route.size()) {
+    asio::post(executor_,
+               [done = std::move(done)] { done(RelayResult{RelayResult::Status::kUnreachable, {}, false}); });
+    return;
+  }
+  if (auto pooled = pool_.take(op->route[index])) {
+    // A pooled connection may have been closed by the back-end meanwhile:
+    // then a fresh one to the same back-end replaces it.
+    start_mail(pooled, op, done, [this, op, index, done] { open_fresh(op, index, done); });
+    return;
+  }
+  open_fresh(std::move(op), index, std::move(done));
+}
+
+void Relay::open_fresh(std::shared_ptr<RelayOp> op, size_t index, Done done) {
+  auto c = std::make_shared<BackendConnection>(executor_, timeouts_, helo_name_);
+  c->open(op->route[index], [this, c, op, index, done](bool ok) {
+    if (!ok) {
+      try_route(op, index + 1, done);
+      return;
+    }
+    start_mail(c, op, done, [this, done] { lost(done); });
+  });
+}
+
+void Relay::start_mail(std::shared_ptr<BackendConnection> c, std::shared_ptr<RelayOp> op, Done done,
+                       std::function<void()> on_io_failure) {
+  std::string mail = "MAIL FROM:<" + op->mail_from + ">";
+  if (op->size && c->offers_size()) mail += " SIZE=" + std::to_string(*op->size);
+  if (op->body_8bit && c->offers_8bitmime()) mail += " BODY=8BITMIME";
+  std::vector<std::string> lines{mail};
+  for (const auto& r : op->rcpts) lines.push_back("RCPT TO:<" + r + ">");
+  const size_t n = op->rcpts.size();
+  c->transact(std::move(lines), timeouts_.command,
+              [this, c, n, done, on_io_failure](bool ok, std::vector<smtp::Reply> replies) {
+                if (!ok) {
+                  on_io_failure();
+                  return;
+                }
+                conn_ = c;
+                RelayResult r;
+                if (replies[0].code < 200 || replies[0].code >= 300) {
+                  r.mail_refused = true;
+                  r.replies.assign(n, replies[0]);
+                  // Without PIPELINING nothing else was sent; with it, the
+                  // RCPTs after a refused MAIL got 503s we do not report.
+                } else {
+                  r.replies.assign(replies.begin() + 1, replies.end());
+                }
+                done(std::move(r));
+              });
+}
+
+}  // namespace doorman::edge

@@ -1,0 +1,51 @@
+// Performs the Session's RelayOps against back-end servers: one back-end
+// transaction at a time per client session, on the session's io_context.
+//
+// Opening walks the route in priority order: an idle pooled connection to a
+// back-end is tried first, and if it turns out broken (I/O error on MAIL) a
+// fresh connection to the same back-end replaces it without failing the
+// transaction; a back-end that cannot be reached is skipped; when none can
+// be reached the result is kUnreachable (451 4.4.1). MAIL FROM carries SIZE
+// and BODY=8BITMIME only when the back-end offers them. A finished
+// transaction is RSET and returned to the pool; an abandoned one (bad
+// message, client gone) is closed without the final dot.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "edge/net/backend.h"
+#include "edge/session/session.h"
+
+namespace doorman::edge {
+
+class Relay {
+ public:
+  using Done = std::function<void(RelayResult)>;
+
+  Relay(boost::asio::any_io_executor executor, BackendPool& pool, const BackendTimeouts& timeouts,
+        std::string helo_name);
+  ~Relay();
+
+  // Starts `op`; `done` is called once, later, for every kind but kAbort and
+  // kRelease (which complete silently).
+  void perform(const RelayOp& op, Done done);
+  // The client session is over: abandon any back-end transaction.
+  void close();
+
+ private:
+  void try_route(std::shared_ptr<RelayOp> op, size_t index, Done done);
+  void open_fresh(std::shared_ptr<RelayOp> op, size_t index, Done done);
+  void start_mail(std::shared_ptr<BackendConnection> c, std::shared_ptr<RelayOp> op, Done done,
+                  std::function<void()> on_io_failure);
+  void lost(Done done);
+
+  boost::asio::any_io_executor executor_;
+  BackendPool& pool_;
+  const BackendTimeouts& timeouts_;
+  std::string helo_name_;
+  std::shared_ptr<BackendConnection> conn_;
+};
+
+}  // namespace doorman::edge
