@@ -33,6 +33,10 @@ Connection::Connection(asio::ip::tcp::socket socket, Server& server, size_t cont
 }
 
 void Connection::start(bool refuse) {
+  // Replies are small and come in bursts (pipelining): Nagle plus the
+  // client's delayed ACK would add 40 ms to each group.
+  error_code ignored;
+  socket_.set_option(asio::ip::tcp::no_delay(true), ignored);
   log::debug("session_start").kv("session", id_).kv("client", client_ip_);
   if (refuse) {
     end_reason_ = "too_many_sessions";
