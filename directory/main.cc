@@ -22,6 +22,7 @@
 #include "common/log.h"
 #include "common/options.h"
 #include "directory/apply/apply.h"
+#include "directory/callout/callout.h"
 #include "directory/service/server.h"
 #include "directory/store/pool.h"
 
@@ -41,6 +42,34 @@ struct Config {
   std::string log_level = "info";
   std::string apply;
   int64_t shutdown_grace_seconds = 10;
+  // Callout (callout/settings.h has the defaults and why).
+  std::string callout_wait = "2s";
+  std::string callout_connect_timeout = "5s";
+  std::string callout_command_timeout = "10s";
+  std::string callout_probe_timeout = "30s";
+  std::string callout_positive_ttl = "7d";
+  std::string callout_positive_refresh = "24h";
+  std::string callout_negative_ttl = "2h";
+  std::string callout_negative_refresh = "10m";
+  std::string callout_catch_all_ttl = "24h";
+  std::string callout_catch_all_refresh = "1h";
+  std::string callout_idle_timeout = "10s";
+  std::string callout_poll = "100ms";
+  int64_t callout_threads = 8;
+  int64_t callout_concurrency = 4;
+  int64_t callout_rate = 10;
+  int64_t callout_burst = 10;
+  int64_t callout_session_probes = 8;
+  std::string callout_helo = "doorman.invalid";
+};
+
+// Durations are given as 500ms, 2s, 10m, 24h, 7d.
+struct DurationOption {
+  const char* name;
+  std::string* text;
+  std::chrono::milliseconds* target;
+  std::chrono::milliseconds min;
+  std::chrono::milliseconds max;
 };
 
 void add_options(Options& o, Config& c) {
@@ -57,6 +86,73 @@ void add_options(Options& o, Config& c) {
   o.add_string("apply", &c.apply, "domains YAML applied at start-up, as 'doormanctl apply -f' (\"\" = none)");
   o.add_int("shutdown-grace-seconds", &c.shutdown_grace_seconds, 0, 3600,
             "on SIGTERM/SIGINT, seconds in-flight RPCs get before they are cancelled");
+  o.add_string("callout-wait", &c.callout_wait,
+               "callout: how long a check waits for a probe before answering 450 4.1.1 (must fit the edge's "
+               "3 s deadline) [10ms..60s]");
+  o.add_string("callout-connect-timeout", &c.callout_connect_timeout, "callout: back-end connect timeout [10ms..5m]");
+  o.add_string("callout-command-timeout", &c.callout_command_timeout,
+               "callout: timeout of each SMTP command of a probe [10ms..10m]");
+  o.add_string("callout-probe-timeout", &c.callout_probe_timeout,
+               "callout: a whole probe incl. queueing and limits; also the cross-replica lock lifetime [100ms..10m]");
+  o.add_string("callout-positive-ttl", &c.callout_positive_ttl, "callout: lifetime of a cached valid result [1s..365d]");
+  o.add_string("callout-positive-refresh", &c.callout_positive_refresh,
+               "callout: age after which a valid result is refreshed in the background [1s..365d]");
+  o.add_string("callout-negative-ttl", &c.callout_negative_ttl,
+               "callout: lifetime of a cached unknown result [1s..365d]");
+  o.add_string("callout-negative-refresh", &c.callout_negative_refresh,
+               "callout: age after which an unknown result is refreshed in the background [1s..365d]");
+  o.add_string("callout-catch-all-ttl", &c.callout_catch_all_ttl,
+               "callout: lifetime of a domain's catch-all status (random-address probe) [1s..365d]");
+  o.add_string("callout-catch-all-refresh", &c.callout_catch_all_refresh,
+               "callout: age after which the catch-all status is probed again [1s..365d]");
+  o.add_string("callout-idle-timeout", &c.callout_idle_timeout,
+               "callout: an idle pooled probe session is closed with QUIT after this [100ms..1h]");
+  o.add_string("callout-poll", &c.callout_poll,
+               "callout: poll interval while another replica probes the same address [10ms..10s]");
+  o.add_int("callout-threads", &c.callout_threads, 1, 256, "callout: probe threads (blocking sockets)");
+  o.add_int("callout-concurrency", &c.callout_concurrency, 1, 100, "callout: probe sessions per back-end");
+  o.add_int("callout-rate", &c.callout_rate, 1, 10000, "callout: probes (RCPTs) per second per back-end");
+  o.add_int("callout-burst", &c.callout_burst, 1, 10000, "callout: probe burst per back-end (token bucket size)");
+  o.add_int("callout-session-probes", &c.callout_session_probes, 1, 1000,
+            "callout: probes per session before QUIT (stay below the back-end's error limits)");
+  o.add_string("callout-helo", &c.callout_helo, "callout: EHLO name of probe sessions");
+}
+
+// Fills `s` from the callout options; "" or an error message.
+std::string callout_settings(Config& c, directory::callout::Settings* s) {
+  using std::chrono::milliseconds;
+  const milliseconds year = std::chrono::hours(24 * 365);
+  const DurationOption durations[] = {
+      {"callout-wait", &c.callout_wait, &s->wait_budget, milliseconds(10), std::chrono::seconds(60)},
+      {"callout-connect-timeout", &c.callout_connect_timeout, &s->connect_timeout, milliseconds(10),
+       std::chrono::minutes(5)},
+      {"callout-command-timeout", &c.callout_command_timeout, &s->command_timeout, milliseconds(10),
+       std::chrono::minutes(10)},
+      {"callout-probe-timeout", &c.callout_probe_timeout, &s->probe_timeout, milliseconds(100),
+       std::chrono::minutes(10)},
+      {"callout-positive-ttl", &c.callout_positive_ttl, &s->positive_ttl, std::chrono::seconds(1), year},
+      {"callout-positive-refresh", &c.callout_positive_refresh, &s->positive_refresh, std::chrono::seconds(1), year},
+      {"callout-negative-ttl", &c.callout_negative_ttl, &s->negative_ttl, std::chrono::seconds(1), year},
+      {"callout-negative-refresh", &c.callout_negative_refresh, &s->negative_refresh, std::chrono::seconds(1), year},
+      {"callout-catch-all-ttl", &c.callout_catch_all_ttl, &s->catch_all_ttl, std::chrono::seconds(1), year},
+      {"callout-catch-all-refresh", &c.callout_catch_all_refresh, &s->catch_all_refresh, std::chrono::seconds(1),
+       year},
+      {"callout-idle-timeout", &c.callout_idle_timeout, &s->idle_timeout, milliseconds(100), std::chrono::hours(1)},
+      {"callout-poll", &c.callout_poll, &s->poll_interval, milliseconds(10), std::chrono::seconds(10)},
+  };
+  for (const auto& d : durations) {
+    if (!directory::callout::parse_duration(*d.text, d.target))
+      return std::string("option ") + d.name + ": '" + *d.text + "' is not a duration (e.g. 500ms, 2s, 10m, 24h, 7d)";
+    if (*d.target < d.min || *d.target > d.max)
+      return std::string("option ") + d.name + ": " + *d.text + " is out of range";
+  }
+  s->threads = static_cast<int>(c.callout_threads);
+  s->concurrency = static_cast<int>(c.callout_concurrency);
+  s->rate = static_cast<double>(c.callout_rate);
+  s->burst = static_cast<int>(c.callout_burst);
+  s->session_probes = static_cast<int>(c.callout_session_probes);
+  s->helo = c.callout_helo;
+  return "";
 }
 
 int run(int argc, char** argv) {
@@ -72,6 +168,8 @@ int run(int argc, char** argv) {
   if (err.empty() && !options.positional().empty()) err = "unexpected argument '" + options.positional()[0] + "'";
   log::Level level;
   if (err.empty() && !log::parse_level(c.log_level, &level)) err = "option log-level: unknown level '" + c.log_level + "'";
+  directory::callout::Settings callout_settings_value;
+  if (err.empty()) err = callout_settings(c, &callout_settings_value);
   if (!err.empty()) {
     std::cerr << "doorman-directory: " << err << "\n";
     return 2;
@@ -112,11 +210,15 @@ int run(int argc, char** argv) {
   directory::store::RedisPool pool(ps);
   pool.start();
 
-  directory::service::Server server(pool);
+  directory::callout::Callout callout(pool, callout_settings_value);
+  callout.start();
+
+  directory::service::Server server(pool, &callout);
   err = server.start(c.listen);
   if (!err.empty()) {
     std::cerr << "doorman-directory: " << err << "\n";
     pool.stop();
+    callout.stop();
     return 1;
   }
   if (!c.apply.empty()) {
@@ -132,6 +234,7 @@ int run(int argc, char** argv) {
       server.shutdown(std::chrono::milliseconds(0));
       server.wait();
       pool.stop();
+      callout.stop();
       return 1;
     }
   }
@@ -144,6 +247,8 @@ int run(int argc, char** argv) {
   log::info("stopping").kv("signal", sig == SIGTERM ? "SIGTERM" : "SIGINT").kv("grace_seconds", c.shutdown_grace_seconds);
   server.shutdown(std::chrono::seconds(c.shutdown_grace_seconds));
   server.wait();
+  // Probes still running answer nobody now; stop them before Redis.
+  callout.stop();
   pool.stop();
   log::info("stopped");
   return 0;

@@ -53,6 +53,15 @@ std::string diff(const v1::Domain& live, const v1::Domain& want) {
                     (want.local_part_case_sensitive() ? "true" : "false"));
   if (store::separator_of(live) != store::separator_of(want))
     parts.push_back("subaddress_separator '" + store::separator_of(live) + "' -> '" + store::separator_of(want) + "'");
+  if (live.callout_sender() != want.callout_sender())
+    parts.push_back("callout_sender <" + live.callout_sender() + "> -> <" + want.callout_sender() + ">");
+  auto policy = [](const v1::Domain& d) {
+    return d.catch_all_policy() == v1::CATCH_ALL_POLICY_DEFER ? std::string("defer") : std::string("accept");
+  };
+  if (policy(live) != policy(want)) parts.push_back("catch_all_policy " + policy(live) + " -> " + policy(want));
+  if (live.callout_fallback() != want.callout_fallback())
+    parts.push_back(std::string("callout_fallback ") + (live.callout_fallback() ? "true" : "false") + " -> " +
+                    (want.callout_fallback() ? "true" : "false"));
   std::string out;
   for (const auto& p : parts) out += (out.empty() ? "" : ", ") + p;
   return out;
@@ -172,7 +181,8 @@ bool load(const std::string& path, Config* out, std::vector<std::string>* errors
   }
   std::set<std::string> seen;
   static const std::set<std::string> kKeys = {"name", "mode", "routes", "case_sensitive", "subaddress_separator",
-                                              "addresses", "address_files"};
+                                              "addresses", "address_files", "callout_sender", "catch_all_policy",
+                                              "callout_fallback"};
   for (const auto& item : list) {
     if (!item.IsMap()) {
       err(item, "each domain must be a map");
@@ -218,6 +228,24 @@ bool load(const std::string& path, Config* out, std::vector<std::string>* errors
         std::string s = sep.IsNull() ? "" : sep.Scalar();
         if (s.size() > 1 || s == "@" || s == "\"" || s == "\\") err(sep, name + ": subaddress_separator must be one character or \"\"");
         spec.domain.set_subaddress_separator(s);
+      }
+      spec.domain.set_callout_sender("");
+      if (YAML::Node sender = item["callout_sender"]) {
+        std::string v = sender.IsNull() ? "" : sender.Scalar();
+        if (v == "<>") v.clear();
+        if (!v.empty() && !smtp::parse_mailbox(v).ok())
+          err(sender, name + ": callout_sender must be an address local@domain or \"\" / \"<>\" for the null sender");
+        spec.domain.set_callout_sender(v);
+      }
+      spec.domain.set_catch_all_policy(v1::CATCH_ALL_POLICY_ACCEPT);
+      if (YAML::Node policy = item["catch_all_policy"]) {
+        if (policy.Scalar() == "defer") spec.domain.set_catch_all_policy(v1::CATCH_ALL_POLICY_DEFER);
+        else if (policy.Scalar() != "accept") err(policy, name + ": catch_all_policy must be accept or defer");
+      }
+      spec.domain.set_callout_fallback(false);
+      if (YAML::Node fb = item["callout_fallback"]) {
+        spec.domain.set_callout_fallback(fb.as<bool>());
+        if (fb.as<bool>() && mode != v1::DOMAIN_MODE_LIST) err(fb, name + ": callout_fallback needs mode list");
       }
       if (YAML::Node addrs = item["addresses"]) {
         if (!addrs.IsSequence()) err(addrs, name + ": 'addresses' must be a list");

@@ -8,8 +8,15 @@
 //   accept_all      mode accept-all           -> 250 2.1.5 ACCEPT (POLICY)
 //   list            mode list: listed         -> 250 2.1.5 ACCEPT (LIST)
 //                              not listed     -> 550 5.1.1 REJECT (LIST)
-//   callout         mode callout (not yet implemented, issue #4)
-//                                             -> 450 4.1.1 DEFER  (PROBE)
+//   callout         mode callout, or list with callout fallback and not
+//                   listed (callout.cc):
+//                     cached valid             -> 250 2.1.5 ACCEPT (CACHE)
+//                     cached unknown           -> 550 5.1.1 REJECT (CACHE)
+//                     catch-all back-end       -> 250 2.1.5 ACCEPT (POLICY)
+//                       (policy defer)         -> 451 4.4.3 DEFER  (POLICY)
+//                     not cached               -> 450 4.1.1 DEFER  (PROBE),
+//                       replaced by the probe's answer when it comes
+//                       within the wait budget (service/recipient_service)
 //   fallthrough     nothing decided (unknown mode in Redis)
 //                                             -> 451 4.4.3 DEFER  (ERROR)
 //
@@ -28,6 +35,10 @@ std::optional<doorman::v1::Verdict> check_postmaster(const Facts& f, Steps* step
 std::optional<doorman::v1::Verdict> check_accept_all(const Facts& f, Steps* steps);
 std::optional<doorman::v1::Verdict> check_list(const Facts& f, Steps* steps);
 std::optional<doorman::v1::Verdict> check_callout(const Facts& f, Steps* steps);
+// The side work of check_callout for the same facts (probe, refresh).
+CalloutPlan plan_callout(const Facts& f);
+// Whether the callout check applies to this domain and address.
+bool callout_applies(const Facts& f);
 
 // 451 4.4.3 with the given reason: the verdict for "we could not decide".
 doorman::v1::Verdict temporary_failure(const Facts& f, std::string reason);

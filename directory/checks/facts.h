@@ -8,11 +8,13 @@
 // CheckRecipients.
 #pragma once
 
+#include <map>
 #include <optional>
 #include <set>
 #include <string>
 #include <vector>
 
+#include "directory/store/callout_cache.h"
 #include "directory/store/status.h"
 #include "doorman/v1/admin.pb.h"
 #include "doorman/v1/recipient.pb.h"
@@ -28,6 +30,24 @@ struct Facts {
   std::optional<doorman::v1::Domain> config;  // nullopt: domain not guarded
   std::set<std::string> asked;       // candidate local parts looked up
   std::set<std::string> listed;      // ... and found in the domain's list
+  std::map<std::string, store::CacheEntry> cached;  // callout results per candidate
+  std::optional<store::CacheEntry> catch_all;       // the domain's catch-all status
+  // When the checks run and when cached callout results are due for a
+  // refresh (from the directory's options; see callout/settings.h).
+  int64_t now_ms = 0;
+  int64_t positive_refresh_ms = 24LL * 3600 * 1000;
+  int64_t negative_refresh_ms = 10LL * 60 * 1000;
+  int64_t catch_all_refresh_ms = 3600LL * 1000;
+};
+
+// What the callout check needs done besides its verdict (the service does
+// it; the checks stay pure).
+struct CalloutPlan {
+  bool applies = false;      // the callout check decided
+  std::string key;           // normalised local part
+  bool probe = false;        // not cached: probe now and wait within the budget
+  bool refresh = false;      // cached but due: one background probe
+  bool domain_probe = false; // catch-all status unknown or due
 };
 
 using Steps = std::vector<std::string>;

@@ -17,8 +17,13 @@ const std::vector<NamedCheck>& registry() {
   return kChecks;
 }
 
-Facts make_facts(std::string_view address, const store::GroupFacts& group, const Status& lookup) {
+Facts make_facts(std::string_view address, const store::GroupFacts& group, const Status& lookup,
+                 const CalloutAges& ages) {
   Facts f;
+  f.now_ms = store::unix_ms_now();
+  f.positive_refresh_ms = ages.positive_refresh_ms;
+  f.negative_refresh_ms = ages.negative_refresh_ms;
+  f.catch_all_refresh_ms = ages.catch_all_refresh_ms;
   f.address = std::string(address);
   f.parsed = smtp::parse_mailbox(f.address);
   f.lookup = lookup;
@@ -33,6 +38,8 @@ Facts make_facts(std::string_view address, const store::GroupFacts& group, const
   f.config = it->second.config;
   f.asked = it->second.asked;
   f.listed = it->second.listed;
+  f.cached = it->second.cached;
+  f.catch_all = it->second.catch_all;
   return f;
 }
 
@@ -41,6 +48,7 @@ Evaluation evaluate(const Facts& facts) {
   for (const auto& c : registry()) {
     if (auto v = c.fn(facts, &e.steps)) {
       e.verdict = std::move(*v);
+      if (c.fn == check_callout) e.callout = plan_callout(facts);
       return e;
     }
   }

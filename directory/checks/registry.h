@@ -25,11 +25,20 @@ const std::vector<NamedCheck>& registry();
 struct Evaluation {
   doorman::v1::Verdict verdict;
   Steps steps;
+  CalloutPlan callout;  // set when the callout check decided
+};
+
+// Refresh ages for cached callout results (milliseconds).
+struct CalloutAges {
+  int64_t positive_refresh_ms = 24LL * 3600 * 1000;
+  int64_t negative_refresh_ms = 10LL * 60 * 1000;
+  int64_t catch_all_refresh_ms = 3600LL * 1000;
 };
 
 // `group` is the result of store::fetch_group (ignored when `lookup` is not
 // ok).
-Facts make_facts(std::string_view address, const store::GroupFacts& group, const Status& lookup);
+Facts make_facts(std::string_view address, const store::GroupFacts& group, const Status& lookup,
+                 const CalloutAges& ages = {});
 Evaluation evaluate(const Facts& facts);
 
 }  // namespace doorman::directory::checks

@@ -49,7 +49,7 @@ struct Args {
 
 // Flags that take no value.
 const std::vector<std::string> kBoolFlags = {"case-sensitive", "case-insensitive", "no-subaddress", "dry-run",
-                                             "help", "h"};
+                                             "callout-fallback", "no-callout-fallback", "help", "h"};
 
 Args parse_args(const std::vector<std::string>& in, size_t from) {
   Args a;
@@ -96,7 +96,20 @@ void print_domain(const v1::Domain& d) {
   for (const auto& r : d.routes()) routes += (routes.empty() ? "" : ",") + r;
   std::cout << d.name() << "  mode=" << store::mode_name(d.mode()) << " routes=" << routes
             << " case_sensitive=" << (d.local_part_case_sensitive() ? "true" : "false") << " subaddress_separator='"
-            << store::separator_of(d) << "' addresses=" << d.address_count() << "\n";
+            << store::separator_of(d) << "' addresses=" << d.address_count();
+  if (d.mode() == v1::DOMAIN_MODE_CALLOUT || d.callout_fallback()) {
+    std::cout << " callout_sender=<" << d.callout_sender() << "> catch_all_policy="
+              << (d.catch_all_policy() == v1::CATCH_ALL_POLICY_DEFER ? "defer" : "accept");
+    if (d.mode() == v1::DOMAIN_MODE_LIST) std::cout << " callout_fallback=true";
+    const auto& st = d.catch_all();
+    std::cout << " catch_all="
+              << (st.state() == v1::CatchAllStatus::STATE_CATCH_ALL ? "yes"
+                  : st.state() == v1::CatchAllStatus::STATE_NORMAL  ? "no"
+                                                                    : "unknown");
+  }
+  std::cout << "\n";
+  if (d.catch_all().state() == v1::CatchAllStatus::STATE_CATCH_ALL)
+    std::cout << "  warning: " << d.name() << ": " << d.catch_all().warning() << "\n";
 }
 
 // Applies --mode, --route, --case-sensitive, --subaddress-separator,
@@ -126,10 +139,86 @@ void domain_flags(const Args& a, v1::Domain* d, bool create) {
     throw UsageError{"--subaddress-separator and --no-subaddress exclude each other"};
   if (a.has("subaddress-separator")) d->set_subaddress_separator(a.get("subaddress-separator"));
   if (a.has("no-subaddress")) d->set_subaddress_separator("");
+  if (a.has("callout-sender")) {
+    std::string sender = a.get("callout-sender");
+    if (sender == "<>") sender.clear();
+    if (sender.size() >= 2 && sender.front() == '<' && sender.back() == '>') sender = sender.substr(1, sender.size() - 2);
+    d->set_callout_sender(sender);
+  }
+  if (a.has("catch-all-policy")) {
+    std::string p = a.get("catch-all-policy");
+    if (p == "accept") d->set_catch_all_policy(v1::CATCH_ALL_POLICY_ACCEPT);
+    else if (p == "defer") d->set_catch_all_policy(v1::CATCH_ALL_POLICY_DEFER);
+    else throw UsageError{"--catch-all-policy must be accept or defer"};
+  }
+  if (a.has("callout-fallback") && a.has("no-callout-fallback"))
+    throw UsageError{"--callout-fallback and --no-callout-fallback exclude each other"};
+  if (a.has("callout-fallback")) d->set_callout_fallback(true);
+  if (a.has("no-callout-fallback")) d->set_callout_fallback(false);
 }
 
 const std::vector<std::string> kDomainFlags = {"mode", "route", "case-sensitive", "case-insensitive",
-                                               "subaddress-separator", "no-subaddress"};
+                                               "subaddress-separator", "no-subaddress", "callout-sender",
+                                               "catch-all-policy", "callout-fallback", "no-callout-fallback"};
+
+std::string ms_text(int64_t ms) {
+  bool neg = ms < 0;
+  if (neg) ms = -ms;
+  std::string t = ms < 120000       ? std::to_string(ms / 1000) + "s"
+                  : ms < 7200000    ? std::to_string(ms / 60000) + "m"
+                  : ms < 172800000  ? std::to_string(ms / 3600000) + "h"
+                                    : std::to_string(ms / 86400000) + "d";
+  return neg ? "-" + t : t;
+}
+
+int cmd_callout_show(Global& g, const Args& a) {
+  check_flags(a, {});
+  if (a.pos.size() != 1) throw UsageError{"expected one ADDRESS"};
+  v1::CalloutAddressRequest req;
+  req.set_address(a.pos[0]);
+  v1::CalloutEntry resp;
+  grpc::Status s = g.stub->GetCalloutEntry(ctx(g).get(), req, &resp);
+  if (!s.ok()) return failed("callout show " + a.pos[0], s);
+  if (!resp.found()) {
+    std::cout << resp.address() << "  not cached (the next check probes the back-end)\n";
+    return kOk;
+  }
+  std::cout << resp.address() << "  result=" << resp.result() << " age=" << ms_text(resp.age_ms())
+            << " expires_in=" << ms_text(resp.expires_in_ms())
+            << " refresh=" << (resp.refresh_in_ms() <= 0 ? "due" : "in " + ms_text(resp.refresh_in_ms()))
+            << " source=" << resp.source() << "\n  reply: " << resp.reply() << "\n";
+  return kOk;
+}
+
+int cmd_callout_forget(Global& g, const Args& a) {
+  check_flags(a, {});
+  if (a.pos.empty()) throw UsageError{"expected ADDRESS..."};
+  int rc = kOk;
+  for (const auto& address : a.pos) {
+    v1::CalloutAddressRequest req;
+    req.set_address(address);
+    v1::ForgetCalloutResponse resp;
+    grpc::Status s = g.stub->ForgetCalloutEntry(ctx(g).get(), req, &resp);
+    if (!s.ok()) {
+      rc = failed("callout forget " + address, s);
+      continue;
+    }
+    std::cout << address << (resp.removed() ? ": forgotten" : ": was not cached") << "\n";
+  }
+  return rc;
+}
+
+int cmd_callout_flush(Global& g, const Args& a) {
+  check_flags(a, {});
+  if (a.pos.size() != 1) throw UsageError{"expected one DOMAIN"};
+  v1::FlushCalloutRequest req;
+  req.set_domain(a.pos[0]);
+  v1::FlushCalloutResponse resp;
+  grpc::Status s = g.stub->FlushCalloutCache(ctx(g).get(), req, &resp);
+  if (!s.ok()) return failed("callout flush " + a.pos[0], s);
+  std::cout << a.pos[0] << ": " << resp.removed() << " cached callout results removed\n";
+  return kOk;
+}
 
 int cmd_domain_add(Global& g, const Args& a) {
   check_flags(a, kDomainFlags);
@@ -378,10 +467,13 @@ struct Command {
 const Command kCommands[] = {
     {"domain add", cmd_domain_add,
      "domain add NAME --mode list|callout|accept-all --route HOST:PORT [--route ...]\n"
-     "           [--case-sensitive] [--subaddress-separator X | --no-subaddress]"},
+     "           [--case-sensitive] [--subaddress-separator X | --no-subaddress]\n"
+     "           [--callout-sender ADDRESS|\"<>\"] [--catch-all-policy accept|defer] [--callout-fallback]"},
     {"domain update", cmd_domain_update,
      "domain update NAME [--mode M] [--route HOST:PORT ...] [--case-sensitive | --case-insensitive]\n"
-     "           [--subaddress-separator X | --no-subaddress]   (options not given are kept)"},
+     "           [--subaddress-separator X | --no-subaddress] [--callout-sender ADDRESS|\"<>\"]\n"
+     "           [--catch-all-policy accept|defer] [--callout-fallback | --no-callout-fallback]\n"
+     "           (options not given are kept)"},
     {"domain get", cmd_domain_get, "domain get NAME"},
     {"domain delete", cmd_domain_delete, "domain delete NAME   (also deletes its address list)"},
     {"domain list", cmd_domain_list, "domain list"},
@@ -393,6 +485,9 @@ const Command kCommands[] = {
      "import FILE [--replace DOMAIN]   (one address per line, '#' comments, \"-\" = stdin;\n"
      "           with --replace the list of DOMAIN becomes exactly the file, and bare local parts are allowed)"},
     {"explain", cmd_explain, "explain ADDRESS   (the verdict and its reasoning; no side effects)"},
+    {"callout show", cmd_callout_show, "callout show ADDRESS   (the cached probe result: result, age, expiry, source)"},
+    {"callout forget", cmd_callout_forget, "callout forget ADDRESS...   (drop cached results: the next check probes)"},
+    {"callout flush", cmd_callout_flush, "callout flush DOMAIN   (drop every cached result and the catch-all status)"},
     {"apply", cmd_apply, "apply -f domains.yaml [--dry-run]   (make the directory match the file)"},
 };
 

@@ -8,6 +8,7 @@
 #include "directory/service/recipient_service.h"
 #include "directory/store/keys.h"
 #include "directory/store/normalise.h"
+#include "directory/store/callout_cache.h"
 #include "directory/store/store.h"
 
 namespace doorman::directory::service {
@@ -48,6 +49,10 @@ Status validate_domain(v1::Domain* d, bool create) {
     err = store::validate_route(r);
     if (!err.empty()) return invalid(err);
   }
+  if (!v1::CatchAllPolicy_IsValid(d->catch_all_policy())) return invalid("unknown catch_all_policy");
+  if (d->has_callout_sender() && !d->callout_sender().empty() && !smtp::parse_mailbox(d->callout_sender()).ok())
+    return invalid("callout_sender must be an address local@domain, or empty for <>");
+  d->clear_catch_all();
   if (d->has_subaddress_separator()) {
     const std::string& s = d->subaddress_separator();
     if (s.size() > 1 || s == "@" || s == "\"" || s == "\\" || (s.size() == 1 && (s[0] <= ' ' || s[0] > '~')))
@@ -201,6 +206,9 @@ grpc::ServerUnaryReactor* AdminService::CreateDomain(Ctx* ctx, const v1::CreateD
     Status s = validate_domain(&d, true);
     if (!s.ok()) return s;
     if (!d.has_subaddress_separator()) d.set_subaddress_separator(std::string(store::kDefaultSeparator));
+    if (d.catch_all_policy() == v1::CATCH_ALL_POLICY_UNSPECIFIED) d.set_catch_all_policy(v1::CATCH_ALL_POLICY_ACCEPT);
+    if (!d.has_callout_sender()) d.set_callout_sender("");
+    if (!d.has_callout_fallback()) d.set_callout_fallback(false);
     s = store::create_domain(conn, d);
     if (!s.ok()) return s;
     log::info("domain_created").kv("domain", d.name()).kv("mode", store::mode_name(d.mode()));
@@ -323,10 +331,11 @@ grpc::ServerReadReactor<v1::ImportChunk>* AdminService::ReplaceAddresses(Ctx*, v
 }
 
 grpc::ServerUnaryReactor* AdminService::Explain(Ctx* ctx, const v1::ExplainRequest* req, v1::ExplainResponse* resp) {
-  auto explain = [req, resp](RedisConn* conn, const std::string& error) {
+  const checks::CalloutAges ages = callout_ages(callout_);
+  auto explain = [req, resp, ages](RedisConn* conn, const std::string& error) {
     std::vector<v1::Verdict> verdicts;
     std::vector<std::vector<std::string>> steps;
-    check_group(conn, {req->address()}, &verdicts, &steps, error);
+    check_group(conn, {req->address()}, &verdicts, &steps, error, ages);
     *resp->mutable_verdict() = verdicts.front();
     for (auto& s : steps.front()) resp->add_steps(std::move(s));
   };
@@ -340,6 +349,88 @@ grpc::ServerUnaryReactor* AdminService::Explain(Ctx* ctx, const v1::ExplainReque
     reactor->Finish(grpc::Status::OK);
   }
   return reactor;
+}
+
+namespace {
+
+// The cache key of an address: its domain must be guarded (for the
+// normalisation rules). Fills `domain` and `key`.
+Status callout_key(RedisConn& conn, const std::string& address, std::string* domain, std::string* key) {
+  smtp::PathResult p = smtp::parse_mailbox(address);
+  if (!p.ok()) return invalid("bad address '" + address + "'");
+  std::string name;
+  Status s = domain_name(p.mailbox.domain, &name);
+  if (!s.ok()) return s;
+  v1::Domain d;
+  s = store::get_domain(conn, name, &d);
+  if (!s.ok()) return s;
+  *domain = name;
+  *key = store::normalise_local(p.mailbox.local, d);
+  return Status::Ok();
+}
+
+}  // namespace
+
+grpc::ServerUnaryReactor* AdminService::GetCalloutEntry(Ctx* ctx, const v1::CalloutAddressRequest* req,
+                                                        v1::CalloutEntry* resp) {
+  callout::Settings settings = callout_ ? callout_->settings() : callout::Settings();
+  return run(pool_, ctx, [req, resp, settings](RedisConn& conn) {
+    std::string domain, key;
+    Status s = callout_key(conn, req->address(), &domain, &key);
+    if (!s.ok()) return s;
+    resp->set_address(smtp::Mailbox{key, domain}.str());
+    std::vector<store::Reply> r;
+    const std::string k = store::keys::callout(domain, key);
+    s = conn.pipeline({{"GET", k}, {"PTTL", k}}, &r);
+    if (!s.ok()) return s;
+    if (r[0].type != store::Reply::Type::kString) return Status::Ok();
+    auto e = store::decode_entry(r[0].str);
+    if (!e) return Status::Ok();
+    const int64_t now = store::unix_ms_now();
+    resp->set_found(true);
+    resp->set_result(e->result);
+    resp->set_age_ms(now - e->checked_ms);
+    resp->set_expires_in_ms(r[1].integer >= 0 ? r[1].integer : e->expires_ms - now);
+    auto refresh = e->result == "valid" ? settings.positive_refresh : settings.negative_refresh;
+    resp->set_refresh_in_ms(e->checked_ms + refresh.count() - now);
+    resp->set_source(e->backend);
+    resp->set_reply(e->reply);
+    resp->set_checked_unix_ms(e->checked_ms);
+    return Status::Ok();
+  });
+}
+
+grpc::ServerUnaryReactor* AdminService::ForgetCalloutEntry(Ctx* ctx, const v1::CalloutAddressRequest* req,
+                                                           v1::ForgetCalloutResponse* resp) {
+  return run(pool_, ctx, [req, resp](RedisConn& conn) {
+    std::string domain, key;
+    Status s = callout_key(conn, req->address(), &domain, &key);
+    if (!s.ok()) return s;
+    bool removed = false;
+    s = store::forget_entry(conn, store::keys::callout(domain, key), &removed);
+    if (!s.ok()) return s;
+    resp->set_removed(removed);
+    log::info("callout_forget").kv("domain", domain).kv("removed", removed);
+    return Status::Ok();
+  });
+}
+
+grpc::ServerUnaryReactor* AdminService::FlushCalloutCache(Ctx* ctx, const v1::FlushCalloutRequest* req,
+                                                          v1::FlushCalloutResponse* resp) {
+  return run(pool_, ctx, [req, resp](RedisConn& conn) {
+    std::string name;
+    Status s = domain_name(req->domain(), &name);
+    if (!s.ok()) return s;
+    v1::Domain d;
+    s = store::get_domain(conn, name, &d);
+    if (!s.ok()) return s;
+    uint64_t removed = 0;
+    s = store::flush_domain(conn, name, &removed);
+    if (!s.ok()) return s;
+    resp->set_removed(removed);
+    log::info("callout_flush").kv("domain", name).kv("removed", removed);
+    return Status::Ok();
+  });
 }
 
 }  // namespace doorman::directory::service

@@ -8,6 +8,12 @@
 // finishes the RPC. Errors are gRPC codes: INVALID_ARGUMENT, NOT_FOUND,
 // ALREADY_EXISTS, UNAVAILABLE (Redis trouble; safe to retry).
 //
+// The callout cache (issue #4): GetCalloutEntry shows an address's cached
+// result (result, age, expiry, refresh, back-end, reply), ForgetCalloutEntry
+// deletes it (the next check probes again: the remedy for a mailbox created
+// after a negative answer), FlushCalloutCache deletes a domain's results and
+// its catch-all status. Addresses are normalised as for checks.
+//
 // Import and Replace are client streams: each chunk is written with one
 // pipelined round trip before the next is read, so memory is bounded by one
 // chunk (at most kMaxChunk addresses). Replace writes into a temp set and
@@ -15,6 +21,7 @@
 // stream breaks, nothing is replaced.
 #pragma once
 
+#include "directory/callout/callout.h"
 #include "directory/store/pool.h"
 #include "doorman/v1/admin.grpc.pb.h"
 
@@ -28,7 +35,8 @@ inline constexpr size_t kMaxReportedErrors = 100;
 
 class AdminService final : public doorman::v1::AdminService::CallbackService {
  public:
-  explicit AdminService(store::RedisPool& pool) : pool_(pool) {}
+  explicit AdminService(store::RedisPool& pool, callout::Callout* callout = nullptr)
+      : pool_(pool), callout_(callout) {}
   // Keep the generated synchronous overloads visible (-Woverloaded-virtual).
   using doorman::v1::AdminService::CallbackService::CreateDomain;
   using doorman::v1::AdminService::CallbackService::UpdateDomain;
@@ -42,6 +50,9 @@ class AdminService final : public doorman::v1::AdminService::CallbackService {
   using doorman::v1::AdminService::CallbackService::ImportAddresses;
   using doorman::v1::AdminService::CallbackService::ReplaceAddresses;
   using doorman::v1::AdminService::CallbackService::Explain;
+  using doorman::v1::AdminService::CallbackService::GetCalloutEntry;
+  using doorman::v1::AdminService::CallbackService::ForgetCalloutEntry;
+  using doorman::v1::AdminService::CallbackService::FlushCalloutCache;
 
   using Ctx = grpc::CallbackServerContext;
   using Reactor = grpc::ServerUnaryReactor;
@@ -66,9 +77,16 @@ class AdminService final : public doorman::v1::AdminService::CallbackService {
   grpc::ServerReadReactor<doorman::v1::ImportChunk>* ReplaceAddresses(Ctx* ctx,
                                                                        doorman::v1::ImportResponse* resp) override;
   Reactor* Explain(Ctx* ctx, const doorman::v1::ExplainRequest* req, doorman::v1::ExplainResponse* resp) override;
+  Reactor* GetCalloutEntry(Ctx* ctx, const doorman::v1::CalloutAddressRequest* req,
+                           doorman::v1::CalloutEntry* resp) override;
+  Reactor* ForgetCalloutEntry(Ctx* ctx, const doorman::v1::CalloutAddressRequest* req,
+                              doorman::v1::ForgetCalloutResponse* resp) override;
+  Reactor* FlushCalloutCache(Ctx* ctx, const doorman::v1::FlushCalloutRequest* req,
+                             doorman::v1::FlushCalloutResponse* resp) override;
 
  private:
   store::RedisPool& pool_;
+  callout::Callout* callout_;
 };
 
 }  // namespace doorman::directory::service

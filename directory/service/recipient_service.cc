@@ -1,14 +1,29 @@
 #include "directory/service/recipient_service.h"
 
+#include <mutex>
+#include <set>
+
 #include "common/log.h"
-#include "directory/checks/registry.h"
+#include "directory/checks/checks.h"
 #include "directory/store/store.h"
 
 namespace doorman::directory::service {
 
+namespace v1 = doorman::v1;
+
+checks::CalloutAges callout_ages(const callout::Callout* callout) {
+  checks::CalloutAges a;
+  if (!callout) return a;
+  a.positive_refresh_ms = callout->settings().positive_refresh.count();
+  a.negative_refresh_ms = callout->settings().negative_refresh.count();
+  a.catch_all_refresh_ms = callout->settings().catch_all_refresh.count();
+  return a;
+}
+
 void check_group(store::RedisConn* conn, const std::vector<std::string>& recipients,
-                 std::vector<doorman::v1::Verdict>* verdicts, std::vector<std::vector<std::string>>* steps,
-                 const std::string& error) {
+                 std::vector<v1::Verdict>* verdicts, std::vector<std::vector<std::string>>* steps,
+                 const std::string& error, const checks::CalloutAges& ages, std::vector<checks::Facts>* facts,
+                 std::vector<checks::CalloutPlan>* plans) {
   std::vector<smtp::Mailbox> mailboxes;
   for (const auto& r : recipients) {
     smtp::PathResult p = smtp::parse_mailbox(r);
@@ -18,41 +33,132 @@ void check_group(store::RedisConn* conn, const std::vector<std::string>& recipie
   Status lookup = Status::Unavailable(error.empty() ? "no connection" : error);
   if (conn) lookup = mailboxes.empty() ? Status::Ok() : store::fetch_group(*conn, mailboxes, &group);
   for (const auto& r : recipients) {
-    checks::Evaluation e = checks::evaluate(checks::make_facts(r, group, lookup));
+    checks::Facts f = checks::make_facts(r, group, lookup, ages);
+    checks::Evaluation e = checks::evaluate(f);
     verdicts->push_back(std::move(e.verdict));
     if (steps) steps->push_back(std::move(e.steps));
+    if (plans) plans->push_back(std::move(e.callout));
+    if (facts) facts->push_back(std::move(f));
   }
 }
 
+v1::Verdict callout_verdict(const checks::Facts& f, const callout::Outcome& o) {
+  using callout::Result;
+  const std::string who = checks::bracketed(f);
+  switch (o.result) {
+    case Result::kValid:
+      return checks::make_accept(f, "callout: valid (" + o.detail + ")", v1::SOURCE_PROBE);
+    case Result::kUnknown:
+      return checks::make_verdict(v1::DECISION_REJECT, 550, "5.1.1", who + ": Recipient address rejected: User unknown",
+                                  "callout: unknown (" + o.detail + ")", v1::SOURCE_PROBE);
+    case Result::kCatchAll:
+      if (f.config && f.config->catch_all_policy() == v1::CATCH_ALL_POLICY_DEFER) {
+        auto v = checks::temporary_failure(f, "callout: catch-all back-end, policy defer");
+        v.set_source(v1::SOURCE_POLICY);
+        return v;
+      }
+      return checks::make_accept(f, "callout: catch-all back-end, policy accept", v1::SOURCE_POLICY);
+    case Result::kBackendTempFail:
+      return checks::make_verdict(v1::DECISION_DEFER, 450, "4.1.1",
+                                  who + ": Recipient address rejected: unverified address, try again later",
+                                  "callout: back-end deferred (" + o.detail + ")", v1::SOURCE_PROBE);
+    case Result::kError: {
+      auto v = checks::temporary_failure(f, "callout: " + o.detail);
+      return v;
+    }
+    case Result::kPending:
+      break;
+  }
+  return checks::make_verdict(v1::DECISION_DEFER, 450, "4.1.1", who + ": Recipient address verification in progress",
+                              "callout: " + o.detail, v1::SOURCE_PROBE);
+}
+
+namespace {
+
+// One CheckRecipients call waiting for callout answers.
+struct Pending {
+  std::mutex mu;
+  int outstanding = 0;
+  std::vector<v1::Verdict> verdicts;
+};
+
+}  // namespace
+
 grpc::ServerUnaryReactor* RecipientService::CheckRecipients(grpc::CallbackServerContext* ctx,
-                                                            const doorman::v1::CheckRecipientsRequest* req,
-                                                            doorman::v1::CheckRecipientsResponse* resp) {
+                                                            const v1::CheckRecipientsRequest* req,
+                                                            v1::CheckRecipientsResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
   if (req->recipients_size() > kMaxRecipients) {
     reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                                  "at most " + std::to_string(kMaxRecipients) + " recipients per call"));
     return reactor;
   }
-  auto finish = [req, resp, reactor](store::RedisConn* conn, const std::string& error) {
-    std::vector<std::string> rcpts(req->recipients().begin(), req->recipients().end());
-    std::vector<doorman::v1::Verdict> verdicts;
-    check_group(conn, rcpts, &verdicts, nullptr, error);
+  const auto started = std::chrono::steady_clock::now();
+  auto respond = [req, resp, reactor](std::vector<v1::Verdict>& verdicts) {
     int accepted = 0, rejected = 0, deferred = 0;
     for (size_t i = 0; i < verdicts.size(); ++i) {
       const auto& v = verdicts[i];
-      if (v.decision() == doorman::v1::DECISION_ACCEPT) ++accepted;
-      else if (v.decision() == doorman::v1::DECISION_REJECT) ++rejected;
+      if (v.decision() == v1::DECISION_ACCEPT) ++accepted;
+      else if (v.decision() == v1::DECISION_REJECT) ++rejected;
       else ++deferred;
       if (log::enabled(log::Level::kDebug))
-        log::debug("verdict").kv("session", req->session().session_id()).kv("rcpt", rcpts[i])
+        log::debug("verdict").kv("session", req->session().session_id()).kv("rcpt", req->recipients(static_cast<int>(i)))
             .kv("code", v.code()).kv("reason", v.reason());
       *resp->add_verdicts() = v;
     }
-    log::info("check").kv("session", req->session().session_id()).kv("recipients", rcpts.size())
+    log::info("check").kv("session", req->session().session_id()).kv("recipients", verdicts.size())
         .kv("accepted", accepted).kv("rejected", rejected).kv("deferred", deferred);
     reactor->Finish(grpc::Status::OK);
   };
-  if (!pool_.submit([finish](store::RedisConn& conn) { finish(&conn, ""); })) finish(nullptr, "directory busy");
+  callout::Callout* engine = callout_;
+  auto work = [req, respond, engine, started](store::RedisConn* conn, const std::string& error) {
+    std::vector<std::string> rcpts(req->recipients().begin(), req->recipients().end());
+    std::vector<v1::Verdict> verdicts;
+    std::vector<checks::Facts> facts;
+    std::vector<checks::CalloutPlan> plans;
+    check_group(conn, rcpts, &verdicts, nullptr, error, callout_ages(engine), &facts, &plans);
+    if (!engine) {
+      respond(verdicts);
+      return;
+    }
+    auto pending = std::make_shared<Pending>();
+    pending->verdicts = std::move(verdicts);
+    std::vector<size_t> to_probe;
+    std::set<std::string> domain_probes;
+    for (size_t i = 0; i < plans.size(); ++i) {
+      const auto& p = plans[i];
+      if (!p.applies) continue;
+      if (p.probe) to_probe.push_back(i);
+      else if (p.refresh) engine->refresh(*facts[i].config, p.key);
+      // The first probe of an address carries the random probe when the
+      // domain's status is unknown; otherwise refresh the status alone.
+      if (p.domain_probe && !(p.probe && !facts[i].catch_all)) {
+        if (domain_probes.insert(facts[i].domain).second) engine->refresh_catch_all(*facts[i].config);
+      }
+    }
+    if (to_probe.empty()) {
+      respond(pending->verdicts);
+      return;
+    }
+    pending->outstanding = static_cast<int>(to_probe.size());
+    const auto wait_until = started + engine->settings().wait_budget;
+    std::set<std::string> random_probe_sent;
+    for (size_t i : to_probe) {
+      const checks::Facts& f = facts[i];
+      bool with_random = !f.catch_all && random_probe_sent.insert(f.domain).second;
+      engine->verify(*f.config, plans[i].key, with_random, wait_until,
+                     [pending, i, f, respond](const callout::Outcome& o) {
+                       bool last = false;
+                       {
+                         std::lock_guard<std::mutex> lock(pending->mu);
+                         pending->verdicts[i] = callout_verdict(f, o);
+                         last = --pending->outstanding == 0;
+                       }
+                       if (last) respond(pending->verdicts);
+                     });
+    }
+  };
+  if (!pool_.submit([work](store::RedisConn& conn) { work(&conn, ""); })) work(nullptr, "directory busy");
   return reactor;
 }
 

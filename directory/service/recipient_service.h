@@ -7,8 +7,18 @@
 // finishes the RPC. Redis trouble is a business outcome: 451 4.4.3 DEFER
 // verdicts with status OK. More than kMaxRecipients recipients is
 // INVALID_ARGUMENT. Addresses are logged at debug level only.
+//
+// Callout domains (callout/callout.h): a recipient that is not cached is
+// probed and its verdict waits for the answer up to the wait budget
+// (--callout-wait, default 2 s; then 450 4.1.1 "verification in progress"
+// and the probe goes on in the background). The RPC finishes when every
+// such recipient has its answer or its budget is spent. Cached results due
+// for a refresh are served and refreshed in the background. Without a
+// callout engine (nullptr), a miss stays 450 4.1.1.
 #pragma once
 
+#include "directory/callout/callout.h"
+#include "directory/checks/registry.h"
 #include "directory/store/pool.h"
 #include "doorman/v1/recipient.grpc.pb.h"
 
@@ -18,7 +28,8 @@ inline constexpr int kMaxRecipients = 1000;
 
 class RecipientService final : public doorman::v1::RecipientService::CallbackService {
  public:
-  explicit RecipientService(store::RedisPool& pool) : pool_(pool) {}
+  explicit RecipientService(store::RedisPool& pool, callout::Callout* callout = nullptr)
+      : pool_(pool), callout_(callout) {}
   // Keep the generated synchronous overloads visible (-Woverloaded-virtual).
   using doorman::v1::RecipientService::CallbackService::CheckRecipients;
 
@@ -28,13 +39,21 @@ class RecipientService final : public doorman::v1::RecipientService::CallbackSer
 
  private:
   store::RedisPool& pool_;
+  callout::Callout* callout_;
 };
+
+// The refresh ages of the engine's settings, for the checks.
+checks::CalloutAges callout_ages(const callout::Callout* callout);
+
+// The verdict for a callout outcome (service/recipient_service.cc).
+doorman::v1::Verdict callout_verdict(const checks::Facts& f, const callout::Outcome& o);
 
 // The work of one CheckRecipients call on a connection (also used by
 // Explain): one fetch, then the checks per recipient. With `conn` null, the
 // lookup is taken as failed with `error`.
 void check_group(store::RedisConn* conn, const std::vector<std::string>& recipients,
                  std::vector<doorman::v1::Verdict>* verdicts, std::vector<std::vector<std::string>>* steps,
-                 const std::string& error = "");
+                 const std::string& error = "", const checks::CalloutAges& ages = {},
+                 std::vector<checks::Facts>* facts = nullptr, std::vector<checks::CalloutPlan>* plans = nullptr);
 
 }  // namespace doorman::directory::service

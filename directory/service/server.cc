@@ -5,7 +5,8 @@
 
 namespace doorman::directory::service {
 
-Server::Server(store::RedisPool& pool) : pool_(pool), recipient_(pool), admin_(pool) {}
+Server::Server(store::RedisPool& pool, callout::Callout* callout)
+    : pool_(pool), recipient_(pool, callout), admin_(pool, callout) {}
 
 Server::~Server() {
   shutdown(std::chrono::milliseconds(0));

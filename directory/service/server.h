@@ -23,7 +23,9 @@ namespace doorman::directory::service {
 
 class Server {
  public:
-  explicit Server(store::RedisPool& pool);
+  // `callout` (optional, not owned) verifies callout domains; without it a
+  // callout miss stays 450 4.1.1.
+  explicit Server(store::RedisPool& pool, callout::Callout* callout = nullptr);
   ~Server();
 
   // Binds `listen` ("host:port"; port 0 picks a free one). Returns "" or an

@@ -18,6 +18,21 @@
 //                                          of ReplaceAddresses. Carries a TTL
 //                                          (kTmpTtlSeconds) so an abandoned
 //                                          stream cleans itself up.
+//        callout_sender        probe sender ("" or absent = "<>")
+//        catch_all_policy      "accept" (default) | "defer"
+//        callout_fallback      "0" | "1" (list mode: callout for unlisted)
+//
+// Callout cache (directory/callout/, shared by every replica):
+//   doorman:v1:callout:{name}:{local} STRING  one probe result of the
+//        normalised local part: "v1|valid|unknown|checked_ms|expires_ms|
+//        backend|reply" (see store/callout_cache.h); PX = its lifetime
+//   doorman:v1:callout-domain:{name}  STRING  the catch-all status, same
+//        format with result "catch-all" | "normal"; PX = its lifetime
+//   doorman:v1:callout-lock:{name}:{local}    STRING  single-flight lock of a
+//        probe across replicas (SET NX PX, value = owner token)
+//   doorman:v1:callout-domain-lock:{name}     STRING  same, for the
+//        catch-all probe
+// The local part comes last, so ':' inside it cannot collide.
 //
 // The domain name inside a key is already validated and lower-cased; it can
 // not contain ':' or spaces (smtp::is_valid_domain), so keys cannot collide.
@@ -36,6 +51,9 @@ inline constexpr std::string_view kFieldMode = "mode";
 inline constexpr std::string_view kFieldRoutes = "routes";
 inline constexpr std::string_view kFieldCaseSensitive = "case_sensitive";
 inline constexpr std::string_view kFieldSeparator = "subaddress_separator";
+inline constexpr std::string_view kFieldCalloutSender = "callout_sender";
+inline constexpr std::string_view kFieldCatchAllPolicy = "catch_all_policy";
+inline constexpr std::string_view kFieldCalloutFallback = "callout_fallback";
 
 inline std::string domains() { return std::string(kPrefix) + "domains"; }
 inline std::string domain(std::string_view name) { return std::string(kPrefix) + "domain:" + std::string(name); }
@@ -44,6 +62,24 @@ inline std::string addresses(std::string_view name) {
 }
 inline std::string tmp_replace(std::string_view name, std::string_view nonce) {
   return std::string(kPrefix) + "tmp:replace:" + std::string(name) + ":" + std::string(nonce);
+}
+
+inline std::string callout(std::string_view name, std::string_view local) {
+  return std::string(kPrefix) + "callout:" + std::string(name) + ":" + std::string(local);
+}
+// SCAN pattern for every callout result of a domain (domain names have no
+// glob characters: smtp::is_valid_domain without address literals).
+inline std::string callout_pattern(std::string_view name) {
+  return std::string(kPrefix) + "callout:" + std::string(name) + ":*";
+}
+inline std::string callout_domain(std::string_view name) {
+  return std::string(kPrefix) + "callout-domain:" + std::string(name);
+}
+inline std::string callout_lock(std::string_view name, std::string_view local) {
+  return std::string(kPrefix) + "callout-lock:" + std::string(name) + ":" + std::string(local);
+}
+inline std::string callout_domain_lock(std::string_view name) {
+  return std::string(kPrefix) + "callout-domain-lock:" + std::string(name);
 }
 
 }  // namespace doorman::directory::store::keys

@@ -30,6 +30,12 @@ Command hset_domain(const Domain& d) {
                d.local_part_case_sensitive() ? "1" : "0"};
   c.push_back(std::string(keys::kFieldSeparator));
   c.push_back(separator_of(d));
+  c.push_back(std::string(keys::kFieldCalloutSender));
+  c.push_back(d.callout_sender());
+  c.push_back(std::string(keys::kFieldCatchAllPolicy));
+  c.push_back(d.catch_all_policy() == doorman::v1::CATCH_ALL_POLICY_DEFER ? "defer" : "accept");
+  c.push_back(std::string(keys::kFieldCalloutFallback));
+  c.push_back(d.callout_fallback() ? "1" : "0");
   return c;
 }
 
@@ -40,6 +46,8 @@ bool parse_domain_hash(const std::string& name, const Reply& r, Domain* out) {
   out->Clear();
   out->set_name(name);
   out->set_subaddress_separator(std::string(kDefaultSeparator));
+  out->set_catch_all_policy(doorman::v1::CATCH_ALL_POLICY_ACCEPT);
+  out->set_callout_fallback(false);
   for (size_t i = 0; i + 1 < r.elements.size(); i += 2) {
     const std::string& f = r.elements[i].str;
     const std::string& v = r.elements[i + 1].str;
@@ -59,9 +67,27 @@ bool parse_domain_hash(const std::string& name, const Reply& r, Domain* out) {
       out->set_local_part_case_sensitive(v == "1");
     } else if (f == keys::kFieldSeparator) {
       out->set_subaddress_separator(v);
+    } else if (f == keys::kFieldCalloutSender) {
+      out->set_callout_sender(v);
+    } else if (f == keys::kFieldCatchAllPolicy) {
+      out->set_catch_all_policy(v == "defer" ? doorman::v1::CATCH_ALL_POLICY_DEFER : doorman::v1::CATCH_ALL_POLICY_ACCEPT);
+    } else if (f == keys::kFieldCalloutFallback) {
+      out->set_callout_fallback(v == "1");
     }
   }
   return true;
+}
+
+void fill_catch_all(const Reply& get, Domain* domain) {
+  if (get.type != Reply::Type::kString) return;
+  auto e = decode_entry(get.str);
+  if (!e) return;
+  auto* st = domain->mutable_catch_all();
+  st->set_state(e->result == "catch-all" ? doorman::v1::CatchAllStatus::STATE_CATCH_ALL
+                                         : doorman::v1::CatchAllStatus::STATE_NORMAL);
+  st->set_checked_unix_ms(e->checked_ms);
+  st->set_backend(e->backend);
+  if (e->result == "catch-all") st->set_warning(std::string(kCatchAllWarning));
 }
 
 Status fetch_group(RedisConn& conn, const std::vector<smtp::Mailbox>& mailboxes, GroupFacts* out) {
@@ -79,6 +105,10 @@ Status fetch_group(RedisConn& conn, const std::vector<smtp::Mailbox>& mailboxes,
     Command sm = {"SMISMEMBER", keys::addresses(domain)};
     sm.insert(sm.end(), cands.begin(), cands.end());
     cmds.push_back(std::move(sm));
+    // The callout cache of every candidate and the catch-all status.
+    Command mget = {"MGET", keys::callout_domain(domain)};
+    for (const auto& c : cands) mget.push_back(keys::callout(domain, c));
+    cmds.push_back(std::move(mget));
   }
   std::vector<Reply> replies;
   Status s = conn.pipeline(cmds, &replies);
@@ -87,14 +117,23 @@ Status fetch_group(RedisConn& conn, const std::vector<smtp::Mailbox>& mailboxes,
   for (const auto& [domain, cands] : candidates) {
     const Reply& h = replies[i++];
     const Reply& sm = replies[i++];
+    const Reply& mg = replies[i++];
     if (h.is_error()) return redis_error(h, "HGETALL");
     if (sm.is_error()) return redis_error(sm, "SMISMEMBER");
+    if (mg.is_error()) return redis_error(mg, "MGET");
     DomainFacts& f = (*out)[domain];
     Domain d;
     if (parse_domain_hash(domain, h, &d)) f.config = std::move(d);
     for (size_t k = 0; k < cands.size() && k < sm.elements.size(); ++k) {
       f.asked.insert(cands[k]);
       if (sm.elements[k].integer == 1) f.listed.insert(cands[k]);
+    }
+    if (!mg.elements.empty() && mg.elements[0].type == Reply::Type::kString)
+      f.catch_all = decode_entry(mg.elements[0].str);
+    for (size_t k = 0; k < cands.size() && k + 1 < mg.elements.size(); ++k) {
+      const Reply& e = mg.elements[k + 1];
+      if (e.type != Reply::Type::kString) continue;
+      if (auto entry = decode_entry(e.str)) f.cached[cands[k]] = std::move(*entry);
     }
   }
 
@@ -116,26 +155,39 @@ Status fetch_group(RedisConn& conn, const std::vector<smtp::Mailbox>& mailboxes,
     Command sm = {"SMISMEMBER", keys::addresses(domain)};
     sm.insert(sm.end(), cands.begin(), cands.end());
     cmds.push_back(std::move(sm));
+    Command mget = {"MGET"};
+    for (const auto& c : cands) mget.push_back(keys::callout(domain, c));
+    cmds.push_back(std::move(mget));
   }
   s = conn.pipeline(cmds, &replies);
   if (!s.ok()) return s;
   for (size_t k = 0; k < extra.size(); ++k) {
-    const Reply& sm = replies[k];
+    const Reply& sm = replies[2 * k];
+    const Reply& mg = replies[2 * k + 1];
     if (sm.is_error()) return redis_error(sm, "SMISMEMBER");
+    if (mg.is_error()) return redis_error(mg, "MGET");
     DomainFacts& f = (*out)[extra[k].first];
     for (size_t j = 0; j < extra[k].second.size() && j < sm.elements.size(); ++j)
       if (sm.elements[j].integer == 1) f.listed.insert(extra[k].second[j]);
+    for (size_t j = 0; j < extra[k].second.size() && j < mg.elements.size(); ++j) {
+      if (mg.elements[j].type != Reply::Type::kString) continue;
+      if (auto entry = decode_entry(mg.elements[j].str)) f.cached[extra[k].second[j]] = std::move(*entry);
+    }
   }
   return Status::Ok();
 }
 
 Status get_domain(RedisConn& conn, const std::string& name, Domain* out) {
   std::vector<Reply> r;
-  Status s = conn.pipeline({{"HGETALL", keys::domain(name)}, {"SCARD", keys::addresses(name)}}, &r);
+  Status s = conn.pipeline({{"HGETALL", keys::domain(name)},
+                            {"SCARD", keys::addresses(name)},
+                            {"GET", keys::callout_domain(name)}},
+                           &r);
   if (!s.ok()) return s;
   if (r[0].is_error()) return redis_error(r[0], "HGETALL");
   if (!parse_domain_hash(name, r[0], out)) return Status::Error(Code::kNotFound, "domain " + name + " not found");
   out->set_address_count(static_cast<uint64_t>(std::max<int64_t>(0, r[1].integer)));
+  fill_catch_all(r[2], out);
   return Status::Ok();
 }
 
@@ -161,6 +213,10 @@ Status update_domain(RedisConn& conn, const Domain& patch, Domain* out) {
   if (patch.routes_size() > 0) *current.mutable_routes() = patch.routes();
   current.set_local_part_case_sensitive(patch.local_part_case_sensitive());
   if (patch.has_subaddress_separator()) current.set_subaddress_separator(patch.subaddress_separator());
+  if (patch.has_callout_sender()) current.set_callout_sender(patch.callout_sender());
+  if (patch.catch_all_policy() != doorman::v1::CATCH_ALL_POLICY_UNSPECIFIED)
+    current.set_catch_all_policy(patch.catch_all_policy());
+  if (patch.has_callout_fallback()) current.set_callout_fallback(patch.callout_fallback());
   std::vector<Reply> r;
   s = conn.pipeline({{"DEL", keys::domain(current.name())}, hset_domain(current)}, &r);
   if (!s.ok()) return s;
@@ -175,7 +231,7 @@ Status delete_domain(RedisConn& conn, const std::string& name, uint64_t* removed
   Status s = conn.pipeline({{"MULTI"},
                             {"SREM", keys::domains(), name},
                             {"SCARD", keys::addresses(name)},
-                            {"DEL", keys::domain(name), keys::addresses(name)},
+                            {"DEL", keys::domain(name), keys::addresses(name), keys::callout_domain(name)},
                             {"EXEC"}},
                            &r);
   if (!s.ok()) return s;
@@ -200,14 +256,16 @@ Status list_domains(RedisConn& conn, std::vector<Domain>* out) {
   for (const auto& n : names) {
     cmds.push_back({"HGETALL", keys::domain(n)});
     cmds.push_back({"SCARD", keys::addresses(n)});
+    cmds.push_back({"GET", keys::callout_domain(n)});
   }
   std::vector<Reply> r;
   s = conn.pipeline(cmds, &r);
   if (!s.ok()) return s;
   for (size_t i = 0; i < names.size(); ++i) {
     Domain d;
-    if (!parse_domain_hash(names[i], r[2 * i], &d)) continue;  // half-created; skip
-    d.set_address_count(static_cast<uint64_t>(std::max<int64_t>(0, r[2 * i + 1].integer)));
+    if (!parse_domain_hash(names[i], r[3 * i], &d)) continue;  // half-created; skip
+    d.set_address_count(static_cast<uint64_t>(std::max<int64_t>(0, r[3 * i + 1].integer)));
+    fill_catch_all(r[3 * i + 2], &d);
     out->push_back(std::move(d));
   }
   return Status::Ok();

@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "directory/store/callout_cache.h"
 #include "directory/store/redis.h"
 #include "directory/store/status.h"
 #include "doorman/v1/admin.pb.h"
@@ -32,6 +33,10 @@ struct DomainFacts {
   std::optional<doorman::v1::Domain> config;  // nullopt: not guarded
   std::set<std::string> asked;                // candidate local parts looked up
   std::set<std::string> listed;               // ... and found in the list
+  // Callout cache (callout_cache.h), fetched in the same round trip for
+  // every candidate, whatever the mode: candidate -> entry, when cached.
+  std::map<std::string, CacheEntry> cached;
+  std::optional<CacheEntry> catch_all;  // the domain's catch-all status
 };
 
 // Keyed by lower-cased domain.
@@ -102,5 +107,12 @@ Status replace_abort(RedisConn& conn, const std::string& tmp_key);
 
 // Reads a domain hash reply (HGETALL) into `out`; false when empty.
 bool parse_domain_hash(const std::string& name, const Reply& hgetall, doorman::v1::Domain* out);
+
+// Fills domain->catch_all from a cached catch-all status (GET reply of
+// keys::callout_domain); the warning text is kCatchAllWarning.
+void fill_catch_all(const Reply& get, doorman::v1::Domain* domain);
+inline constexpr std::string_view kCatchAllWarning =
+    "back-end accepts any address: unknown recipients will be accepted and bounced later - enable recipient "
+    "filtering on the back-end or switch this domain to `list`";
 
 }  // namespace doorman::directory::store

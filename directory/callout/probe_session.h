@@ -1,0 +1,60 @@
+// One SMTP probe session to a back-end: the client side of RFC 5321 over a
+// blocking TCP socket, every step bounded by poll() timeouts.
+//
+// open() connects (non-blocking connect + poll, connect timeout), reads the
+// greeting, says EHLO (HELO when EHLO is refused). command() sends one line
+// and reads one reply (command timeout). Replies are parsed by the sans-I/O
+// smtp::ReplyParser (line and size limits are its own). Runs only on probe
+// threads (callout/prober.h); never on gRPC or Redis threads.
+//
+// SECURITY: talks to the back-ends we protect (trusted more than SMTP
+// clients, but bounded: reply limits, timeouts). What it learns (reply
+// texts) goes to logs and the admin API only, never to SMTP clients.
+#pragma once
+
+#include <chrono>
+#include <string>
+
+#include "smtp/reply_parser.h"
+
+namespace doorman::directory::callout {
+
+class ProbeSession {
+ public:
+  enum class Error { kNone, kConnect, kTimeout, kIo, kProtocol, kRefused /* greeting or EHLO/HELO not 2xx */ };
+
+  ProbeSession() = default;
+  ~ProbeSession();
+  ProbeSession(const ProbeSession&) = delete;
+  ProbeSession& operator=(const ProbeSession&) = delete;
+
+  // route is "host:port" (host: name, IPv4 or [IPv6]).
+  Error open(const std::string& route, const std::string& helo, std::chrono::milliseconds connect_timeout,
+             std::chrono::milliseconds command_timeout);
+  // Sends `line` + CRLF, reads one reply.
+  Error command(const std::string& line, smtp::ParsedReply* reply);
+  // QUIT (reply awaited up to one second) and close.
+  void quit();
+  void close();
+  bool is_open() const { return fd_ >= 0; }
+
+  const std::string& route() const { return route_; }
+  const std::string& last_error() const { return error_; }  // for logs
+  int probes = 0;  // probes made on this session
+  std::chrono::steady_clock::time_point last_used{};
+
+ private:
+  Error read_reply(smtp::ParsedReply* reply, std::chrono::milliseconds timeout);
+  Error fail(Error e, std::string what);
+
+  int fd_ = -1;
+  std::string route_;
+  std::string error_;
+  std::string buf_;
+  smtp::ReplyParser parser_;
+  std::chrono::milliseconds command_timeout_{10000};
+};
+
+const char* error_name(ProbeSession::Error e);
+
+}  // namespace doorman::directory::callout
