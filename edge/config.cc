@@ -59,6 +59,8 @@ std::string parse_config(int argc, const char* const* argv, EdgeConfig* c, std::
             "The Doorman edge: an ESMTP server that refuses unknown recipients in-session\n"
             "by asking the directory about each RCPT TO group.");
   o.add_string("listen", &c->listen, "SMTP listen address, host:port or [v6]:port");
+  o.add_string("http-listen", &c->http_listen,
+               "HTTP address for /metrics, /healthz and /readyz (\"\" = off)");
   o.add_string("hostname", &c->hostname, "our name in the greeting, EHLO reply and Received header (default: the host name)");
   o.add_int("threads", &c->threads, 0, 256, "I/O threads, one io_context each; 0 = one per core");
   o.add_string("directory", &c->directory, "directory gRPC target, e.g. dns:///doorman-directory:50051");

@@ -14,6 +14,7 @@ namespace doorman::edge {
 
 struct EdgeConfig {
   std::string listen = "127.0.0.1:2525";
+  std::string http_listen = "127.0.0.1:9025";
   std::string hostname;  // default: gethostname()
   int64_t threads = 0;   // 0: one per core
   std::string directory = "127.0.0.1:50051";

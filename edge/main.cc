@@ -4,9 +4,12 @@
 #include <cstdio>
 #include <iostream>
 
+#include "common/http_server.h"
 #include "common/log.h"
+#include "common/metrics.h"
 #include "edge/config.h"
 #include "edge/directory_client.h"
+#include "edge/metrics.h"
 #include "edge/net/server.h"
 
 int main(int argc, char** argv) {
@@ -27,6 +30,10 @@ int main(int argc, char** argv) {
   log::set_level(level);
   std::signal(SIGPIPE, SIG_IGN);
 
+  edge::EdgeMetrics edge_metrics(metrics::global());
+  edge::set_edge_metrics(&edge_metrics);
+  metrics::global().gauge("doorman_edge_build_info", "Build information; always 1.", {{"version", DOORMAN_VERSION}}).set(1);
+
   edge::DirectoryClient directory(config.directory, std::chrono::milliseconds(config.directory_timeout_ms));
   edge::Server server(config, directory);
   err = server.bind();
@@ -34,6 +41,17 @@ int main(int argc, char** argv) {
     std::cerr << "doorman-edge: " << err << "\n";
     return 1;
   }
+  HttpServer http;
+  if (!config.http_listen.empty()) {
+    add_standard_handlers(http, [&server] { return server.ready(); });
+    err = http.start(config.http_listen);
+    if (!err.empty()) {
+      std::cerr << "doorman-edge: http-listen: " << err << "\n";
+      return 1;
+    }
+  }
   server.run();
+  http.stop();
+  edge::set_edge_metrics(nullptr);
   return 0;
 }

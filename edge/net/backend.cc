@@ -1,5 +1,6 @@
 #include "edge/net/backend.h"
 
+#include "edge/metrics.h"
 #include "smtp/command.h"
 
 namespace doorman::edge {
@@ -196,6 +197,7 @@ std::shared_ptr<BackendConnection> BackendPool::take(const std::string& key) {
   while (!it->second.empty()) {
     auto c = std::move(it->second.back());
     it->second.pop_back();
+    if (auto* m = edge_metrics()) m->backend_idle.add(-1);
     if (c->usable() && now - c->idle_since < idle_timeout_) return c;
     c->close();
   }
@@ -207,9 +209,11 @@ void BackendPool::put(std::shared_ptr<BackendConnection> c) {
   auto& q = idle_[c->key()];
   c->idle_since = std::chrono::steady_clock::now();
   q.push_back(std::move(c));
+  if (auto* m = edge_metrics()) m->backend_idle.add(1);
   while (q.size() > max_idle_) {
     q.front()->close();
     q.pop_front();
+    if (auto* m = edge_metrics()) m->backend_idle.add(-1);
   }
 }
 

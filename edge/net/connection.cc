@@ -1,6 +1,7 @@
 #include "edge/net/connection.h"
 
 #include "common/log.h"
+#include "edge/metrics.h"
 #include "edge/net/server.h"
 
 namespace doorman::edge {
@@ -38,6 +39,7 @@ void Connection::start(bool refuse) {
   error_code ignored;
   socket_.set_option(asio::ip::tcp::no_delay(true), ignored);
   log::debug("session_start").kv("session", id_).kv("client", client_ip_);
+  if (auto* m = edge_metrics()) m->sessions_active.add(1);
   if (refuse) {
     end_reason_ = "too_many_sessions";
     queue_write("421 4.7.0 " + server_.config().hostname + " Error: too many connections\r\n");
@@ -50,6 +52,9 @@ void Connection::start(bool refuse) {
 void Connection::perform(Actions a) {
   if (closed_) return;
   for (const RelayOp& op : a.relay) {
+    if (auto* m = edge_metrics(); m && (op.kind == RelayOp::Kind::kChunk || op.kind == RelayOp::Kind::kEnd))
+      m->relay_bytes.inc(op.bytes.size());
+    if (op.kind == RelayOp::Kind::kEnd) end_started_ = std::chrono::steady_clock::now();
     if (op.kind == RelayOp::Kind::kAbort || op.kind == RelayOp::Kind::kRelease) {
       relay_.perform(op, {});
       continue;
@@ -61,7 +66,14 @@ void Connection::perform(Actions a) {
   if (a.check) start_check(*a.check);
   if (a.close) {
     close_after_write_ = true;
-    if (end_reason_ == "client_quit" && !a.output.empty() && a.output[0] == '4') end_reason_ = "server_closed";
+    if (end_reason_ == "client_quit") {
+      const std::string& o = a.output;
+      if (o.find("421 4.7.0") != std::string::npos) end_reason_ = "too_many_errors";
+      else if (o.find("554 5.5.0") != std::string::npos) end_reason_ = "sync_error";
+      else if (o.find("421 4.3.2") != std::string::npos) end_reason_ = "shutdown";
+      else if (o.find("421 4.4.2") != std::string::npos) end_reason_ = "timeout";
+      else if (o.rfind("221", 0) != 0 && o.find("\n221 ") == std::string::npos) end_reason_ = "server_closed";
+    }
   }
   if (delaying_) {
     delayed_ += a.output;  // keep order behind replies already held back
@@ -134,12 +146,18 @@ void Connection::do_write() {
 void Connection::start_check(const CheckRequest& request) {
   auto self = shared_from_this();
   auto executor = socket_.get_executor();
+  check_started_ = std::chrono::steady_clock::now();
   server_.directory().check(request, id_, client_ip_, [self, executor](CheckResult result) {
     asio::post(executor, [self, result = std::move(result)]() mutable { self->on_check(std::move(result)); });
   });
 }
 
 void Connection::on_check(CheckResult result) {
+  if (auto* m = edge_metrics()) {
+    m->directory_duration.observe(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - check_started_).count());
+    (result.ok ? m->directory_ok : m->directory_error).inc();
+  }
   if (closed_) return;
   if (!result.ok) {
     log::warn("directory_error").kv("session", id_).kv("error", result.error);
@@ -154,6 +172,11 @@ void Connection::on_check(CheckResult result) {
 }
 
 void Connection::on_relay(RelayResult result) {
+  if (end_started_) {
+    if (auto* m = edge_metrics())
+      m->relay_duration.observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - *end_started_).count());
+    end_started_.reset();
+  }
   if (closed_) return;
   if (result.status != RelayResult::Status::kOk)
     log::warn("relay_error").kv("session", id_).kv("status", result.status == RelayResult::Status::kUnreachable
@@ -206,6 +229,10 @@ void Connection::close(const char* reason) {
       .kv("errors", s.errors)
       .kv("directory_calls", s.directory_calls)
       .kv("duration_ms", static_cast<int64_t>(ms.count()));
+  if (auto* m = edge_metrics()) {
+    m->sessions_active.add(-1);
+    m->session_ended(end_reason_);
+  }
   server_.on_connection_closed(this, context_index_);
 }
 

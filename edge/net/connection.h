@@ -8,6 +8,7 @@
 #include <array>
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "edge/directory_client.h"
@@ -62,6 +63,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool closed_ = false;
   std::string end_reason_ = "client_quit";
   std::chrono::steady_clock::time_point started_;
+  std::chrono::steady_clock::time_point check_started_;
+  std::optional<std::chrono::steady_clock::time_point> end_started_;  // final dot sent
 };
 
 }  // namespace doorman::edge

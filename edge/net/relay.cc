@@ -1,5 +1,7 @@
 #include "edge/net/relay.h"
 
+#include "edge/metrics.h"
+
 namespace doorman::edge {
 
 namespace asio = boost::asio;
@@ -106,6 +108,7 @@ void Relay::open_fresh(std::shared_ptr<RelayOp> op, size_t index, Done done) {
   auto c = std::make_shared<BackendConnection>(executor_, timeouts_, helo_name_);
   c->open(op->route[index], [this, c, op, index, done](bool ok) {
     if (!ok) {
+      if (auto* m = edge_metrics()) m->backend_connect_failures.inc();
       try_route(op, index + 1, done);
       return;
     }

@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "common/log.h"
+#include "edge/metrics.h"
 #include "edge/net/connection.h"
 
 namespace doorman::edge {
@@ -35,6 +36,7 @@ Server::Server(const EdgeConfig& config, DirectoryClient& directory)
       signals_(contexts_[0]->io, SIGTERM, SIGINT),
       grace_timer_(contexts_[0]->io) {
   for (auto& c : contexts_) guards_.push_back(asio::make_work_guard(c->io));
+  session_config_.observer = edge_metrics();
 }
 
 Server::~Server() = default;
@@ -67,6 +69,7 @@ void Server::run() {
     begin_stop();
   });
   do_accept();
+  ready_ = true;
   log::info("listening").kv("addr", config_.listen).kv("port", static_cast<int>(port()))
       .kv("threads", static_cast<int64_t>(contexts_.size())).kv("directory", config_.directory);
   std::vector<std::thread> threads;
@@ -117,6 +120,8 @@ void Server::on_connection_closed(Connection* c, size_t context_index) {
 void Server::begin_stop() {
   if (stopping_) return;
   stopping_ = true;
+  ready_ = false;
+  if (auto* m = edge_metrics()) m->draining.set(1);
   error_code ignored;
   acceptor_.close(ignored);
   signals_.cancel(ignored);

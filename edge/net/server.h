@@ -45,6 +45,8 @@ class Server {
   void run();
   // Starts the graceful stop. Thread-safe.
   void stop();
+  // Listening and not draining (for /readyz). Thread-safe.
+  bool ready() const { return ready_.load(); }
 
   // For connections.
   const SessionConfig& session_config() const { return session_config_; }
@@ -78,6 +80,7 @@ class Server {
   std::atomic<int64_t> sessions_{0};
   std::atomic<uint64_t> next_id_{1};
   bool stopping_ = false;  // on contexts_[0]'s thread
+  std::atomic<bool> ready_{false};
 };
 
 }  // namespace doorman::edge

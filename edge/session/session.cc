@@ -46,6 +46,22 @@ Reply from_backend(const Reply& b, const std::string& temp_text, const std::stri
   return Reply{b.code, enhanced, b.code >= 500 ? perm_text : temp_text};
 }
 
+std::string_view verb_name(Verb v) {
+  switch (v) {
+    case Verb::kEhlo: return "ehlo";
+    case Verb::kHelo: return "helo";
+    case Verb::kMail: return "mail";
+    case Verb::kRcpt: return "rcpt";
+    case Verb::kData: return "data";
+    case Verb::kRset: return "rset";
+    case Verb::kNoop: return "noop";
+    case Verb::kQuit: return "quit";
+    case Verb::kVrfy: return "vrfy";
+    case Verb::kHelp: return "help";
+    default: return "other";
+  }
+}
+
 std::string rfc5322_now() {
   std::time_t t = std::time(nullptr);
   std::tm tm{};
@@ -57,6 +73,14 @@ std::string rfc5322_now() {
 }  // namespace
 
 Session::Session(const SessionConfig& config, SessionInfo info) : config_(config), info_(std::move(info)) {}
+
+void Session::observe_recipient(const char* verdict, std::string_view source) {
+  if (config_.observer) config_.observer->recipient(verdict, source);
+}
+
+void Session::observe_relay(const char* outcome) {
+  if (config_.observer) config_.observer->relay(outcome);
+}
 
 Actions Session::start() {
   Actions a;
@@ -97,6 +121,7 @@ void Session::close_with(const Reply& r) {
 }
 
 void Session::end_transaction(Actions& a, bool release) {
+  if (relay_open_ && !release && mode_ == Mode::kData) observe_relay("aborted");
   if (relay_open_) {
     RelayOp op;
     op.kind = release ? RelayOp::Kind::kRelease : RelayOp::Kind::kAbort;
@@ -114,7 +139,10 @@ void Session::end_transaction(Actions& a, bool release) {
 void Session::finish(Actions& a) {
   size_t n = 0;
   while (n < slots_.size() && slots_[n].ready) {
-    a.output += slots_[n].wire;
+    const std::string& w = slots_[n].wire;
+    if (config_.observer && w.size() >= 3)
+      config_.observer->reply((w[0] - '0') * 100 + (w[1] - '0') * 10 + (w[2] - '0'));
+    a.output += w;
     ++n;
   }
   slots_.erase(slots_.begin(), slots_.begin() + static_cast<std::ptrdiff_t>(n));
@@ -141,6 +169,7 @@ void Session::process(Actions& a) {
         if (relay_open_) {
           a.relay.push_back(RelayOp{RelayOp::Kind::kAbort});
           relay_open_ = false;
+          observe_relay("aborted");
         }
       }
       if (data_->done()) {
@@ -201,6 +230,7 @@ void Session::process(Actions& a) {
     if (!group_.empty() && c.verb != Verb::kRcpt) break;
     bool more_input = rest.size() > r.consumed;
     pos += r.consumed;
+    if (config_.observer) config_.observer->command(verb_name(c.verb));
     if (c.verb == Verb::kData) {
       if (!cmd_data(c.arg, more_input, a)) break;
       continue;
@@ -428,6 +458,7 @@ void Session::finish_data(Actions& a) {
     case smtp::DataReader::Problem::kNone:
       if (data_aborted_ || !relay_open_) {  // the back-end went away mid-DATA
         reply(kLost);
+        observe_relay("lost");
         break;
       }
       RelayOp op{RelayOp::Kind::kEnd};
@@ -466,6 +497,7 @@ Actions Session::on_verdicts(std::vector<Verdict> verdicts) {
     if (!consistent(v)) {
       set_slot(slot, lookup_failure(mailbox));
       ++stats_.rcpt_deferred;
+      observe_recipient("deferred", "error");
       continue;
     }
     switch (v.decision) {
@@ -473,25 +505,29 @@ Actions Session::on_verdicts(std::vector<Verdict> verdicts) {
         if (v.route.empty()) {
           set_slot(slot, Reply{451, "4.4.1", "<" + mailbox + ">: Temporary failure, try again later"});
           ++stats_.rcpt_deferred;
+          observe_recipient("deferred", "error");
         } else if (!route_.empty() && v.route != route_) {
           // One back-end per transaction: the client sends it again later.
           set_slot(slot, Reply{452, "4.5.3", "<" + mailbox + ">: Try this recipient in a new transaction"});
           ++stats_.rcpt_deferred;
+          observe_recipient("deferred", "policy");
         } else {
           route_ = v.route;
           op.rcpts.push_back(mailbox);
-          relay_group_.push_back(RelayRcpt{slot, mailbox});
+          relay_group_.push_back(RelayRcpt{slot, mailbox, v.source});
         }
         break;
       case Verdict::Decision::kReject:
         set_slot(slot, v.reply);
         ++stats_.rcpt_rejected;
+        observe_recipient("rejected", v.source);
         ++errors_;  // unknown recipients count: harvest defence
         ++stats_.errors;
         break;
       case Verdict::Decision::kDefer:
         set_slot(slot, v.reply);
         ++stats_.rcpt_deferred;
+        observe_recipient("deferred", v.source);
         break;
     }
   }
@@ -530,6 +566,7 @@ Actions Session::on_check_failed() {
   for (size_t i = 0; i < group_.size(); ++i) {
     set_slot(group_slots_[i], lookup_failure(group_[i].mailbox));
     ++stats_.rcpt_deferred;
+    observe_recipient("deferred", "error");
   }
   group_.clear();
   group_slots_.clear();
@@ -563,10 +600,13 @@ Actions Session::on_relay(RelayResult r) {
           ++rcpt_accepted_;
           ++stats_.rcpt_accepted;
           single_rcpt_ = rr.mailbox;
+          observe_recipient("accepted", rr.source);
         } else if (rep.code >= 500) {
           ++stats_.rcpt_rejected;
+          observe_recipient("rejected", "backend");
         } else {
           ++stats_.rcpt_deferred;
+          observe_recipient("deferred", ok ? "backend" : "error");
         }
         set_slot(rr.slot, rep);
       }
@@ -613,6 +653,9 @@ Actions Session::on_relay(RelayResult r) {
                              "Error: message refused by the mail server");
       }
       reply(out);
+      observe_relay(out.code == 250 ? "delivered" : !ok || out.enhanced == "4.4.2" ? "lost"
+                                        : out.code >= 500                  ? "rejected"
+                                                                           : "deferred");
       end_transaction(a, ok);
       break;
     }

@@ -38,6 +38,20 @@
 
 namespace doorman::edge {
 
+// Receives events for metrics; called on the session's thread. Every method
+// must be cheap and must not call back into the session.
+class SessionObserver {
+ public:
+  virtual ~SessionObserver() = default;
+  virtual void command(std::string_view verb) = 0;  // "ehlo", ..., "other"
+  virtual void reply(int code) = 0;
+  // verdict: "accepted", "rejected", "deferred"; source: "list", "cache",
+  // "probe", "policy", "error", "backend".
+  virtual void recipient(std::string_view verdict, std::string_view source) = 0;
+  // outcome: "delivered", "rejected", "deferred", "lost", "aborted".
+  virtual void relay(std::string_view outcome) = 0;
+};
+
 struct SessionConfig {
   std::string hostname = "doorman.localdomain";  // greeting, EHLO, Received
   size_t max_line = 512;                  // command line incl. CRLF
@@ -50,6 +64,7 @@ struct SessionConfig {
   std::string postmaster_domain;
   // RFC 5322 date for Received headers; injectable for tests.
   std::function<std::string()> now;
+  SessionObserver* observer = nullptr;  // optional
 };
 
 // Who is on the other end; for the directory request and the Received header.
@@ -166,6 +181,7 @@ class Session {
   struct RelayRcpt {
     size_t slot;
     std::string mailbox;
+    std::string source;  // the directory's source, for metrics
   };
 
   void process(Actions& a);
@@ -180,6 +196,8 @@ class Session {
   void finish(Actions& a);
   void close_with(const smtp::Reply& r);
   std::string received_header() const;
+  void observe_recipient(const char* verdict, std::string_view source);
+  void observe_relay(const char* outcome);
 
   void cmd_ehlo(std::string_view arg, bool extended);
   void cmd_mail(std::string_view arg);

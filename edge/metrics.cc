@@ -1,0 +1,77 @@
+#include "edge/metrics.h"
+
+namespace doorman::edge {
+namespace {
+EdgeMetrics* g_metrics = nullptr;
+
+metrics::Counter* find(const std::map<std::string, metrics::Counter*, std::less<>>& m, std::string_view key) {
+  auto it = m.find(key);
+  return it == m.end() ? nullptr : it->second;
+}
+}  // namespace
+
+EdgeMetrics* edge_metrics() { return g_metrics; }
+void set_edge_metrics(EdgeMetrics* m) { g_metrics = m; }
+
+EdgeMetrics::EdgeMetrics(metrics::Registry& r)
+    : sessions_active(r.gauge("doorman_edge_sessions_active", "SMTP sessions open now.")),
+      draining(r.gauge("doorman_edge_draining", "1 while the edge is shutting down gracefully.")),
+      directory_duration(r.histogram("doorman_edge_directory_request_duration_seconds",
+                                     "Duration of recipient-check calls to the directory.",
+                                     metrics::latency_buckets())),
+      directory_ok(r.counter("doorman_edge_directory_requests_total", "Recipient-check calls by result.",
+                             {{"result", "ok"}})),
+      directory_error(r.counter("doorman_edge_directory_requests_total", "Recipient-check calls by result.",
+                                {{"result", "error"}})),
+      relay_duration(r.histogram("doorman_edge_relay_duration_seconds",
+                                 "From the final dot sent to the back-end to its reply.", metrics::latency_buckets())),
+      relay_bytes(r.counter("doorman_edge_relay_bytes_total", "Message bytes written to back-ends.")),
+      backend_connect_failures(r.counter("doorman_edge_backend_connect_failures_total",
+                                         "Failed connections to back-ends (each route entry tried).")),
+      backend_idle(r.gauge("doorman_edge_backend_connections_idle", "Idle pooled back-end connections.")),
+      registry_(r) {
+  for (const char* c : {"ehlo", "helo", "mail", "rcpt", "data", "rset", "noop", "quit", "vrfy", "help", "other"})
+    commands_[c] = &r.counter("doorman_edge_commands_total", "SMTP commands received.", {{"command", c}});
+  const char* classes[] = {"2xx", "3xx", "4xx", "5xx"};
+  for (size_t i = 0; i < 4; ++i)
+    replies_[i] = &r.counter("doorman_edge_replies_total", "SMTP replies sent, by class.", {{"class", classes[i]}});
+  for (const char* v : {"accepted", "rejected", "deferred"})
+    for (const char* s : {"list", "cache", "probe", "policy", "error", "backend"})
+      recipients_[std::string(v) + "/" + s] = &r.counter(
+          "doorman_edge_recipients_total", "Recipients by final verdict and the source that decided.",
+          {{"verdict", v}, {"source", s}});
+  for (const char* o : {"delivered", "rejected", "deferred", "lost", "aborted"})
+    relays_[o] = &r.counter("doorman_edge_relay_transactions_total", "Relayed transactions by outcome.",
+                            {{"outcome", o}});
+  for (const char* e : {"client_quit", "client_disconnected", "timeout", "too_many_errors", "sync_error", "shutdown",
+                        "shutdown_forced", "too_many_sessions", "read_error", "write_error", "server_closed"})
+    ends_[e] = &r.counter("doorman_edge_sessions_total", "Ended SMTP sessions, by how they ended.", {{"end", e}});
+}
+
+void EdgeMetrics::command(std::string_view verb) {
+  if (auto* c = find(commands_, verb)) c->inc();
+}
+
+void EdgeMetrics::reply(int code) {
+  int cls = code / 100;
+  if (cls >= 2 && cls <= 5) replies_[static_cast<size_t>(cls - 2)]->inc();
+}
+
+void EdgeMetrics::recipient(std::string_view verdict, std::string_view source) {
+  std::string key(verdict);
+  key += '/';
+  key += source;
+  if (auto* c = find(recipients_, key)) c->inc();
+  else if (auto* other = find(recipients_, std::string(verdict) + "/error")) other->inc();
+}
+
+void EdgeMetrics::relay(std::string_view outcome) {
+  if (auto* c = find(relays_, outcome)) c->inc();
+}
+
+void EdgeMetrics::session_ended(std::string_view end) {
+  if (auto* c = find(ends_, end)) c->inc();
+  else if (auto* s = find(ends_, "server_closed")) s->inc();
+}
+
+}  // namespace doorman::edge

@@ -1,0 +1,50 @@
+// The edge's Prometheus series (docs/metrics.md lists them all). Created once
+// at start-up; every update is a relaxed atomic, no lock on the data path.
+// Labels come only from fixed sets: never an address, a domain or an IP.
+#pragma once
+
+#include <array>
+#include <map>
+#include <string>
+#include <string_view>
+
+#include "common/metrics.h"
+#include "edge/session/session.h"
+
+namespace doorman::edge {
+
+class EdgeMetrics : public SessionObserver {
+ public:
+  explicit EdgeMetrics(metrics::Registry& r);
+
+  void command(std::string_view verb) override;
+  void reply(int code) override;
+  void recipient(std::string_view verdict, std::string_view source) override;
+  void relay(std::string_view outcome) override;
+
+  void session_ended(std::string_view end);
+
+  metrics::Gauge& sessions_active;
+  metrics::Gauge& draining;
+  metrics::Histogram& directory_duration;
+  metrics::Counter& directory_ok;
+  metrics::Counter& directory_error;
+  metrics::Histogram& relay_duration;
+  metrics::Counter& relay_bytes;
+  metrics::Counter& backend_connect_failures;
+  metrics::Gauge& backend_idle;
+
+ private:
+  metrics::Registry& registry_;
+  std::map<std::string, metrics::Counter*, std::less<>> commands_;
+  std::array<metrics::Counter*, 4> replies_{};
+  std::map<std::string, metrics::Counter*, std::less<>> recipients_;  // "verdict/source"
+  std::map<std::string, metrics::Counter*, std::less<>> relays_;
+  std::map<std::string, metrics::Counter*, std::less<>> ends_;
+};
+
+// The process-wide instance (set up by main; null in unit tests).
+EdgeMetrics* edge_metrics();
+void set_edge_metrics(EdgeMetrics* m);
+
+}  // namespace doorman::edge
