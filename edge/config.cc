@@ -6,6 +6,7 @@
 
 #include "common/log.h"
 #include "common/options.h"
+#include "edge/proxy/proxy_protocol.h"
 
 namespace doorman::edge {
 
@@ -61,6 +62,9 @@ std::string parse_config(int argc, const char* const* argv, EdgeConfig* c, std::
   o.add_string("listen", &c->listen, "SMTP listen address, host:port or [v6]:port");
   o.add_string("http-listen", &c->http_listen,
                "HTTP address for /metrics, /healthz and /readyz (\"\" = off)");
+  o.add_string("proxy-protocol", &c->proxy_protocol,
+               "expect a PROXY protocol header from a TCP load balancer first: off, v1, v2 or any; "
+               "a connection without a valid header is closed");
   o.add_string("hostname", &c->hostname, "our name in the greeting, EHLO reply and Received header (default: the host name)");
   o.add_int("threads", &c->threads, 0, 256, "I/O threads, one io_context each; 0 = one per core");
   o.add_string("directory", &c->directory, "directory gRPC target, e.g. dns:///doorman-directory:50051");
@@ -105,6 +109,10 @@ std::string parse_config(int argc, const char* const* argv, EdgeConfig* c, std::
   if (!split_host_port(c->listen, &host, &port)) return "option listen: expected host:port, got '" + c->listen + "'";
   if (c->hard_error_limit <= c->soft_error_limit)
     return "option hard-error-limit must be greater than soft-error-limit";
+  bool proxy_on = false;
+  proxy::Version proxy_version = proxy::Version::kAny;
+  if (!proxy::parse_mode(c->proxy_protocol, &proxy_on, &proxy_version))
+    return "option proxy-protocol: expected off, v1, v2 or any";
   log::Level level;
   if (!log::parse_level(c->log_level, &level)) return "option log-level: expected debug, info, warn or error";
   if (c->hostname.empty()) {

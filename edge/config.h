@@ -15,6 +15,7 @@ namespace doorman::edge {
 struct EdgeConfig {
   std::string listen = "127.0.0.1:2525";
   std::string http_listen = "127.0.0.1:9025";
+  std::string proxy_protocol = "off";  // off | v1 | v2 | any
   std::string hostname;  // default: gethostname()
   int64_t threads = 0;   // 0: one per core
   std::string directory = "127.0.0.1:50051";

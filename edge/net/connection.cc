@@ -3,6 +3,7 @@
 #include "common/log.h"
 #include "edge/metrics.h"
 #include "edge/net/server.h"
+#include "edge/proxy/proxy_protocol.h"
 
 namespace doorman::edge {
 
@@ -46,7 +47,55 @@ void Connection::start(bool refuse) {
     close_after_write_ = true;
     return;
   }
+  if (server_.config().proxy_protocol != "off") {
+    read_proxy_header();
+    return;
+  }
   perform(session_.start());
+}
+
+void Connection::read_proxy_header() {
+  bool on = false;
+  proxy::Version version = proxy::Version::kAny;
+  proxy::parse_mode(server_.config().proxy_protocol, &on, &version);
+  proxy::Result r = proxy::parse(proxy_buf_, version);
+  if (r.status == proxy::Result::Status::kDone) {
+    idle_timer_.cancel();
+    if (!r.source_ip.empty()) {
+      log::debug("proxy_header").kv("session", id_).kv("peer", client_ip_).kv("client", r.source_ip);
+      client_ip_ = r.source_ip;
+      session_.set_client_ip(client_ip_);
+    }
+    std::string rest = proxy_buf_.substr(r.consumed);
+    proxy_buf_.clear();
+    proxy_buf_.shrink_to_fit();
+    perform(session_.start());
+    if (!rest.empty() && !closed_) perform(session_.feed(rest));
+    return;
+  }
+  if (r.status == proxy::Result::Status::kInvalid) {
+    log::warn("proxy_header_invalid").kv("session", id_).kv("peer", client_ip_).kv("error", r.error);
+    end_reason_ = "proxy_invalid";
+    close("invalid PROXY header");
+    return;
+  }
+  // Need more: read with a short deadline (the balancer sends the header at once).
+  idle_timer_.expires_after(std::chrono::seconds(10));
+  idle_timer_.async_wait([self = shared_from_this()](const error_code& ec) {
+    if (ec || self->closed_) return;
+    self->end_reason_ = "proxy_invalid";
+    self->close("no PROXY header in time");
+  });
+  socket_.async_read_some(asio::buffer(read_buf_), [self = shared_from_this()](const error_code& ec, size_t n) {
+    if (self->closed_) return;
+    if (ec) {
+      self->end_reason_ = "client_disconnected";
+      self->close(ec.message().c_str());
+      return;
+    }
+    self->proxy_buf_.append(self->read_buf_.data(), n);
+    self->read_proxy_header();
+  });
 }
 
 void Connection::perform(Actions a) {

@@ -31,6 +31,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void force_close();
 
  private:
+  void read_proxy_header();
   void perform(Actions a);
   void maybe_read();
   void on_read(const boost::system::error_code& ec, size_t n);
@@ -57,6 +58,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::string out_;      // replies waiting to be written
   std::string writing_;  // replies being written
   std::string delayed_;  // replies held back by the error delay
+  std::string proxy_buf_;  // bytes read while waiting for the PROXY header
   bool reading_ = false;
   bool delaying_ = false;
   bool close_after_write_ = false;

@@ -156,6 +156,8 @@ class Session {
  public:
   Session(const SessionConfig& config, SessionInfo info);
 
+  // The real client address, when a PROXY protocol header gave it (before start()).
+  void set_client_ip(std::string ip) { info_.client_ip = std::move(ip); }
   Actions start();                              // the greeting
   Actions feed(std::string_view bytes);         // bytes from the client
   Actions on_verdicts(std::vector<Verdict> v);  // for the last CheckRequest
