@@ -3,7 +3,10 @@
 // Answers the edge's RecipientService.CheckRecipients (one verdict per
 // recipient of an RCPT group) and the operators' AdminService, both over
 // gRPC, from a Redis database (schema: store/keys.h). Also serves
-// grpc.health.v1 (SERVING while Redis is reachable) and reflection.
+// grpc.health.v1 (SERVING while Redis is reachable) and reflection, and
+// on a separate HTTP port (--http-listen, default 127.0.0.1:9026, "" = off)
+// /metrics (Prometheus, docs/metrics.md), /healthz and /readyz (200 while
+// Redis is reachable and the directory is not shutting down).
 //
 // SECURITY: talks to the edge and to operators over plaintext gRPC; does
 // not talk to SMTP clients. The admin API has no authentication: bind it to
@@ -14,15 +17,18 @@
 // gracefully (in-flight RPCs get shutdown-grace-seconds) and exit 0.
 #include <signal.h>
 
+#include <atomic>
 #include <chrono>
 #include <fstream>
 #include <iostream>
 #include <sstream>
 
+#include "common/http_server.h"
 #include "common/log.h"
 #include "common/options.h"
 #include "directory/apply/apply.h"
 #include "directory/callout/callout.h"
+#include "directory/metrics.h"
 #include "directory/service/server.h"
 #include "directory/store/pool.h"
 
@@ -32,6 +38,7 @@ using namespace doorman;
 
 struct Config {
   std::string listen = "127.0.0.1:50051";
+  std::string http_listen = "127.0.0.1:9026";
   std::string redis_host = "127.0.0.1";
   int64_t redis_port = 6379;
   std::string redis_password;
@@ -74,6 +81,8 @@ struct DurationOption {
 
 void add_options(Options& o, Config& c) {
   o.add_string("listen", &c.listen, "gRPC listen address host:port (RecipientService, AdminService, health)");
+  o.add_string("http-listen", &c.http_listen,
+               "HTTP address host:port for /metrics, /healthz and /readyz (\"\" = off)");
   o.add_string("redis-host", &c.redis_host, "Redis host name or address");
   o.add_int("redis-port", &c.redis_port, 1, 65535, "Redis TCP port");
   o.add_string("redis-password", &c.redis_password, "Redis AUTH password (\"\" = no AUTH)");
@@ -200,6 +209,12 @@ int run(int argc, char** argv) {
   sigaddset(&stop_signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
+  // Every series exists (at zero) from the first scrape on.
+  directory::directory_metrics();
+  metrics::global()
+      .gauge("doorman_directory_build_info", "Build information; always 1.", {{"version", DOORMAN_VERSION}})
+      .set(1);
+
   directory::store::RedisPool::Settings ps;
   ps.redis.host = c.redis_host;
   ps.redis.port = static_cast<int>(c.redis_port);
@@ -238,6 +253,22 @@ int run(int argc, char** argv) {
       return 1;
     }
   }
+  // Declared after the pool: stopped (and destroyed) before it.
+  std::atomic<bool> stopping{false};
+  HttpServer http;
+  if (!c.http_listen.empty()) {
+    add_standard_handlers(http, [&pool, &stopping] { return !stopping.load() && pool.connected_count() > 0; });
+    err = http.start(c.http_listen);
+    if (!err.empty()) {
+      std::cerr << "doorman-directory: http-listen: " << err << "\n";
+      server.shutdown(std::chrono::milliseconds(0));
+      server.wait();
+      callout.stop();
+      pool.stop();
+      return 1;
+    }
+    log::info("http_listening").kv("addr", c.http_listen).kv("port", http.port());
+  }
   std::string addr = c.listen;
   if (auto colon = addr.rfind(':'); colon != std::string::npos) addr = addr.substr(0, colon + 1) + std::to_string(server.port());
   log::info("listening").kv("addr", addr).kv("redis", c.redis_host + ":" + std::to_string(c.redis_port));
@@ -245,10 +276,12 @@ int run(int argc, char** argv) {
   int sig = 0;
   sigwait(&stop_signals, &sig);
   log::info("stopping").kv("signal", sig == SIGTERM ? "SIGTERM" : "SIGINT").kv("grace_seconds", c.shutdown_grace_seconds);
+  stopping = true;  // /readyz says 503 from now on
   server.shutdown(std::chrono::seconds(c.shutdown_grace_seconds));
   server.wait();
   // Probes still running answer nobody now; stop them before Redis.
   callout.stop();
+  http.stop();
   pool.stop();
   log::info("stopped");
   return 0;

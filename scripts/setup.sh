@@ -12,6 +12,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev
   redis-server swaks postfix
   python3
+  prometheus  # promtool and a real Prometheus server for tests/observability
 )
 
 missing=()

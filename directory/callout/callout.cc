@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "common/log.h"
+#include "directory/metrics.h"
 #include "directory/store/callout_cache.h"
 #include "directory/store/keys.h"
 #include "smtp/address.h"
@@ -61,6 +62,7 @@ struct Callout::Flight {
   std::vector<std::shared_ptr<Waiter>> waiters;
   Clock::time_point poll_until{};
   Clock::time_point started{};
+  Clock::time_point probe_started{};
 };
 
 Callout::Callout(store::RedisPool& pool, Settings settings)
@@ -260,6 +262,7 @@ void Callout::send_probe(const std::shared_ptr<Flight>& f) {
   if (f->with_catch_all) req.rcpts.push_back(smtp::Mailbox{"doorman-random-" + random_hex(12), f->domain.name()}.str());
   if (!f->key.empty()) req.rcpts.push_back(smtp::Mailbox{f->key, f->domain.name()}.str());
   req.deadline = Clock::now() + settings_.probe_timeout;
+  f->probe_started = Clock::now();
   ++probes_sent_;
   bool queued = prober_.submit(std::move(req), [this, f](ProbeResponse r) { on_probe(f, r); });
   if (!queued) {
@@ -300,12 +303,27 @@ void Callout::on_probe(const std::shared_ptr<Flight>& f, const ProbeResponse& r)
     }
   }
   auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - f->started).count();
+  // The probe's own result (the last RCPT: the address, else the random
+  // one), for metrics.
+  ProbeResult probe_result = r.timed_out ? ProbeResult::kTimeout : ProbeResult::kError;
+  int last_code = 0;
+  if (r.kind == ProbeResponse::Kind::kAnswered && !r.replies.empty()) {
+    last_code = r.replies.back().code;
+    probe_result = last_code / 100 == 2   ? ProbeResult::kValid
+                   : last_code / 100 == 5 ? ProbeResult::kUnknown
+                                          : ProbeResult::kTempfail;
+  }
+  directory_metrics().callout_probes(probe_result).inc();
+  directory_metrics().callout_probe_duration().observe(
+      std::chrono::duration<double>(Clock::now() - f->probe_started).count());
+  // Reply texts usually quote the address: they go to the debug line only.
   log::info("callout_probe").kv("domain", f->domain.name()).kv("backend", r.backend.empty() ? "-" : r.backend)
       .kv("result", f->key.empty() ? (domain_status ? domain_status->result : "undecided") : result_name(outcome.result))
-      .kv("refresh", f->refresh).kv("ms", static_cast<int64_t>(elapsed)).kv("detail", outcome.detail);
+      .kv("refresh", f->refresh).kv("ms", static_cast<int64_t>(elapsed)).kv("code", last_code)
+      .kv("error", r.kind == ProbeResponse::Kind::kAnswered ? "-" : r.error);
   if (log::enabled(log::Level::kDebug) && !f->key.empty())
     log::debug("callout_probe_address").kv("address", smtp::Mailbox{f->key, f->domain.name()}.str())
-        .kv("result", result_name(outcome.result));
+        .kv("result", result_name(outcome.result)).kv("detail", outcome.detail);
 
   bool queued = pool_.submit([this, f, domain_status, address_entry, outcome](store::RedisConn& conn) {
     const std::string& name = f->domain.name();

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "common/log.h"
+#include "directory/metrics.h"
 
 namespace doorman::directory::callout {
 namespace {
@@ -103,6 +104,7 @@ ProbeResponse Prober::run(const ProbeRequest& req) {
   for (const auto& route : req.routes) {
     if (Clock::now() >= req.deadline) {
       out.error = "probe deadline passed";
+      out.timed_out = true;
       break;
     }
     if (run_route(req, route, &out)) return out;
@@ -141,6 +143,7 @@ bool Prober::acquire_tokens(const std::string& route, int n, Clock::time_point d
   const double need = std::min<double>(n, burst);
   std::unique_lock<std::mutex> lock(mu_);
   Backend& b = backends_[route];
+  bool waited = false;
   for (;;) {
     if (stopping_) return false;
     auto now = Clock::now();
@@ -157,6 +160,8 @@ bool Prober::acquire_tokens(const std::string& route, int n, Clock::time_point d
     }
     auto wait = std::chrono::duration<double>((need - b.tokens) / std::max(0.001, settings_.rate));
     auto until = now + std::chrono::duration_cast<Clock::duration>(wait);
+    if (!waited) directory_metrics().callout_rate_limited().inc();
+    waited = true;
     if (until > deadline) return false;
     limit_cv_.wait_until(lock, until);
   }
@@ -174,6 +179,7 @@ std::unique_ptr<ProbeSession> Prober::take_idle(const std::string& route) {
 bool Prober::run_route(const ProbeRequest& req, const std::string& route, ProbeResponse* out) {
   if (!acquire_slot(route, req.deadline)) {
     out->error = route + ": no free session slot before the deadline";
+    out->timed_out = true;
     return true;  // a busy back-end is not a failover reason: give up (undecided)
   }
   auto left = [&] {
@@ -190,6 +196,7 @@ bool Prober::run_route(const ProbeRequest& req, const std::string& route, ProbeR
       if (e != ProbeSession::Error::kNone) {
         log::warn("callout_backend_error").kv("backend", route).kv("error", error_name(e)).kv("detail", s->last_error());
         out->error = route + ": " + error_name(e) + ": " + s->last_error();
+        out->timed_out = e == ProbeSession::Error::kTimeout;
         release_slot(route, nullptr);
         // Connection-level trouble: the next route (failover).
         return false;
@@ -198,6 +205,7 @@ bool Prober::run_route(const ProbeRequest& req, const std::string& route, ProbeR
     }
     if (!acquire_tokens(route, static_cast<int>(req.rcpts.size()), req.deadline)) {
       out->error = route + ": rate limit: no probe token before the deadline";
+      out->timed_out = true;
       release_slot(route, std::move(s));
       return true;
     }
@@ -209,11 +217,13 @@ bool Prober::run_route(const ProbeRequest& req, const std::string& route, ProbeR
         continue;
       }
       out->error = route + ": MAIL: " + error_name(e);
+      out->timed_out = e == ProbeSession::Error::kTimeout;
       release_slot(route, nullptr);
       return false;
     }
     if (r.code / 100 != 2) {
       out->error = route + ": MAIL FROM refused: " + std::to_string(r.code);
+      out->timed_out = false;
       if (r.code == 421) s->close();
       else {
         smtp::ParsedReply rr;
@@ -240,11 +250,13 @@ bool Prober::run_route(const ProbeRequest& req, const std::string& route, ProbeR
     release_slot(route, std::move(s));
     if (out->replies.size() != req.rcpts.size()) {
       out->error = route + ": RCPT: " + error_name(e);
+      out->timed_out = e == ProbeSession::Error::kTimeout;
       return true;
     }
     out->kind = ProbeResponse::Kind::kAnswered;
     out->backend = route;
     out->error.clear();
+    out->timed_out = false;
     return true;
   }
   release_slot(route, nullptr);

@@ -16,7 +16,8 @@
 // (QUIT after `session_probes` probes, or when idle for `idle_timeout`). A
 // pooled session that turns out to be dead is replaced once. A probe that
 // cannot finish before its deadline (queueing, limits, timeouts included)
-// reports kFailed: undecided.
+// reports kFailed: undecided. A probe that has to wait for a token counts
+// once in doorman_directory_callout_rate_limited_total.
 #pragma once
 
 #include <condition_variable>
@@ -49,6 +50,9 @@ struct ProbeResponse {
   std::vector<smtp::ParsedReply> replies;
   std::string backend;  // the route that answered
   std::string error;
+  // kFailed because time ran out (a command or connect timeout, the
+  // deadline, no session slot or rate-limit token in time): for metrics.
+  bool timed_out = false;
 };
 
 class Prober {

@@ -5,6 +5,7 @@
 
 #include "common/log.h"
 #include "directory/checks/checks.h"
+#include "directory/metrics.h"
 #include "directory/store/store.h"
 
 namespace doorman::directory::service {
@@ -75,6 +76,24 @@ v1::Verdict callout_verdict(const checks::Facts& f, const callout::Outcome& o) {
 
 namespace {
 
+Decision metric_decision(v1::Decision d) {
+  switch (d) {
+    case v1::DECISION_ACCEPT: return Decision::kAccept;
+    case v1::DECISION_REJECT: return Decision::kReject;
+    default: return Decision::kDefer;
+  }
+}
+
+Source metric_source(v1::Source s) {
+  switch (s) {
+    case v1::SOURCE_LIST: return Source::kList;
+    case v1::SOURCE_CACHE: return Source::kCache;
+    case v1::SOURCE_PROBE: return Source::kProbe;
+    case v1::SOURCE_POLICY: return Source::kPolicy;
+    default: return Source::kError;  // SOURCE_ERROR; UNSPECIFIED is a bug, counted as our trouble
+  }
+}
+
 // One CheckRecipients call waiting for callout answers.
 struct Pending {
   std::mutex mu;
@@ -89,15 +108,18 @@ grpc::ServerUnaryReactor* RecipientService::CheckRecipients(grpc::CallbackServer
                                                             v1::CheckRecipientsResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
   if (req->recipients_size() > kMaxRecipients) {
+    directory_metrics().check_requests(CheckResult::kInvalid).inc();
     reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                                  "at most " + std::to_string(kMaxRecipients) + " recipients per call"));
     return reactor;
   }
   const auto started = std::chrono::steady_clock::now();
-  auto respond = [req, resp, reactor](std::vector<v1::Verdict>& verdicts) {
+  auto respond = [req, resp, reactor, started](std::vector<v1::Verdict>& verdicts, CheckResult result) {
+    DirectoryMetrics& m = directory_metrics();
     int accepted = 0, rejected = 0, deferred = 0;
     for (size_t i = 0; i < verdicts.size(); ++i) {
       const auto& v = verdicts[i];
+      m.recipients(metric_decision(v.decision()), metric_source(v.source())).inc();
       if (v.decision() == v1::DECISION_ACCEPT) ++accepted;
       else if (v.decision() == v1::DECISION_REJECT) ++rejected;
       else ++deferred;
@@ -108,17 +130,27 @@ grpc::ServerUnaryReactor* RecipientService::CheckRecipients(grpc::CallbackServer
     }
     log::info("check").kv("session", req->session().session_id()).kv("recipients", verdicts.size())
         .kv("accepted", accepted).kv("rejected", rejected).kv("deferred", deferred);
+    m.check_requests(result).inc();
+    m.check_duration().observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
     reactor->Finish(grpc::Status::OK);
   };
   callout::Callout* engine = callout_;
   auto work = [req, respond, engine, started](store::RedisConn* conn, const std::string& error) {
+    DirectoryMetrics& m = directory_metrics();
     std::vector<std::string> rcpts(req->recipients().begin(), req->recipients().end());
     std::vector<v1::Verdict> verdicts;
     std::vector<checks::Facts> facts;
     std::vector<checks::CalloutPlan> plans;
     check_group(conn, rcpts, &verdicts, nullptr, error, callout_ages(engine), &facts, &plans);
+    CheckResult result = CheckResult::kOk;
+    for (const auto& f : facts)
+      if (!f.lookup.ok()) result = CheckResult::kRedisError;
+    for (const auto& p : plans) {
+      if (!p.applies) continue;
+      m.callout_cache(p.probe ? CacheResult::kMiss : p.refresh ? CacheResult::kRefresh : CacheResult::kHit).inc();
+    }
     if (!engine) {
-      respond(verdicts);
+      respond(verdicts, result);
       return;
     }
     auto pending = std::make_shared<Pending>();
@@ -137,7 +169,7 @@ grpc::ServerUnaryReactor* RecipientService::CheckRecipients(grpc::CallbackServer
       }
     }
     if (to_probe.empty()) {
-      respond(pending->verdicts);
+      respond(pending->verdicts, result);
       return;
     }
     pending->outstanding = static_cast<int>(to_probe.size());
@@ -147,14 +179,14 @@ grpc::ServerUnaryReactor* RecipientService::CheckRecipients(grpc::CallbackServer
       const checks::Facts& f = facts[i];
       bool with_random = !f.catch_all && random_probe_sent.insert(f.domain).second;
       engine->verify(*f.config, plans[i].key, with_random, wait_until,
-                     [pending, i, f, respond](const callout::Outcome& o) {
+                     [pending, i, f, respond, result](const callout::Outcome& o) {
                        bool last = false;
                        {
                          std::lock_guard<std::mutex> lock(pending->mu);
                          pending->verdicts[i] = callout_verdict(f, o);
                          last = --pending->outstanding == 0;
                        }
-                       if (last) respond(pending->verdicts);
+                       if (last) respond(pending->verdicts, result);
                      });
     }
   };

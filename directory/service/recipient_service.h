@@ -15,6 +15,11 @@
 // such recipient has its answer or its budget is spent. Cached results due
 // for a refresh are served and refreshed in the background. Without a
 // callout engine (nullptr), a miss stays 450 4.1.1.
+//
+// Metrics (directory/metrics.h): each call counts once by result (ok,
+// redis_error, invalid) with its duration; each verdict by decision and
+// source; each callout-decided recipient by cache result (hit, miss,
+// refresh).
 #pragma once
 
 #include "directory/callout/callout.h"

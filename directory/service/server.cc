@@ -2,8 +2,45 @@
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/support/server_interceptor.h>
+
+#include <cstring>
+
+#include "directory/metrics.h"
+#include "directory/store/callout_cache.h"
 
 namespace doorman::directory::service {
+namespace {
+
+constexpr char kAdminPrefix[] = "/doorman.v1.AdminService/";
+constexpr auto kCensusInterval = std::chrono::seconds(10);
+
+// Counts each AdminService call once, when its status is sent. The method
+// name comes from the server's own method table (a fixed set), never from
+// the request.
+class AdminMetricsInterceptor final : public grpc::experimental::Interceptor {
+ public:
+  explicit AdminMetricsInterceptor(std::string method) : method_(std::move(method)) {}
+  void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
+    if (methods->QueryInterceptionHookPoint(grpc::experimental::InterceptionHookPoints::PRE_SEND_STATUS))
+      directory_metrics().admin_request(method_, grpc_code_name(methods->GetSendStatus().error_code()));
+    methods->Proceed();
+  }
+
+ private:
+  std::string method_;
+};
+
+class AdminMetricsFactory final : public grpc::experimental::ServerInterceptorFactoryInterface {
+ public:
+  grpc::experimental::Interceptor* CreateServerInterceptor(grpc::experimental::ServerRpcInfo* info) override {
+    const char* m = info->method();
+    if (m == nullptr || std::strncmp(m, kAdminPrefix, sizeof kAdminPrefix - 1) != 0) return nullptr;
+    return new AdminMetricsInterceptor(m + sizeof kAdminPrefix - 1);
+  }
+};
+
+}  // namespace
 
 Server::Server(store::RedisPool& pool, callout::Callout* callout)
     : pool_(pool), recipient_(pool, callout), admin_(pool, callout) {}
@@ -20,6 +57,9 @@ std::string Server::start(const std::string& listen) {
   builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &port_);
   builder.RegisterService(&recipient_);
   builder.RegisterService(&admin_);
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+  interceptors.push_back(std::make_unique<AdminMetricsFactory>());
+  builder.experimental().SetInterceptorCreators(std::move(interceptors));
   server_ = builder.BuildAndStart();
   if (!server_ || port_ == 0) {
     server_.reset();
@@ -31,10 +71,32 @@ std::string Server::start(const std::string& listen) {
 
 std::shared_ptr<grpc::Channel> Server::in_process_channel() { return server_->InProcessChannel(grpc::ChannelArguments()); }
 
+void Server::census() {
+  // The job may outlive this Server (queued when it is destroyed): it holds
+  // the flag, not `this`.
+  if (census_running_->exchange(true)) return;  // the last one is still queued or running
+  auto running = census_running_;
+  bool queued = pool_.submit([running](store::RedisConn& conn) {
+    uint64_t n = 0;
+    if (conn.connected() && store::count_catch_all_domains(conn, &n).ok())
+      directory_metrics().catch_all_domains().set(static_cast<double>(n));
+    *running = false;
+  });
+  if (!queued) *running = false;
+}
+
 void Server::health_loop() {
   int last = -1;
+  auto next_census = std::chrono::steady_clock::now();
   while (!stop_health_.load()) {
-    int up = pool_.connected_count() > 0 ? 1 : 0;
+    const int connected = pool_.connected_count();
+    int up = connected > 0 ? 1 : 0;
+    directory_metrics().redis_up().set(up);
+    directory_metrics().redis_connections().set(connected);
+    if (up && std::chrono::steady_clock::now() >= next_census) {
+      census();
+      next_census = std::chrono::steady_clock::now() + kCensusInterval;
+    }
     if (up != last) {
       auto* health = server_->GetHealthCheckService();
       if (health) {

@@ -3,6 +3,11 @@
 //
 // Health: SERVING while at least one Redis connection of the pool is up,
 // NOT_SERVING otherwise (polled every 500 ms), for "" and each service name.
+// The same poll sets doorman_directory_redis_up and _redis_connections, and
+// every 10 s a census job on the pool recounts the catch-all domains
+// (store::count_catch_all_domains -> doorman_directory_catch_all_domains).
+// A server interceptor counts AdminService calls by RPC and status code
+// (doorman_directory_admin_requests_total).
 // No TLS (plaintext, for a cluster network or loopback); the admin API has no
 // authentication: expose it only where operators are.
 #pragma once
@@ -43,6 +48,7 @@ class Server {
 
  private:
   void health_loop();
+  void census();
 
   store::RedisPool& pool_;
   RecipientService recipient_;
@@ -51,6 +57,7 @@ class Server {
   int port_ = 0;
   std::atomic<bool> stop_health_{false};
   std::thread health_thread_;
+  std::shared_ptr<std::atomic<bool>> census_running_ = std::make_shared<std::atomic<bool>>(false);
 };
 
 }  // namespace doorman::directory::service

@@ -121,4 +121,24 @@ Status flush_domain(RedisConn& conn, const std::string& domain, uint64_t* remove
   return Status::Ok();
 }
 
+Status count_catch_all_domains(RedisConn& conn, uint64_t* count) {
+  *count = 0;
+  Reply names;
+  Status s = conn.command({"SMEMBERS", keys::domains()}, &names);
+  if (!s.ok()) return s;
+  if (names.elements.empty()) return Status::Ok();
+  Command mget = {"MGET"};
+  for (const auto& n : names.elements) mget.push_back(keys::callout_domain(n.str));
+  Reply statuses;
+  s = conn.command(mget, &statuses);
+  if (!s.ok()) return s;
+  const int64_t now = unix_ms_now();
+  for (const auto& r : statuses.elements) {
+    if (r.type != Reply::Type::kString) continue;
+    auto e = decode_entry(r.str);
+    if (e && e->result == "catch-all" && e->expires_ms > now) ++*count;
+  }
+  return Status::Ok();
+}
+
 }  // namespace doorman::directory::store

@@ -55,4 +55,10 @@ Status forget_entry(RedisConn& conn, const std::string& key, bool* removed);
 // catch-all status.
 Status flush_domain(RedisConn& conn, const std::string& domain, uint64_t* removed);
 
+// Metrics: how many guarded domains (keys::domains) have a catch-all status
+// "catch-all" that has not expired. Two round trips (SMEMBERS, then one MGET
+// of every domain's status); run in the background every 10 s
+// (service/server.h), never on the data path.
+Status count_catch_all_domains(RedisConn& conn, uint64_t* count);
+
 }  // namespace doorman::directory::store

@@ -3,6 +3,8 @@
 #include <hiredis/hiredis.h>
 #include <sys/time.h>
 
+#include "directory/metrics.h"
+
 namespace doorman::directory::store {
 namespace {
 
@@ -56,13 +58,18 @@ void RedisConn::disconnect() {
 Status RedisConn::connect() {
   disconnect();
   redisContext* c = redisConnectWithTimeout(config_.host.c_str(), config_.port, to_timeval(config_.timeout));
-  if (c == nullptr) return Status::Unavailable("redis: cannot allocate context");
+  if (c == nullptr) {
+    directory_metrics().redis_errors().inc();
+    return Status::Unavailable("redis: cannot allocate context");
+  }
   if (c->err) {
+    directory_metrics().redis_errors().inc();
     std::string msg = "redis " + config_.host + ":" + std::to_string(config_.port) + ": " + c->errstr;
     redisFree(c);
     return Status::Unavailable(msg);
   }
   if (redisSetTimeout(c, to_timeval(config_.timeout)) != REDIS_OK) {
+    directory_metrics().redis_errors().inc();
     redisFree(c);
     return Status::Unavailable("redis: cannot set timeout");
   }
@@ -98,16 +105,19 @@ Status RedisConn::pipeline(const std::vector<Command>& cmds, std::vector<Reply>*
       lens.push_back(a.size());
     }
     if (redisAppendCommandArgv(ctx_, static_cast<int>(argv.size()), argv.data(), lens.data()) != REDIS_OK) {
+      directory_metrics().redis_errors().inc();
       std::string msg = std::string("redis: ") + ctx_->errstr;
       disconnect();
       return Status::Unavailable(msg);
     }
   }
   ++round_trips_;
+  const auto started = std::chrono::steady_clock::now();
   out->reserve(cmds.size());
   for (size_t i = 0; i < cmds.size(); ++i) {
     void* raw = nullptr;
     if (redisGetReply(ctx_, &raw) != REDIS_OK || raw == nullptr) {
+      directory_metrics().redis_errors().inc();
       std::string msg = std::string("redis: ") + (ctx_->errstr[0] ? ctx_->errstr : "no reply");
       disconnect();
       out->clear();
@@ -117,6 +127,8 @@ Status RedisConn::pipeline(const std::vector<Command>& cmds, std::vector<Reply>*
     out->push_back(convert(r));
     freeReplyObject(r);
   }
+  directory_metrics().redis_command_duration().observe(
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
   return Status::Ok();
 }
 

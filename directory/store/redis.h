@@ -6,6 +6,11 @@
 // round trip for a batch. Replies are copied into plain Reply values so no
 // hiredis object escapes this unit.
 //
+// Metrics: every round trip is timed
+// (doorman_directory_redis_command_duration_seconds); failed connection
+// attempts and failed round trips are counted
+// (doorman_directory_redis_errors_total).
+//
 // Does not retry or reconnect by itself: after an I/O or protocol error the
 // connection is marked broken and every further call fails at once until
 // connect() succeeds again (RedisPool does that, with back-off).

@@ -441,7 +441,7 @@ TEST_F(Callout, TwoReplicasFiftyConcurrentChecksMakeOneProbe) {
   for (int i = 0; i < 2; ++i) {
     ports[i] = test::free_tcp_port();
     ASSERT_TRUE(replicas[i].start({DOORMAN_DIRECTORY_BIN, "--listen", "127.0.0.1:" + std::to_string(ports[i]),
-                                   "--redis-port", std::to_string(redis_.port()), "--callout-wait", "2s",
+                                   "--http-listen=", "--redis-port", std::to_string(redis_.port()), "--callout-wait", "2s",
                                    "--callout-poll", "20ms", "--callout-threads", "4"},
                                   dir + "/directory" + std::to_string(i) + ".log"));
   }

@@ -3,7 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <thread>
 
+#include "tests/support/http_get.h"
 #include "tests/support/process.h"
 #include "tests/support/redis_server.h"
 
@@ -16,10 +18,13 @@ class DirectoryCtl : public ::testing::Test {
     ASSERT_TRUE(redis_.start()) << redis_.error();
     dir_ = make_temp_dir("doorman-ctl");
     port_ = free_tcp_port();
+    http_port_ = free_tcp_port();
     ASSERT_TRUE(directory_.start({DOORMAN_DIRECTORY_BIN, "--listen", "127.0.0.1:" + std::to_string(port_),
-                                  "--redis-port", std::to_string(redis_.port()), "--shutdown-grace-seconds", "1"},
+                                  "--http-listen", "127.0.0.1:" + std::to_string(http_port_), "--redis-port",
+                                  std::to_string(redis_.port()), "--shutdown-grace-seconds", "1"},
                                  dir_ + "/directory.log"));
     ASSERT_TRUE(wait_for_port(port_, std::chrono::seconds(10))) << directory_.read_log();
+    ASSERT_TRUE(wait_for_port(http_port_, std::chrono::seconds(10))) << directory_.read_log();
   }
   void TearDown() override {
     EXPECT_EQ(directory_.stop(), 0) << directory_.read_log();  // SIGTERM -> graceful exit 0
@@ -37,6 +42,7 @@ class DirectoryCtl : public ::testing::Test {
 
   RedisServer redis_;
   Process directory_;
+  int http_port_ = 0;
   std::string dir_;
   int port_ = 0;
 };
@@ -132,12 +138,68 @@ TEST_F(DirectoryCtl, ExplainAndUsage) {
   EXPECT_EQ(ctl({"address", "add", "x@unguarded.org"}).exit_code, 1);
 }
 
+TEST_F(DirectoryCtl, ServesMetricsHealthAndReadiness) {
+  ASSERT_EQ(ctl({"domain", "add", "example.com", "--mode", "list", "--route", "127.0.0.1:2526"}).exit_code, 0);
+  HttpResult m = http_get(http_port_, "/metrics");
+  ASSERT_EQ(m.status, 200);
+  EXPECT_NE(m.body.find("doorman_directory_build_info{version=\""), std::string::npos) << m.body;
+  EXPECT_NE(m.body.find("doorman_directory_admin_requests_total{method=\"CreateDomain\",code=\"OK\"} 1"),
+            std::string::npos)
+      << m.body;
+  EXPECT_EQ(http_get(http_port_, "/healthz").status, 200);
+  // Ready once a Redis connection is up (polled every 500 ms).
+  int ready = 0;
+  for (int i = 0; i < 50 && ready != 200; ++i) {
+    ready = http_get(http_port_, "/readyz").status;
+    if (ready != 200) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(ready, 200);
+  redis_.stop();
+  for (int i = 0; i < 50 && ready != 503; ++i) {
+    ready = http_get(http_port_, "/readyz").status;
+    if (ready != 503) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(ready, 503);
+  EXPECT_EQ(http_get(http_port_, "/healthz").status, 200);  // alive, just not ready
+}
+
+TEST(DirectoryBinary, HttpListenInUseFailsAtStartup) {
+  RedisServer redis;
+  ASSERT_TRUE(redis.start()) << redis.error();
+  // Something else (here: a second directory) already has the HTTP port.
+  std::string dir = make_temp_dir("doorman-http");
+  int http = free_tcp_port();
+  Process first;
+  int grpc_first = free_tcp_port();
+  ASSERT_TRUE(first.start({DOORMAN_DIRECTORY_BIN, "--listen", "127.0.0.1:" + std::to_string(grpc_first),
+                           "--http-listen", "127.0.0.1:" + std::to_string(http), "--redis-port",
+                           std::to_string(redis.port())},
+                          dir + "/first.log"));
+  ASSERT_TRUE(wait_for_port(http, std::chrono::seconds(10))) << first.read_log();
+  RunResult r = run({DOORMAN_DIRECTORY_BIN, "--listen", "127.0.0.1:0", "--http-listen",
+                     "127.0.0.1:" + std::to_string(http), "--redis-port", std::to_string(redis.port())},
+                    std::chrono::seconds(20));
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_NE(r.err.find("http-listen"), std::string::npos) << r.err;
+  // --http-listen "" turns the endpoint off.
+  Process off;
+  int grpc_off = free_tcp_port();
+  ASSERT_TRUE(off.start({DOORMAN_DIRECTORY_BIN, "--listen", "127.0.0.1:" + std::to_string(grpc_off),
+                         "--http-listen=", "--redis-port", std::to_string(redis.port())},
+                        dir + "/off.log"));
+  ASSERT_TRUE(wait_for_port(grpc_off, std::chrono::seconds(10))) << off.read_log();
+  EXPECT_EQ(off.read_log().find("http_listening"), std::string::npos) << off.read_log();
+  EXPECT_EQ(off.stop(), 0);
+  EXPECT_EQ(first.stop(), 0);
+  remove_tree(dir);
+}
+
 TEST(DirectoryBinary, HelpAndBadOptions) {
   RunResult r = run({DOORMAN_DIRECTORY_BIN, "--help"});
   EXPECT_EQ(r.exit_code, 0);
   for (const char* opt : {"--listen", "--redis-host", "--redis-port", "--redis-password", "--redis-password-file",
                           "--redis-db", "--redis-timeout-ms", "--redis-connections", "--log-level", "--apply",
-                          "--shutdown-grace-seconds"})
+                          "--shutdown-grace-seconds", "--http-listen"})
     EXPECT_NE(r.out.find(opt), std::string::npos) << opt;
   r = run({DOORMAN_DIRECTORY_BIN, "--redis-port", "0"});
   EXPECT_NE(r.exit_code, 0);

@@ -21,7 +21,7 @@ std::string Stack::start_directory() {
   if (directory_port_ == 0) directory_port_ = free_tcp_port();
   if (!directory_.start({DOORMAN_DIRECTORY_BIN, "--listen", "127.0.0.1:" + std::to_string(directory_port_),
                          "--redis-port", std::to_string(redis_.port()), "--redis-timeout-ms", "300",
-                         "--shutdown-grace-seconds", "1", "--log-level", "debug"},
+                         "--shutdown-grace-seconds", "1", "--log-level", "debug", "--http-listen="},
                         dir_ + "/directory.log"))
     return "cannot start doorman-directory";
   if (!wait_for_port(directory_port_, std::chrono::seconds(10))) return "directory did not listen\n" + logs();
@@ -35,7 +35,8 @@ std::string Stack::start_edge(const std::vector<std::string>& extra) {
   std::vector<std::string> argv = {DOORMAN_EDGE_BIN, "--listen", "127.0.0.1:" + std::to_string(edge_port_),
                                    "--directory", "127.0.0.1:" + std::to_string(directory_port_),
                                    "--hostname", "mx.test", "--threads", "2", "--directory-timeout-ms", "1000",
-                                   "--shutdown-grace-seconds", "2", "--log-level", "debug"};
+                                   "--shutdown-grace-seconds", "2", "--log-level", "debug", "--http-listen=",
+                                   "--greet-pause-ms", "0"};
   argv.insert(argv.end(), edge_args_.begin(), edge_args_.end());
   argv.insert(argv.end(), extra.begin(), extra.end());
   if (!edge_.start(argv, dir_ + "/edge.log")) return "cannot start doorman-edge";

@@ -12,6 +12,9 @@ struct HttpResult {
 
 HttpResult http_get(int port, const std::string& path, int timeout_ms = 5000);
 
+// Percent-encodes everything but unreserved characters (for query strings).
+std::string url_encode(const std::string& s);
+
 // The value of one sample line "name{labels} value" in a Prometheus text
 // exposition, matched exactly on "name{labels}" (or "name" without labels);
 // -1 when absent.

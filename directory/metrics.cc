@@ -1,0 +1,138 @@
+#include "directory/metrics.h"
+
+namespace doorman::directory {
+
+const char* name(CheckResult r) {
+  switch (r) {
+    case CheckResult::kOk: return "ok";
+    case CheckResult::kRedisError: return "redis_error";
+    case CheckResult::kInvalid: return "invalid";
+    case CheckResult::kCount: break;
+  }
+  return "?";
+}
+
+const char* name(Decision d) {
+  switch (d) {
+    case Decision::kAccept: return "accept";
+    case Decision::kReject: return "reject";
+    case Decision::kDefer: return "defer";
+    case Decision::kCount: break;
+  }
+  return "?";
+}
+
+const char* name(Source s) {
+  switch (s) {
+    case Source::kList: return "list";
+    case Source::kCache: return "cache";
+    case Source::kProbe: return "probe";
+    case Source::kPolicy: return "policy";
+    case Source::kError: return "error";
+    case Source::kCount: break;
+  }
+  return "?";
+}
+
+const char* name(ProbeResult r) {
+  switch (r) {
+    case ProbeResult::kValid: return "valid";
+    case ProbeResult::kUnknown: return "unknown";
+    case ProbeResult::kTempfail: return "tempfail";
+    case ProbeResult::kError: return "error";
+    case ProbeResult::kTimeout: return "timeout";
+    case ProbeResult::kCount: break;
+  }
+  return "?";
+}
+
+const char* name(CacheResult r) {
+  switch (r) {
+    case CacheResult::kHit: return "hit";
+    case CacheResult::kMiss: return "miss";
+    case CacheResult::kRefresh: return "refresh";
+    case CacheResult::kCount: break;
+  }
+  return "?";
+}
+
+DirectoryMetrics::DirectoryMetrics(metrics::Registry& r) : registry_(r) {
+  for (size_t i = 0; i < check_requests_.size(); ++i)
+    check_requests_[i] = &r.counter("doorman_directory_check_requests_total",
+                                    "CheckRecipients calls by result: ok (verdicts from Redis facts), redis_error "
+                                    "(Redis unreachable or the pool busy: every recipient deferred 451 4.4.3), "
+                                    "invalid (rejected request: too many recipients).",
+                                    {{"result", name(static_cast<CheckResult>(i))}});
+  check_duration_ = &r.histogram("doorman_directory_check_duration_seconds",
+                                 "Duration of answered CheckRecipients calls, including callout waits.",
+                                 metrics::latency_buckets());
+  for (size_t d = 0; d < recipients_.size(); ++d)
+    for (size_t s = 0; s < recipients_[d].size(); ++s)
+      recipients_[d][s] = &r.counter("doorman_directory_recipients_total",
+                                     "Recipient verdicts given to the edge, by decision and by what decided.",
+                                     {{"decision", name(static_cast<Decision>(d))},
+                                      {"source", name(static_cast<Source>(s))}});
+  redis_duration_ = &r.histogram("doorman_directory_redis_command_duration_seconds",
+                                 "Duration of one Redis round trip (a pipeline of commands).",
+                                 metrics::latency_buckets());
+  redis_errors_ = &r.counter("doorman_directory_redis_errors_total",
+                             "Redis failures: failed connection attempts and round trips that failed (I/O error, "
+                             "timeout, protocol error).");
+  redis_up_ = &r.gauge("doorman_directory_redis_up", "1 while at least one Redis connection of the pool is up.");
+  redis_connections_ = &r.gauge("doorman_directory_redis_connections", "Redis connections of the pool that are up.");
+  for (size_t i = 0; i < probes_.size(); ++i)
+    probes_[i] = &r.counter("doorman_directory_callout_probes_total",
+                            "Callout probes sent to back-ends, by result: valid (2xx), unknown (5xx), tempfail "
+                            "(4xx), error (connection or protocol trouble), timeout (deadline, limits).",
+                            {{"result", name(static_cast<ProbeResult>(i))}});
+  probe_duration_ = &r.histogram("doorman_directory_callout_probe_duration_seconds",
+                                 "Duration of one callout probe, queueing and limits included.",
+                                 metrics::latency_buckets());
+  for (size_t i = 0; i < cache_.size(); ++i)
+    cache_[i] = &r.counter("doorman_directory_callout_cache_total",
+                           "Recipients decided by the callout check, by cache result: hit (answered from the "
+                           "cache), miss (not cached: probed), refresh (answered from the cache, refreshed in the "
+                           "background).",
+                           {{"result", name(static_cast<CacheResult>(i))}});
+  rate_limited_ = &r.counter("doorman_directory_callout_rate_limited_total",
+                             "Callout probes that had to wait for the per-back-end rate limit (token bucket).");
+  catch_all_domains_ = &r.gauge("doorman_directory_catch_all_domains",
+                                "Guarded domains whose back-end is currently recorded as catch-all in Redis "
+                                "(recounted every 10 s; the same value on every replica).");
+}
+
+void DirectoryMetrics::admin_request(const std::string& method, const std::string& code) {
+  registry_
+      .counter("doorman_directory_admin_requests_total", "AdminService calls by RPC and gRPC status code.",
+               {{"method", method}, {"code", code}})
+      .inc();
+}
+
+DirectoryMetrics& directory_metrics() {
+  static DirectoryMetrics m(metrics::global());
+  return m;
+}
+
+const char* grpc_code_name(int code) {
+  static const char* const kNames[] = {"OK",
+                                       "CANCELLED",
+                                       "UNKNOWN",
+                                       "INVALID_ARGUMENT",
+                                       "DEADLINE_EXCEEDED",
+                                       "NOT_FOUND",
+                                       "ALREADY_EXISTS",
+                                       "PERMISSION_DENIED",
+                                       "RESOURCE_EXHAUSTED",
+                                       "FAILED_PRECONDITION",
+                                       "ABORTED",
+                                       "OUT_OF_RANGE",
+                                       "UNIMPLEMENTED",
+                                       "INTERNAL",
+                                       "UNAVAILABLE",
+                                       "DATA_LOSS",
+                                       "UNAUTHENTICATED"};
+  if (code < 0 || code >= static_cast<int>(sizeof kNames / sizeof kNames[0])) return "UNKNOWN";
+  return kNames[code];
+}
+
+}  // namespace doorman::directory

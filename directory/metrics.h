@@ -1,0 +1,86 @@
+// The directory's Prometheus series (docs/metrics.md has every one, with its
+// labels and meaning), registered once in the process-wide registry
+// (common/metrics.h) so that every series is exported from start-up, zeros
+// included.
+//
+// Call sites update the handles below: relaxed atomics, no lock and no
+// registry lookup per recipient (every labelled series of the data path is
+// created up front, in fixed arrays indexed by enums). Labels come from small
+// fixed sets only — never an address, a domain, a back-end or an IP. The
+// admin counter is the exception that looks its series up per call (admin
+// RPCs are rare; the lookup takes the registry's mutex).
+#pragma once
+
+#include <array>
+#include <string>
+
+#include "common/metrics.h"
+
+namespace doorman::directory {
+
+// doorman_directory_check_requests_total{result}
+enum class CheckResult { kOk, kRedisError, kInvalid, kCount };
+// doorman_directory_recipients_total{decision,source}
+enum class Decision { kAccept, kReject, kDefer, kCount };
+enum class Source { kList, kCache, kProbe, kPolicy, kError, kCount };
+// doorman_directory_callout_probes_total{result}
+enum class ProbeResult { kValid, kUnknown, kTempfail, kError, kTimeout, kCount };
+// doorman_directory_callout_cache_total{result}
+enum class CacheResult { kHit, kMiss, kRefresh, kCount };
+
+const char* name(CheckResult r);
+const char* name(Decision d);
+const char* name(Source s);
+const char* name(ProbeResult r);
+const char* name(CacheResult r);
+
+class DirectoryMetrics {
+ public:
+  explicit DirectoryMetrics(metrics::Registry& registry);
+
+  metrics::Counter& check_requests(CheckResult r) { return *check_requests_[static_cast<size_t>(r)]; }
+  metrics::Histogram& check_duration() { return *check_duration_; }
+  metrics::Counter& recipients(Decision d, Source s) {
+    return *recipients_[static_cast<size_t>(d)][static_cast<size_t>(s)];
+  }
+
+  metrics::Histogram& redis_command_duration() { return *redis_duration_; }
+  metrics::Counter& redis_errors() { return *redis_errors_; }
+  metrics::Gauge& redis_up() { return *redis_up_; }
+  metrics::Gauge& redis_connections() { return *redis_connections_; }
+
+  metrics::Counter& callout_probes(ProbeResult r) { return *probes_[static_cast<size_t>(r)]; }
+  metrics::Histogram& callout_probe_duration() { return *probe_duration_; }
+  metrics::Counter& callout_cache(CacheResult r) { return *cache_[static_cast<size_t>(r)]; }
+  metrics::Counter& callout_rate_limited() { return *rate_limited_; }
+  metrics::Gauge& catch_all_domains() { return *catch_all_domains_; }
+
+  // `method` is the AdminService RPC name (from the gRPC method path, a
+  // fixed set), `code` the gRPC status code name (OK, NOT_FOUND, ...).
+  void admin_request(const std::string& method, const std::string& code);
+
+ private:
+  metrics::Registry& registry_;
+  std::array<metrics::Counter*, static_cast<size_t>(CheckResult::kCount)> check_requests_{};
+  metrics::Histogram* check_duration_ = nullptr;
+  std::array<std::array<metrics::Counter*, static_cast<size_t>(Source::kCount)>,
+             static_cast<size_t>(Decision::kCount)>
+      recipients_{};
+  metrics::Histogram* redis_duration_ = nullptr;
+  metrics::Counter* redis_errors_ = nullptr;
+  metrics::Gauge* redis_up_ = nullptr;
+  metrics::Gauge* redis_connections_ = nullptr;
+  std::array<metrics::Counter*, static_cast<size_t>(ProbeResult::kCount)> probes_{};
+  metrics::Histogram* probe_duration_ = nullptr;
+  std::array<metrics::Counter*, static_cast<size_t>(CacheResult::kCount)> cache_{};
+  metrics::Counter* rate_limited_ = nullptr;
+  metrics::Gauge* catch_all_domains_ = nullptr;
+};
+
+// The process-wide instance over metrics::global(), created on first use.
+DirectoryMetrics& directory_metrics();
+
+// gRPC status code names for the admin counter ("OK", "INVALID_ARGUMENT").
+const char* grpc_code_name(int code);
+
+}  // namespace doorman::directory
