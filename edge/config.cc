@@ -71,6 +71,10 @@ std::string parse_config(int argc, const char* const* argv, EdgeConfig* c, std::
   o.add_int("directory-timeout-ms", &c->directory_timeout_ms, 50, 60000,
             "deadline of one directory call; past it the recipients get 451 4.4.3");
   o.add_int("max-sessions", &c->max_sessions, 1, 1000000, "concurrent SMTP sessions; more get 421 4.7.0");
+  o.add_int("max-sessions-per-ip", &c->max_sessions_per_ip, 1, 1000000,
+            "concurrent sessions from one client address on this edge; more get 421 4.7.0");
+  o.add_int("greet-pause-ms", &c->greet_pause_ms, 0, 30000,
+            "wait this long before the greeting; a client that talks first gets 554 5.5.0 (0 = off)");
   o.add_int("max-recipients", &c->max_recipients, 100, 100000, "recipients per transaction; more get 452 4.5.3");
   o.add_int("max-message-size", &c->max_message_size, 1024, 1LL << 34, "message size limit in bytes (SIZE)");
   o.add_int("max-line", &c->max_line, 512, 65536, "command line limit in bytes, CRLF included");

@@ -21,6 +21,8 @@ struct EdgeConfig {
   std::string directory = "127.0.0.1:50051";
   int64_t directory_timeout_ms = 3000;
   int64_t max_sessions = 10000;
+  int64_t max_sessions_per_ip = 50;
+  int64_t greet_pause_ms = 300;
   int64_t max_recipients = 1000;
   int64_t max_message_size = 52428800;
   int64_t max_line = 512;

@@ -44,7 +44,7 @@ EdgeMetrics::EdgeMetrics(metrics::Registry& r)
     relays_[o] = &r.counter("doorman_edge_relay_transactions_total", "Relayed transactions by outcome.",
                             {{"outcome", o}});
   for (const char* e : {"client_quit", "client_disconnected", "timeout", "too_many_errors", "sync_error", "shutdown",
-                        "shutdown_forced", "too_many_sessions", "read_error", "write_error", "server_closed", "proxy_invalid"})
+                        "shutdown_forced", "too_many_sessions", "read_error", "write_error", "server_closed", "proxy_invalid", "pregreet"})
     ends_[e] = &r.counter("doorman_edge_sessions_total", "Ended SMTP sessions, by how they ended.", {{"end", e}});
 }
 

@@ -51,7 +51,34 @@ void Connection::start(bool refuse) {
     read_proxy_header();
     return;
   }
-  perform(session_.start());
+  greet();
+}
+
+void Connection::greet() {
+  if (!server_.acquire_ip(client_ip_)) {
+    end_reason_ = "too_many_sessions";
+    queue_write("421 4.7.0 " + server_.config().hostname + " Error: too many connections from your address\r\n");
+    close_after_write_ = true;
+    do_write();
+    return;
+  }
+  ip_counted_ = true;
+  if (server_.config().greet_pause_ms <= 0 || !proxy_buf_.empty()) {
+    perform(session_.start());
+    return;
+  }
+  // postscreen's pregreet test: a real MTA waits for the greeting.
+  pregreet_ = true;
+  reading_ = true;
+  socket_.async_read_some(asio::buffer(read_buf_), [self = shared_from_this()](const error_code& ec, size_t n) {
+    self->on_read(ec, n);
+  });
+  delay_timer_.expires_after(std::chrono::milliseconds(server_.config().greet_pause_ms));
+  delay_timer_.async_wait([self = shared_from_this()](const error_code& ec) {
+    if (ec || self->closed_ || !self->pregreet_) return;
+    self->pregreet_ = false;
+    self->perform(self->session_.start());
+  });
 }
 
 void Connection::read_proxy_header() {
@@ -69,8 +96,15 @@ void Connection::read_proxy_header() {
     std::string rest = proxy_buf_.substr(r.consumed);
     proxy_buf_.clear();
     proxy_buf_.shrink_to_fit();
-    perform(session_.start());
-    if (!rest.empty() && !closed_) perform(session_.feed(rest));
+    if (!rest.empty()) {
+      // SMTP bytes arrived with the header, before any greeting: an early talker.
+      end_reason_ = "pregreet";
+      queue_write("554 5.5.0 Error: SMTP protocol synchronization\r\n");
+      close_after_write_ = true;
+      do_write();
+      return;
+    }
+    greet();
     return;
   }
   if (r.status == proxy::Result::Status::kInvalid) {
@@ -158,6 +192,16 @@ void Connection::maybe_read() {
 void Connection::on_read(const error_code& ec, size_t n) {
   reading_ = false;
   if (closed_) return;
+  if (pregreet_ && !ec) {
+    pregreet_ = false;
+    delay_timer_.cancel();
+    log::info("pregreet").kv("session", id_).kv("client", client_ip_);
+    end_reason_ = "pregreet";
+    queue_write("554 5.5.0 Error: SMTP protocol synchronization\r\n");
+    close_after_write_ = true;
+    do_write();
+    return;
+  }
   if (ec) {
     if (end_reason_ == "client_quit") end_reason_ = ec == asio::error::eof ? "client_disconnected" : "read_error";
     close(ec.message().c_str());
@@ -262,6 +306,7 @@ void Connection::close(const char* reason) {
   idle_timer_.cancel();
   delay_timer_.cancel();
   relay_.close();  // an unfinished back-end transaction is abandoned, never completed
+  if (ip_counted_) server_.release_ip(client_ip_);
   const SessionStats& s = session_.stats();
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started_);
   log::info("session_end")

@@ -32,6 +32,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
  private:
   void read_proxy_header();
+  void greet();  // per-address limit, greet pause, then the session's greeting
   void perform(Actions a);
   void maybe_read();
   void on_read(const boost::system::error_code& ec, size_t n);
@@ -59,6 +60,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::string writing_;  // replies being written
   std::string delayed_;  // replies held back by the error delay
   std::string proxy_buf_;  // bytes read while waiting for the PROXY header
+  bool ip_counted_ = false;
+  bool pregreet_ = false;  // within the greet pause
   bool reading_ = false;
   bool delaying_ = false;
   bool close_after_write_ = false;

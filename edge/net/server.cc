@@ -117,6 +117,23 @@ void Server::on_connection_closed(Connection* c, size_t context_index) {
   if (sessions_.fetch_sub(1) == 1) asio::post(contexts_[0]->io, [this] { check_stopped(); });
 }
 
+bool Server::acquire_ip(const std::string& ip) {
+  std::lock_guard<std::mutex> lock(ip_mu_);
+  int64_t& n = sessions_per_ip_[ip];
+  if (n >= config_.max_sessions_per_ip) {
+    if (n == 0) sessions_per_ip_.erase(ip);
+    return false;
+  }
+  ++n;
+  return true;
+}
+
+void Server::release_ip(const std::string& ip) {
+  std::lock_guard<std::mutex> lock(ip_mu_);
+  auto it = sessions_per_ip_.find(ip);
+  if (it != sessions_per_ip_.end() && --it->second <= 0) sessions_per_ip_.erase(it);
+}
+
 void Server::begin_stop() {
   if (stopping_) return;
   stopping_ = true;

@@ -19,6 +19,8 @@
 #include <boost/asio.hpp>
 
 #include <atomic>
+#include <mutex>
+#include <unordered_map>
 #include <memory>
 #include <set>
 #include <string>
@@ -53,6 +55,9 @@ class Server {
   const EdgeConfig& config() const { return config_; }
   DirectoryClient& directory() { return directory_; }
   void on_connection_closed(Connection* c, size_t context_index);
+  // Counts a session from `ip`; false when the per-address limit is reached.
+  bool acquire_ip(const std::string& ip);
+  void release_ip(const std::string& ip);
   BackendPool& pool(size_t context_index) { return contexts_[context_index]->pool; }
   const BackendTimeouts& backend_timeouts() const { return backend_timeouts_; }
 
@@ -81,6 +86,8 @@ class Server {
   std::atomic<uint64_t> next_id_{1};
   bool stopping_ = false;  // on contexts_[0]'s thread
   std::atomic<bool> ready_{false};
+  std::mutex ip_mu_;  // accept-time only, never per command
+  std::unordered_map<std::string, int64_t> sessions_per_ip_;
 };
 
 }  // namespace doorman::edge

@@ -210,5 +210,36 @@ TEST_F(EdgeLimits, SessionLimitIdleTimeoutAndErrorLimit) {
   EXPECT_TRUE(a.closed_by_peer());
 }
 
+class EdgeEarlyTalkers : public EdgeDirectory {
+ protected:
+  std::vector<std::string> extra_edge_args() override {
+    return {"--greet-pause-ms", "400", "--max-sessions-per-ip", "2"};
+  }
+};
+
+TEST_F(EdgeEarlyTalkers, PregreetIsRefusedAndPerAddressLimitHolds) {
+  SmtpClient early;
+  ASSERT_TRUE(early.connect(stack_.edge_port()));
+  ASSERT_TRUE(early.send("EHLO impatient.test\r\n"));
+  EXPECT_EQ(early.reply(), "554 5.5.0 Error: SMTP protocol synchronization");
+  EXPECT_TRUE(early.closed_by_peer());
+
+  SmtpClient a, b, c;
+  auto t0 = std::chrono::steady_clock::now();
+  ASSERT_TRUE(a.connect(stack_.edge_port()));
+  EXPECT_EQ(a.reply(), "220 mx.test ESMTP Doorman");
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(350));  // the greet pause
+  ASSERT_TRUE(b.connect(stack_.edge_port()));
+  EXPECT_EQ(b.reply().substr(0, 4), "220 ");
+  ASSERT_TRUE(c.connect(stack_.edge_port()));
+  EXPECT_EQ(c.reply(), "421 4.7.0 mx.test Error: too many connections from your address");
+  EXPECT_EQ(a.command("QUIT"), "221 2.0.0 Bye");
+  EXPECT_TRUE(a.closed_by_peer());
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  SmtpClient d;  // a slot is free again
+  ASSERT_TRUE(d.connect(stack_.edge_port()));
+  EXPECT_EQ(d.reply().substr(0, 4), "220 ");
+}
+
 }  // namespace
 }  // namespace doorman::test
