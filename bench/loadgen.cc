@@ -8,11 +8,22 @@
 // group to each reply), counts replies by class, and reports its own CPU time
 // so a run can show the client was not the bottleneck.
 //
+// --unknown-count bounds the unknown local parts (nobody0..nobodyN-1) so a
+// callout cache can be warmed; --sweep sends every known and unknown address
+// exactly once (spread over the sessions) and stops: that is the warm-up.
+//
+// --idle N opens N sessions with nonblocking sockets on one epoll (not one
+// thread each), reads the greeting, sends EHLO, reads its reply, then prints
+// "ready established=M ..." and holds them all open for --hold seconds: the
+// harness samples the server's memory meanwhile.
+//
 // Output: one line of key=value pairs (machine-readable) on stdout.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <fcntl.h>
+#include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -22,6 +33,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cerrno>
 #include <cstring>
 #include <mutex>
 #include <random>
@@ -42,6 +54,10 @@ struct Options {
   std::string domain = "example.com";
   std::string known_prefix = "user";  // user0..userN-1 are listed
   int known_count = 1000;
+  int unknown_count = 1000000;  // nobody0..nobodyN-1 are unknown
+  bool sweep = false;           // every address once, then stop
+  int idle = 0;                 // > 0: idle-session mode with this many sessions
+  double hold = 5;              // idle mode: seconds to hold the sessions
 };
 
 using Clock = std::chrono::steady_clock;
@@ -118,14 +134,29 @@ void run_session(const Options& o, int index, Clock::time_point end, Stats* out)
     while (body.size() < static_cast<size_t>(o.body_bytes)) body += std::string(76, 'x') + "\r\n";
     body += ".\r\n";
   }
-  while (Clock::now() < end) {
+  // Sweep: this session's share of all addresses, known ones first.
+  std::vector<std::string> sweep_list;
+  size_t sweep_next = 0;
+  if (o.sweep) {
+    for (int i = index; i < o.known_count + o.unknown_count; i += o.sessions)
+      sweep_list.push_back(i < o.known_count ? o.known_prefix + std::to_string(i)
+                                             : "nobody" + std::to_string(i - o.known_count));
+  }
+  while (o.sweep ? sweep_next < sweep_list.size() : Clock::now() < end) {
     std::string group = "MAIL FROM:<load@sender.test>\r\n";
+    int in_group = 0;
     for (int i = 0; i < o.rcpts; ++i) {
-      bool unknown = static_cast<int>(rng() % 100) < o.unknown_percent;
-      if (unknown)
-        group += "RCPT TO:<nobody" + std::to_string(rng() % 1000000) + "@" + o.domain + ">\r\n";
-      else
-        group += "RCPT TO:<" + o.known_prefix + std::to_string(rng() % o.known_count) + "@" + o.domain + ">\r\n";
+      if (o.sweep) {
+        if (sweep_next == sweep_list.size()) break;
+        group += "RCPT TO:<" + sweep_list[sweep_next++] + "@" + o.domain + ">\r\n";
+      } else if (static_cast<int>(rng() % 100) < o.unknown_percent) {
+        group += "RCPT TO:<nobody" + std::to_string(rng() % static_cast<unsigned>(o.unknown_count)) + "@" + o.domain +
+                 ">\r\n";
+      } else {
+        group += "RCPT TO:<" + o.known_prefix + std::to_string(rng() % static_cast<unsigned>(o.known_count)) + "@" +
+                 o.domain + ">\r\n";
+      }
+      ++in_group;
     }
     auto t0 = Clock::now();
     if (!c.send(group) || c.reply() != 250) {
@@ -133,7 +164,7 @@ void run_session(const Options& o, int index, Clock::time_point end, Stats* out)
       return;
     }
     int ok = 0;
-    for (int i = 0; i < o.rcpts; ++i) {
+    for (int i = 0; i < in_group; ++i) {
       int code = c.reply();
       if (code < 0) {
         ++out->errors;
@@ -164,6 +195,134 @@ void run_session(const Options& o, int index, Clock::time_point end, Stats* out)
   c.reply();
 }
 
+// Idle mode: one epoll, nonblocking sockets, at most kConnecting handshakes
+// in flight (so the listen backlog never overflows). Each connection walks
+// greeting -> EHLO -> reply, then stays open doing nothing.
+int run_idle(const Options& o) {
+  constexpr int kConnecting = 256;
+  enum State { kGreeting, kEhloReply, kIdle, kFailed };
+  struct Idle {
+    int fd = -1;
+    State state = kGreeting;
+    std::string buf;
+  };
+  auto start = Clock::now();
+  std::vector<Idle> conns(static_cast<size_t>(o.idle));
+  int ep = epoll_create1(0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(o.port));
+  inet_pton(AF_INET, o.host.c_str(), &a.sin_addr);
+  int opened = 0, in_flight = 0, established = 0, failed = 0;
+  auto open_more = [&] {
+    while (opened < o.idle && in_flight < kConnecting) {
+      Idle& c = conns[static_cast<size_t>(opened)];
+      c.fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+      if (c.fd < 0) {
+        std::fprintf(stderr, "socket: %s (raise ulimit -n)\n", std::strerror(errno));
+        c.state = kFailed;
+        ++failed;
+        ++opened;
+        continue;
+      }
+      int r = ::connect(c.fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+      if (r != 0 && errno != EINPROGRESS) {
+        ::close(c.fd);
+        c.fd = -1;
+        c.state = kFailed;
+        ++failed;
+        ++opened;
+        continue;
+      }
+      epoll_event ev{};
+      ev.events = EPOLLIN | EPOLLRDHUP;
+      ev.data.u32 = static_cast<uint32_t>(opened);
+      epoll_ctl(ep, EPOLL_CTL_ADD, c.fd, &ev);
+      ++opened;
+      ++in_flight;
+    }
+  };
+  // Returns true when a complete (last-line) reply with the expected code arrived.
+  auto complete_reply = [](std::string& buf, int* code) {
+    size_t pos = 0, lf;
+    while ((lf = buf.find("\r\n", pos)) != std::string::npos) {
+      if (lf - pos >= 4 && buf[pos + 3] == '-') {
+        pos = lf + 2;
+        continue;
+      }
+      *code = std::atoi(buf.substr(pos, 3).c_str());
+      buf.erase(0, lf + 2);
+      return true;
+    }
+    return false;
+  };
+  open_more();
+  auto deadline = Clock::now() + std::chrono::seconds(120);
+  std::vector<epoll_event> events(1024);
+  while (established + failed < o.idle && Clock::now() < deadline) {
+    int n = epoll_wait(ep, events.data(), static_cast<int>(events.size()), 1000);
+    for (int i = 0; i < n; ++i) {
+      Idle& c = conns[events[static_cast<size_t>(i)].data.u32];
+      if (c.state == kIdle || c.state == kFailed) continue;
+      char tmp[4096];
+      ssize_t r = ::recv(c.fd, tmp, sizeof tmp, 0);
+      int code = 0;
+      bool bad = r <= 0 && !(r < 0 && errno == EAGAIN);
+      if (r > 0) c.buf.append(tmp, static_cast<size_t>(r));
+      if (!bad && complete_reply(c.buf, &code)) {
+        if (c.state == kGreeting && code == 220) {
+          static const char kEhlo[] = "EHLO loadgen.test\r\n";
+          bad = ::send(c.fd, kEhlo, sizeof kEhlo - 1, MSG_NOSIGNAL) != static_cast<ssize_t>(sizeof kEhlo - 1);
+          if (!bad) c.state = kEhloReply;
+        } else if (c.state == kEhloReply && code == 250) {
+          c.state = kIdle;
+          std::string().swap(c.buf);
+          ++established;
+          --in_flight;
+        } else {
+          bad = true;
+        }
+      }
+      if (bad) {
+        epoll_ctl(ep, EPOLL_CTL_DEL, c.fd, nullptr);
+        ::close(c.fd);
+        c.fd = -1;
+        c.state = kFailed;
+        ++failed;
+        --in_flight;
+      }
+    }
+    open_more();
+  }
+  double setup_s = std::chrono::duration<double>(Clock::now() - start).count();
+  std::printf("ready established=%d failed=%d setup_s=%.2f\n", established, failed, setup_s);
+  std::fflush(stdout);
+  // Hold: drain (and ignore) anything the server sends, e.g. a timeout 421.
+  auto hold_end = Clock::now() + std::chrono::milliseconds(static_cast<int64_t>(o.hold * 1000));
+  int lost = 0;
+  while (Clock::now() < hold_end) {
+    int n = epoll_wait(ep, events.data(), static_cast<int>(events.size()), 200);
+    for (int i = 0; i < n; ++i) {
+      Idle& c = conns[events[static_cast<size_t>(i)].data.u32];
+      if (c.fd < 0) continue;
+      char tmp[4096];
+      ssize_t r = ::recv(c.fd, tmp, sizeof tmp, 0);
+      if (r == 0 || (r < 0 && errno != EAGAIN)) {
+        epoll_ctl(ep, EPOLL_CTL_DEL, c.fd, nullptr);
+        ::close(c.fd);
+        c.fd = -1;
+        ++lost;
+      }
+    }
+  }
+  for (auto& c : conns)
+    if (c.fd >= 0) ::close(c.fd);
+  ::close(ep);
+  std::printf("idle_sessions=%d established=%d failed=%d lost_during_hold=%d setup_s=%.2f errors=%d\n", o.idle,
+              established, failed, lost, setup_s, failed + lost);
+  return failed + lost > 0 ? 1 : 0;
+}
+
 double cpu_seconds() {
   rusage u{};
   getrusage(RUSAGE_SELF, &u);
@@ -188,6 +347,10 @@ int main(int argc, char** argv) {
     else if (k == "--body-bytes") o.body_bytes = std::atoi(v.c_str());
     else if (k == "--domain") o.domain = v;
     else if (k == "--known-count") o.known_count = std::atoi(v.c_str());
+    else if (k == "--unknown-count") o.unknown_count = std::max(1, std::atoi(v.c_str()));
+    else if (k == "--sweep") o.sweep = std::atoi(v.c_str()) != 0;
+    else if (k == "--idle") o.idle = std::atoi(v.c_str());
+    else if (k == "--hold") o.hold = std::atof(v.c_str());
     else {
       std::fprintf(stderr, "unknown option %s\n", k.c_str());
       return 2;
@@ -197,6 +360,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "loadgen sends only to loopback\n");
     return 2;
   }
+  if (o.idle > 0) return run_idle(o);
   std::vector<Stats> stats(static_cast<size_t>(o.sessions));
   std::vector<std::thread> threads;
   auto start = Clock::now();

@@ -29,9 +29,11 @@ Verdict DirectoryClient::from_proto(const doorman::v1::Verdict& v) {
     case doorman::v1::SOURCE_PROBE: out.source = "probe"; break;
     case doorman::v1::SOURCE_POLICY: out.source = "policy"; break;
     case doorman::v1::SOURCE_ERROR: out.source = "error"; break;
+    case doorman::v1::SOURCE_LIMIT: out.source = "limit"; break;
     default: out.source = "unknown"; break;
   }
   out.route.assign(v.route().hosts().begin(), v.route().hosts().end());
+  out.delay = std::chrono::milliseconds(v.delay_ms());
   return out;
 }
 

@@ -36,7 +36,7 @@ EdgeMetrics::EdgeMetrics(metrics::Registry& r)
   for (size_t i = 0; i < 4; ++i)
     replies_[i] = &r.counter("doorman_edge_replies_total", "SMTP replies sent, by class.", {{"class", classes[i]}});
   for (const char* v : {"accepted", "rejected", "deferred"})
-    for (const char* s : {"list", "cache", "probe", "policy", "error", "backend"})
+    for (const char* s : {"list", "cache", "probe", "policy", "error", "backend", "limit"})
       recipients_[std::string(v) + "/" + s] = &r.counter(
           "doorman_edge_recipients_total", "Recipients by final verdict and the source that decided.",
           {{"verdict", v}, {"source", s}});

@@ -10,7 +10,7 @@ PACKAGES=(
   libboost-dev libboost-system-dev
   libhiredis-dev libssl-dev libyaml-cpp-dev
   libgtest-dev libgmock-dev
-  redis-server swaks postfix
+  redis-server swaks postfix postfix-lmdb
   python3
   prometheus  # promtool and a real Prometheus server for tests/observability
 )

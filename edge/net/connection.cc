@@ -39,6 +39,7 @@ void Connection::start(bool refuse) {
   // client's delayed ACK would add 40 ms to each group.
   error_code ignored;
   socket_.set_option(asio::ip::tcp::no_delay(true), ignored);
+  socket_.non_blocking(true, ignored);
   log::debug("session_start").kv("session", id_).kv("client", client_ip_);
   if (auto* m = edge_metrics()) m->sessions_active.add(1);
   if (refuse) {
@@ -70,9 +71,7 @@ void Connection::greet() {
   // postscreen's pregreet test: a real MTA waits for the greeting.
   pregreet_ = true;
   reading_ = true;
-  socket_.async_read_some(asio::buffer(read_buf_), [self = shared_from_this()](const error_code& ec, size_t n) {
-    self->on_read(ec, n);
-  });
+  read_some([self = shared_from_this()](const error_code& ec, std::string_view bytes) { self->on_read(ec, bytes); });
   delay_timer_.expires_after(std::chrono::milliseconds(server_.config().greet_pause_ms));
   delay_timer_.async_wait([self = shared_from_this()](const error_code& ec) {
     if (ec || self->closed_ || !self->pregreet_) return;
@@ -120,14 +119,14 @@ void Connection::read_proxy_header() {
     self->end_reason_ = "proxy_invalid";
     self->close("no PROXY header in time");
   });
-  socket_.async_read_some(asio::buffer(read_buf_), [self = shared_from_this()](const error_code& ec, size_t n) {
+  read_some([self = shared_from_this()](const error_code& ec, std::string_view bytes) {
     if (self->closed_) return;
     if (ec) {
       self->end_reason_ = "client_disconnected";
       self->close(ec.message().c_str());
       return;
     }
-    self->proxy_buf_.append(self->read_buf_.data(), n);
+    self->proxy_buf_.append(bytes);
     self->read_proxy_header();
   });
 }
@@ -184,12 +183,29 @@ void Connection::maybe_read() {
   if (out_.size() + writing_.size() > kMaxPendingOutput) return;  // the client is not reading
   reading_ = true;
   arm_idle_timer();
-  socket_.async_read_some(asio::buffer(read_buf_), [self = shared_from_this()](const error_code& ec, size_t n) {
-    self->on_read(ec, n);
-  });
+  read_some([self = shared_from_this()](const error_code& ec, std::string_view bytes) { self->on_read(ec, bytes); });
 }
 
-void Connection::on_read(const error_code& ec, size_t n) {
+void Connection::read_some(std::function<void(const error_code&, std::string_view)> done) {
+  socket_.async_wait(asio::ip::tcp::socket::wait_read,
+                     [self = shared_from_this(), done = std::move(done)](const error_code& ec) mutable {
+                       if (ec) {
+                         done(ec, {});
+                         return;
+                       }
+                       // One buffer per I/O thread, used only inside this handler.
+                       thread_local std::array<char, 16384> buffer;
+                       error_code rec;
+                       size_t n = self->socket_.read_some(asio::buffer(buffer), rec);
+                       if (rec == asio::error::would_block || rec == asio::error::try_again) {
+                         self->read_some(std::move(done));
+                         return;
+                       }
+                       done(rec, std::string_view(buffer.data(), rec ? 0 : n));
+                     });
+}
+
+void Connection::on_read(const error_code& ec, std::string_view bytes) {
   reading_ = false;
   if (closed_) return;
   if (pregreet_ && !ec) {
@@ -207,7 +223,7 @@ void Connection::on_read(const error_code& ec, size_t n) {
     close(ec.message().c_str());
     return;
   }
-  perform(session_.feed(std::string_view(read_buf_.data(), n)));
+  perform(session_.feed(bytes));
 }
 
 void Connection::queue_write(const std::string& bytes) {

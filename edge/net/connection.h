@@ -6,6 +6,8 @@
 #include <boost/asio.hpp>
 
 #include <array>
+#include <functional>
+#include <string_view>
 #include <chrono>
 #include <memory>
 #include <optional>
@@ -35,7 +37,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void greet();  // per-address limit, greet pause, then the session's greeting
   void perform(Actions a);
   void maybe_read();
-  void on_read(const boost::system::error_code& ec, size_t n);
+  void on_read(const boost::system::error_code& ec, std::string_view bytes);
+  // Waits until the socket is readable, then reads into a per-thread buffer
+  // and calls `done` synchronously: an idle session holds no read buffer.
+  void read_some(std::function<void(const boost::system::error_code&, std::string_view)> done);
   void queue_write(const std::string& bytes);
   void do_write();
   void start_check(const CheckRequest& request);
@@ -55,7 +60,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   Relay relay_;
   boost::asio::steady_timer idle_timer_;
   boost::asio::steady_timer delay_timer_;
-  std::array<char, 4096> read_buf_;
+
   std::string out_;      // replies waiting to be written
   std::string writing_;  // replies being written
   std::string delayed_;  // replies held back by the error delay

@@ -148,6 +148,8 @@ void Session::finish(Actions& a) {
   slots_.erase(slots_.begin(), slots_.begin() + static_cast<std::ptrdiff_t>(n));
   slots_sent_ += n;
   if (errors_ > config_.soft_error_limit && !a.output.empty()) a.delay = config_.error_delay;
+  if (!a.output.empty() && verdict_delay_ > a.delay) a.delay = verdict_delay_;
+  if (!a.output.empty()) verdict_delay_ = std::chrono::milliseconds(0);
   if (close_after_flush_ && slots_.empty()) {
     if (relay_open_) end_transaction(a, false);
     a.close = true;
@@ -493,6 +495,7 @@ Actions Session::on_verdicts(std::vector<Verdict> verdicts) {
   for (size_t i = 0; i < verdicts.size(); ++i) {
     Verdict& v = verdicts[i];
     const std::string& mailbox = group_[i].mailbox;
+    if (v.delay > verdict_delay_) verdict_delay_ = std::min(v.delay, std::chrono::milliseconds(30000));
     size_t slot = group_slots_[i];
     if (!consistent(v)) {
       set_slot(slot, lookup_failure(mailbox));

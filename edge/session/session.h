@@ -84,8 +84,10 @@ struct Verdict {
   Decision decision = Decision::kDefer;
   smtp::Reply reply;
   std::string reason;  // internal, for logs
-  std::string source;  // "list", "cache", "probe", "policy", "error"
+  std::string source;  // "list", "cache", "probe", "policy", "error", "limit"
   std::vector<std::string> route;
+  // Harvest defence: hold this reply back this long (the directory decides).
+  std::chrono::milliseconds delay{0};
 };
 
 struct CheckRequest {
@@ -236,6 +238,7 @@ class Session {
   std::string data_out_;
   bool data_aborted_ = false;
   bool header_sent_ = false;
+  std::chrono::milliseconds verdict_delay_{0};  // from the last verdicts, applied once
   uint64_t tx_seq_ = 0;  // numbers the messages of this session
   SessionStats stats_;
 };

@@ -332,6 +332,21 @@ TEST(SessionTest, InconsistentVerdictNeverAccepts) {
   EXPECT_EQ(s.on_verdicts({}).output.substr(0, 9), "451 4.4.3");  // wrong count
 }
 
+TEST(SessionTest, VerdictDelayHoldsTheReplyBack) {
+  SessionConfig c = test_config();
+  Session s(c, SessionInfo{"S1", "192.0.2.1"});
+  s.start();
+  Actions a = s.feed("EHLO c\r\nMAIL FROM:<>\r\nRCPT TO:<nobody@example.com>\r\n");
+  ASSERT_TRUE(a.check);
+  Verdict v = verdict_for("nobody@example.com");
+  v.delay = std::chrono::milliseconds(2000);
+  Actions b = s.on_verdicts({v});
+  EXPECT_EQ(b.delay.count(), 2000);
+  EXPECT_EQ(b.output.substr(0, 9), "550 5.1.1");
+  Actions n = s.feed("NOOP\r\n");
+  EXPECT_EQ(n.delay.count(), 0);  // only that reply
+}
+
 TEST(SessionTest, RecipientLimit) {
   SessionConfig c = test_config();
   c.max_recipients = 100;
