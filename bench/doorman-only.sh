@@ -26,12 +26,17 @@ redis-server --port "$RP" --bind 127.0.0.1 --save "" --appendonly no > "$T/redis
 chmod 777 "$T"
 /usr/sbin/smtp-sink -u nobody 127.0.0.1:"$SP" 1000 > "$T/sink.log" 2>&1 & PIDS+=($!); SINK=$!
 wait_port "$RP"; wait_port "$SP"
-$B/directory/doorman-directory --listen 127.0.0.1:"$DP" --redis-port "$RP" --log-level warn > "$T/directory.log" 2>&1 & PIDS+=($!); DIR=$!
+head -c 32 /dev/urandom | base64 > "$T/admin-token"
+export DOORMAN_TOKEN_FILE="$T/admin-token"
+# The harvest defence is off: the load generator sends unknown recipients on purpose.
+$B/directory/doorman-directory --listen 127.0.0.1:"$DP" --redis-port "$RP" --log-level warn \
+  --admin-token-file "$T/admin-token" --harvest=false > "$T/directory.log" 2>&1 & PIDS+=($!); DIR=$!
 wait_port "$DP"
 $B/directory/doormanctl --server 127.0.0.1:"$DP" domain add example.com --mode list --route 127.0.0.1:"$SP" > /dev/null
 seq 0 999 | sed 's/^/user/; s/$/@example.com/' > "$T/users.txt"
 $B/directory/doormanctl --server 127.0.0.1:"$DP" import "$T/users.txt" > /dev/null
-$B/edge/doorman-edge --listen 127.0.0.1:"$EP" --directory 127.0.0.1:"$DP" --log-level warn \
+$B/edge/doorman-edge --listen 127.0.0.1:"$EP" --directory 127.0.0.1:"$DP" --log-level warn --http-listen= \
+  --max-sessions-per-ip 100000 \
   --soft-error-limit 9999 --hard-error-limit 10000 > "$T/edge.log" 2>&1 & PIDS+=($!); EDGE=$!
 wait_port "$EP"
 

@@ -9,8 +9,13 @@
 // Redis is reachable and the directory is not shutting down).
 //
 // SECURITY: talks to the edge and to operators over plaintext gRPC; does
-// not talk to SMTP clients. The admin API has no authentication: bind it to
-// a cluster-internal address. Redis passwords come from an option, the
+// not talk to SMTP clients. AdminService calls need a bearer token read from
+// --admin-token-file (re-read when it changes); without one the directory
+// refuses to start unless --admin-insecure is given (logged as a warning).
+// --admin-listen serves AdminService on a listener of its own. The harvest
+// defence (--harvest-*, on by default; harvest/harvest.h) counts unknown
+// recipients per client IP in Redis and tarpits, then defers, harvesters.
+// docs/hardening.md has both. Redis passwords come from an option, the
 // environment or a file (--redis-password-file), never from logs.
 //
 // Start-up errors print one clear message and exit 1; SIGTERM/SIGINT stop
@@ -28,6 +33,7 @@
 #include "common/options.h"
 #include "directory/apply/apply.h"
 #include "directory/callout/callout.h"
+#include "directory/harvest/harvest.h"
 #include "directory/metrics.h"
 #include "directory/service/server.h"
 #include "directory/store/pool.h"
@@ -49,6 +55,17 @@ struct Config {
   std::string log_level = "info";
   std::string apply;
   int64_t shutdown_grace_seconds = 10;
+  std::string admin_listen;
+  std::string admin_token_file;
+  bool admin_insecure = false;
+  // Harvest defence (harvest/harvest.h).
+  bool harvest = true;
+  std::string harvest_window = "10m";
+  int64_t harvest_tarpit_threshold = 20;
+  std::string harvest_tarpit_delay = "2s";
+  int64_t harvest_defer_threshold = 100;
+  std::string harvest_cooldown = "10m";
+  int64_t harvest_memory_ips = 100000;
   // Callout (callout/settings.h has the defaults and why).
   std::string callout_wait = "2s";
   std::string callout_connect_timeout = "5s";
@@ -95,6 +112,27 @@ void add_options(Options& o, Config& c) {
   o.add_string("apply", &c.apply, "domains YAML applied at start-up, as 'doormanctl apply -f' (\"\" = none)");
   o.add_int("shutdown-grace-seconds", &c.shutdown_grace_seconds, 0, 3600,
             "on SIGTERM/SIGINT, seconds in-flight RPCs get before they are cancelled");
+  o.add_string("admin-listen", &c.admin_listen,
+               "gRPC address host:port serving only AdminService (\"\" = AdminService on --listen)");
+  o.add_string("admin-token-file", &c.admin_token_file,
+               "file holding the admin API bearer token (first line; re-read when it changes); required unless "
+               "admin-insecure");
+  o.add_bool("admin-insecure", &c.admin_insecure,
+             "serve the admin API without authentication (explicit opt-out; logged as a warning)");
+  o.add_bool("harvest", &c.harvest,
+             "harvest defence: count unknown recipients per client IP across replicas, tarpit and defer");
+  o.add_string("harvest-window", &c.harvest_window,
+               "harvest: sliding window of the unknown-recipient count (10 sub-windows) [10s..24h]");
+  o.add_int("harvest-tarpit-threshold", &c.harvest_tarpit_threshold, 0, 1000000,
+            "harvest: unknown recipients per window after which every rejection is delayed (0 = never)");
+  o.add_string("harvest-tarpit-delay", &c.harvest_tarpit_delay,
+               "harvest: delay the edge applies to a tarpitted rejection (Verdict.delay_ms) [0ms..60s]");
+  o.add_int("harvest-defer-threshold", &c.harvest_defer_threshold, 0, 1000000,
+            "harvest: unknown recipients per window after which the IP's recipients get 450 4.7.1 (0 = never)");
+  o.add_string("harvest-cooldown", &c.harvest_cooldown,
+               "harvest: how long an IP past the defer threshold stays deferred [1s..24h]");
+  o.add_int("harvest-memory-ips", &c.harvest_memory_ips, 1, 10000000,
+            "harvest: client IPs counted in memory while Redis is unavailable (least recently used dropped)");
   o.add_string("callout-wait", &c.callout_wait,
                "callout: how long a check waits for a probe before answering 450 4.1.1 (must fit the edge's "
                "3 s deadline) [10ms..60s]");
@@ -164,6 +202,26 @@ std::string callout_settings(Config& c, directory::callout::Settings* s) {
   return "";
 }
 
+// Fills `s` from the harvest options; "" or an error message.
+std::string harvest_settings_from(Config& c, directory::harvest::Settings* s) {
+  using std::chrono::milliseconds;
+  const DurationOption durations[] = {
+      {"harvest-window", &c.harvest_window, &s->window, std::chrono::seconds(10), std::chrono::hours(24)},
+      {"harvest-tarpit-delay", &c.harvest_tarpit_delay, &s->tarpit_delay, milliseconds(0), std::chrono::seconds(60)},
+      {"harvest-cooldown", &c.harvest_cooldown, &s->cooldown, std::chrono::seconds(1), std::chrono::hours(24)},
+  };
+  for (const auto& d : durations) {
+    if (!directory::callout::parse_duration(*d.text, d.target))
+      return std::string("option ") + d.name + ": '" + *d.text + "' is not a duration (e.g. 500ms, 2s, 10m, 24h)";
+    if (*d.target < d.min || *d.target > d.max) return std::string("option ") + d.name + ": " + *d.text + " is out of range";
+  }
+  s->enabled = c.harvest;
+  s->tarpit_threshold = static_cast<uint64_t>(c.harvest_tarpit_threshold);
+  s->defer_threshold = static_cast<uint64_t>(c.harvest_defer_threshold);
+  s->memory_ips = static_cast<size_t>(c.harvest_memory_ips);
+  return "";
+}
+
 int run(int argc, char** argv) {
   Config c;
   Options options("doorman-directory", "DOORMAN_DIRECTORY",
@@ -179,6 +237,8 @@ int run(int argc, char** argv) {
   if (err.empty() && !log::parse_level(c.log_level, &level)) err = "option log-level: unknown level '" + c.log_level + "'";
   directory::callout::Settings callout_settings_value;
   if (err.empty()) err = callout_settings(c, &callout_settings_value);
+  directory::harvest::Settings harvest_settings;
+  if (err.empty()) err = harvest_settings_from(c, &harvest_settings);
   if (!err.empty()) {
     std::cerr << "doorman-directory: " << err << "\n";
     return 2;
@@ -192,6 +252,22 @@ int run(int argc, char** argv) {
     }
     while (!c.redis_password.empty() && (c.redis_password.back() == '\r' || c.redis_password.back() == ' '))
       c.redis_password.pop_back();
+  }
+  std::shared_ptr<directory::auth::AdminAuth> admin_auth;
+  if (!c.admin_token_file.empty()) {
+    std::string auth_err;
+    admin_auth = directory::auth::AdminAuth::from_file(c.admin_token_file, &auth_err);
+    if (!admin_auth) {
+      std::cerr << "doorman-directory: admin-token-file: " << auth_err << "\n";
+      return 1;
+    }
+  } else if (c.admin_insecure) {
+    admin_auth = directory::auth::AdminAuth::insecure();
+    log::warn("admin_insecure").kv("message", "the admin API accepts calls without authentication");
+  } else {
+    std::cerr << "doorman-directory: the admin API needs --admin-token-file (a bearer token), or --admin-insecure "
+                 "to serve it without authentication\n";
+    return 2;
   }
   directory::apply::Config apply_config;
   if (!c.apply.empty()) {
@@ -228,7 +304,11 @@ int run(int argc, char** argv) {
   directory::callout::Callout callout(pool, callout_settings_value);
   callout.start();
 
-  directory::service::Server server(pool, &callout);
+  directory::service::Server::Options server_options;
+  server_options.auth = admin_auth;
+  server_options.admin_listen = c.admin_listen;
+  if (harvest_settings.enabled) server_options.harvest = std::make_shared<directory::harvest::Harvest>(harvest_settings);
+  directory::service::Server server(pool, &callout, server_options);
   err = server.start(c.listen);
   if (!err.empty()) {
     std::cerr << "doorman-directory: " << err << "\n";
@@ -272,6 +352,12 @@ int run(int argc, char** argv) {
   std::string addr = c.listen;
   if (auto colon = addr.rfind(':'); colon != std::string::npos) addr = addr.substr(0, colon + 1) + std::to_string(server.port());
   log::info("listening").kv("addr", addr).kv("redis", c.redis_host + ":" + std::to_string(c.redis_port));
+  if (!c.admin_listen.empty()) {
+    std::string admin_addr = c.admin_listen;
+    if (auto colon = admin_addr.rfind(':'); colon != std::string::npos)
+      admin_addr = admin_addr.substr(0, colon + 1) + std::to_string(server.admin_port());
+    log::info("admin_listening").kv("addr", admin_addr);
+  }
 
   int sig = 0;
   sigwait(&stop_signals, &sig);

@@ -29,6 +29,7 @@ const char* name(Source s) {
     case Source::kProbe: return "probe";
     case Source::kPolicy: return "policy";
     case Source::kError: return "error";
+    case Source::kLimit: return "limit";
     case Source::kCount: break;
   }
   return "?";
@@ -99,6 +100,37 @@ DirectoryMetrics::DirectoryMetrics(metrics::Registry& r) : registry_(r) {
   catch_all_domains_ = &r.gauge("doorman_directory_catch_all_domains",
                                 "Guarded domains whose back-end is currently recorded as catch-all in Redis "
                                 "(recounted every 10 s; the same value on every replica).");
+  for (size_t i = 0; i < auth_failures_.size(); ++i)
+    auth_failures_[i] = &r.counter("doorman_directory_admin_auth_failures_total",
+                                   "AdminService calls refused with UNAUTHENTICATED, by reason: missing (no "
+                                   "bearer token, or no token configured), invalid (malformed or wrong token).",
+                                   {{"reason", name(static_cast<AuthFailure>(i))}});
+  for (size_t i = 0; i < harvest_actions_.size(); ++i)
+    harvest_actions_[i] = &r.counter("doorman_directory_harvest_actions_total",
+                                     "Recipients touched by the harvest defence, by action: tarpit (a rejection "
+                                     "carried a delay), defer (450 4.7.1 for a client IP past the defer threshold).",
+                                     {{"action", name(static_cast<HarvestAction>(i))}});
+  harvest_fallback_ = &r.gauge("doorman_directory_harvest_fallback",
+                               "1 while the harvest counters are kept in this replica's memory because Redis is "
+                               "unavailable, else 0.");
+}
+
+const char* name(AuthFailure r) {
+  switch (r) {
+    case AuthFailure::kMissing: return "missing";
+    case AuthFailure::kInvalid: return "invalid";
+    case AuthFailure::kCount: break;
+  }
+  return "?";
+}
+
+const char* name(HarvestAction a) {
+  switch (a) {
+    case HarvestAction::kTarpit: return "tarpit";
+    case HarvestAction::kDefer: return "defer";
+    case HarvestAction::kCount: break;
+  }
+  return "?";
 }
 
 void DirectoryMetrics::admin_request(const std::string& method, const std::string& code) {

@@ -22,17 +22,23 @@ namespace doorman::directory {
 enum class CheckResult { kOk, kRedisError, kInvalid, kCount };
 // doorman_directory_recipients_total{decision,source}
 enum class Decision { kAccept, kReject, kDefer, kCount };
-enum class Source { kList, kCache, kProbe, kPolicy, kError, kCount };
+enum class Source { kList, kCache, kProbe, kPolicy, kError, kLimit, kCount };
 // doorman_directory_callout_probes_total{result}
 enum class ProbeResult { kValid, kUnknown, kTempfail, kError, kTimeout, kCount };
 // doorman_directory_callout_cache_total{result}
 enum class CacheResult { kHit, kMiss, kRefresh, kCount };
+// doorman_directory_admin_auth_failures_total{reason}
+enum class AuthFailure { kMissing, kInvalid, kCount };
+// doorman_directory_harvest_actions_total{action}
+enum class HarvestAction { kTarpit, kDefer, kCount };
 
 const char* name(CheckResult r);
 const char* name(Decision d);
 const char* name(Source s);
 const char* name(ProbeResult r);
 const char* name(CacheResult r);
+const char* name(AuthFailure r);
+const char* name(HarvestAction a);
 
 class DirectoryMetrics {
  public:
@@ -55,6 +61,11 @@ class DirectoryMetrics {
   metrics::Counter& callout_rate_limited() { return *rate_limited_; }
   metrics::Gauge& catch_all_domains() { return *catch_all_domains_; }
 
+  metrics::Counter& admin_auth_failures(AuthFailure r) { return *auth_failures_[static_cast<size_t>(r)]; }
+  metrics::Counter& harvest_actions(HarvestAction a) { return *harvest_actions_[static_cast<size_t>(a)]; }
+  // 1 while the harvest counters live in this process's memory (Redis down).
+  metrics::Gauge& harvest_fallback() { return *harvest_fallback_; }
+
   // `method` is the AdminService RPC name (from the gRPC method path, a
   // fixed set), `code` the gRPC status code name (OK, NOT_FOUND, ...).
   void admin_request(const std::string& method, const std::string& code);
@@ -75,6 +86,9 @@ class DirectoryMetrics {
   std::array<metrics::Counter*, static_cast<size_t>(CacheResult::kCount)> cache_{};
   metrics::Counter* rate_limited_ = nullptr;
   metrics::Gauge* catch_all_domains_ = nullptr;
+  std::array<metrics::Counter*, static_cast<size_t>(AuthFailure::kCount)> auth_failures_{};
+  std::array<metrics::Counter*, static_cast<size_t>(HarvestAction::kCount)> harvest_actions_{};
+  metrics::Gauge* harvest_fallback_ = nullptr;
 };
 
 // The process-wide instance over metrics::global(), created on first use.

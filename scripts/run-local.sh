@@ -22,6 +22,10 @@ cmake --build build -j2 --target doorman-edge doorman-directory doormanctl
 
 RUN="$ROOT/.run"
 mkdir -p "$RUN/redis" "$RUN/sink" "$RUN/logs"
+# The admin API takes a bearer token; doormanctl reads it from DOORMAN_TOKEN_FILE.
+[ -s "$RUN/admin-token" ] || head -c 32 /dev/urandom | base64 > "$RUN/admin-token"
+chmod 600 "$RUN/admin-token"
+export DOORMAN_TOKEN_FILE="$RUN/admin-token"
 chmod 777 "$RUN/sink"
 PIDS=()
 STOPPING=0
@@ -57,6 +61,7 @@ PIDS+=($!)
 wait_port "$SINK_ADDR" sink
 
 build/directory/doorman-directory --listen "$DIRECTORY_ADDR" --redis-port "$REDIS_PORT" \
+  --admin-token-file "$RUN/admin-token" \
   > "$RUN/logs/directory.log" 2>&1 &
 PIDS+=($!)
 wait_port "$DIRECTORY_ADDR" directory
@@ -76,8 +81,9 @@ Doorman is running (logs in .run/logs/). Try it:
   swaks --server $EDGE_ADDR --to nobody@example.com     # unknown: 550 5.1.1 in-session
   swaks --server $EDGE_ADDR --to someone@elsewhere.org  # not guarded: 550 5.7.1
 
-  build/directory/doormanctl --server $DIRECTORY_ADDR address add dave@example.com
-  build/directory/doormanctl --server $DIRECTORY_ADDR explain dave@example.com
+  export DOORMAN_TOKEN_FILE=$RUN/admin-token   # the admin API's bearer token
+  build/directory/doormanctl --server $DIRECTORY_ADDR address add erin@example.com
+  build/directory/doormanctl --server $DIRECTORY_ADDR explain erin@example.com
 
 Press Ctrl-C to stop everything.
 MSG

@@ -5,6 +5,9 @@
 // have a deadline of --timeout-seconds, streams (import, apply) have none.
 // Imports stream in chunks of 1000 addresses, so a file of a million lines
 // never becomes one message. Exit codes: 0 ok, 1 operation failed, 2 usage.
+// Every call carries "authorization: Bearer <token>" when a token is given:
+// --token-file FILE, else env DOORMAN_TOKEN_FILE (a file), else env
+// DOORMAN_TOKEN (the token itself). The token is never printed.
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
@@ -15,6 +18,7 @@
 #include <vector>
 
 #include "directory/apply/apply.h"
+#include "directory/auth/admin_auth.h"
 #include "directory/store/normalise.h"
 #include "doorman/v1/admin.grpc.pb.h"
 
@@ -29,6 +33,7 @@ constexpr int kOk = 0, kFailed = 1, kUsage = 2;
 struct Global {
   std::string server = "127.0.0.1:50051";
   int timeout_seconds = 10;
+  std::string token_file;
   std::unique_ptr<v1::AdminService::Stub> stub;
 };
 
@@ -87,6 +92,8 @@ std::unique_ptr<grpc::ClientContext> ctx(const Global& g) {
 int failed(const std::string& what, const grpc::Status& s) {
   std::cerr << "error: " << what << ": " << s.error_message();
   if (s.error_code() == grpc::StatusCode::UNAVAILABLE) std::cerr << " (unavailable; safe to retry)";
+  if (s.error_code() == grpc::StatusCode::UNAUTHENTICATED)
+    std::cerr << " (give the admin token: --token-file, DOORMAN_TOKEN_FILE or DOORMAN_TOKEN)";
   std::cerr << "\n";
   return kFailed;
 }
@@ -492,11 +499,13 @@ const Command kCommands[] = {
 };
 
 void usage(std::ostream& out) {
-  out << "Usage: doormanctl [--server HOST:PORT] [--timeout-seconds N] COMMAND ...\n"
+  out << "Usage: doormanctl [--server HOST:PORT] [--timeout-seconds N] [--token-file FILE] COMMAND ...\n"
          "Administers a Doorman directory over gRPC.\n\n"
          "Global options:\n"
          "  --server HOST:PORT     directory address (default 127.0.0.1:50051, env DOORMAN_SERVER)\n"
-         "  --timeout-seconds N    deadline of each unary call (default 10; streams have none)\n\n"
+         "  --timeout-seconds N    deadline of each unary call (default 10; streams have none)\n"
+         "  --token-file FILE      admin API bearer token (first line of FILE; env DOORMAN_TOKEN_FILE,\n"
+         "                         or the token itself in env DOORMAN_TOKEN)\n\n"
          "Commands:\n";
   for (const auto& c : kCommands) out << "  " << c.usage << "\n";
   out << "\nExit codes: 0 ok, 1 operation failed, 2 usage error.\n";
@@ -505,6 +514,7 @@ void usage(std::ostream& out) {
 int run(int argc, char** argv) {
   Global g;
   if (const char* e = std::getenv("DOORMAN_SERVER"); e && *e) g.server = e;
+  if (const char* e = std::getenv("DOORMAN_TOKEN_FILE"); e && *e) g.token_file = e;
   std::vector<std::string> args(argv + 1, argv + argc);
   size_t i = 0;
   for (; i < args.size(); ++i) {
@@ -519,6 +529,7 @@ int run(int argc, char** argv) {
       return args[++i];
     };
     if (a.rfind("--server", 0) == 0) g.server = value("--server");
+    else if (a.rfind("--token-file", 0) == 0) g.token_file = value("--token-file");
     else if (a.rfind("--timeout-seconds", 0) == 0) {
       g.timeout_seconds = std::atoi(value("--timeout-seconds").c_str());
       if (g.timeout_seconds <= 0) throw UsageError{"--timeout-seconds must be positive"};
@@ -546,7 +557,19 @@ int run(int argc, char** argv) {
     std::cout << "Usage: doormanctl " << found->usage << "\n";
     return kOk;
   }
-  g.stub = v1::AdminService::NewStub(grpc::CreateChannel(g.server, grpc::InsecureChannelCredentials()));
+  std::string token;
+  if (!g.token_file.empty()) {
+    std::string err = doorman::directory::auth::read_token_file(g.token_file, &token);
+    if (!err.empty()) {
+      std::cerr << "doormanctl: " << err << "\n";
+      return kFailed;
+    }
+  } else if (const char* e = std::getenv("DOORMAN_TOKEN"); e && *e) {
+    token = e;
+  }
+  g.stub = v1::AdminService::NewStub(grpc::experimental::CreateCustomChannelWithInterceptors(
+      g.server, grpc::InsecureChannelCredentials(), grpc::ChannelArguments(),
+      doorman::directory::auth::bearer_interceptors(token)));
   try {
     return found->handler(g, parsed);
   } catch (const UsageError& e) {

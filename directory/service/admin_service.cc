@@ -34,6 +34,13 @@ grpc::ServerUnaryReactor* fail(grpc::CallbackServerContext* ctx, grpc::StatusCod
   return reactor;
 }
 
+// A client stream refused before its first read.
+class DeniedStream final : public grpc::ServerReadReactor<v1::ImportChunk> {
+ public:
+  explicit DeniedStream(const grpc::Status& s) { Finish(s); }
+  void OnDone() override { delete this; }
+};
+
 Status invalid(std::string msg) { return Status::Error(Code::kInvalidArgument, std::move(msg)); }
 
 // Validates and normalises a Domain message in place. `create` requires a mode.
@@ -200,7 +207,22 @@ class ImportReactor final : public grpc::ServerReadReactor<v1::ImportChunk> {
 
 }  // namespace
 
+// The one place admin calls are authenticated (auth/admin_auth.h).
+grpc::Status AdminService::authorize(const grpc::ServerContextBase& ctx, std::string_view method) {
+  if (!auth_) return auth::AdminAuth::refuse(ctx, method);
+  return auth_->check(ctx, method);
+}
+
+grpc::ServerUnaryReactor* AdminService::refuse_unauthenticated(Ctx* ctx, std::string_view method) {
+  grpc::Status s = authorize(*ctx, method);
+  if (s.ok()) return nullptr;
+  auto* reactor = ctx->DefaultReactor();
+  reactor->Finish(s);
+  return reactor;
+}
+
 grpc::ServerUnaryReactor* AdminService::CreateDomain(Ctx* ctx, const v1::CreateDomainRequest* req, v1::Domain* resp) {
+  if (auto* denied = refuse_unauthenticated(ctx, "CreateDomain")) return denied;
   return run(pool_, ctx, [req, resp](RedisConn& conn) {
     v1::Domain d = req->domain();
     Status s = validate_domain(&d, true);
@@ -218,6 +240,7 @@ grpc::ServerUnaryReactor* AdminService::CreateDomain(Ctx* ctx, const v1::CreateD
 }
 
 grpc::ServerUnaryReactor* AdminService::UpdateDomain(Ctx* ctx, const v1::UpdateDomainRequest* req, v1::Domain* resp) {
+  if (auto* denied = refuse_unauthenticated(ctx, "UpdateDomain")) return denied;
   return run(pool_, ctx, [req, resp](RedisConn& conn) {
     v1::Domain d = req->domain();
     Status s = validate_domain(&d, false);
@@ -229,6 +252,7 @@ grpc::ServerUnaryReactor* AdminService::UpdateDomain(Ctx* ctx, const v1::UpdateD
 }
 
 grpc::ServerUnaryReactor* AdminService::GetDomain(Ctx* ctx, const v1::GetDomainRequest* req, v1::Domain* resp) {
+  if (auto* denied = refuse_unauthenticated(ctx, "GetDomain")) return denied;
   return run(pool_, ctx, [req, resp](RedisConn& conn) {
     std::string name;
     Status s = domain_name(req->name(), &name);
@@ -239,6 +263,7 @@ grpc::ServerUnaryReactor* AdminService::GetDomain(Ctx* ctx, const v1::GetDomainR
 
 grpc::ServerUnaryReactor* AdminService::DeleteDomain(Ctx* ctx, const v1::DeleteDomainRequest* req,
                                                      v1::DeleteDomainResponse* resp) {
+  if (auto* denied = refuse_unauthenticated(ctx, "DeleteDomain")) return denied;
   return run(pool_, ctx, [req, resp](RedisConn& conn) {
     std::string name;
     Status s = domain_name(req->name(), &name);
@@ -254,6 +279,7 @@ grpc::ServerUnaryReactor* AdminService::DeleteDomain(Ctx* ctx, const v1::DeleteD
 
 grpc::ServerUnaryReactor* AdminService::ListDomains(Ctx* ctx, const v1::ListDomainsRequest*,
                                                     v1::ListDomainsResponse* resp) {
+  if (auto* denied = refuse_unauthenticated(ctx, "ListDomains")) return denied;
   return run(pool_, ctx, [resp](RedisConn& conn) {
     std::vector<v1::Domain> domains;
     Status s = store::list_domains(conn, &domains);
@@ -264,6 +290,7 @@ grpc::ServerUnaryReactor* AdminService::ListDomains(Ctx* ctx, const v1::ListDoma
 
 grpc::ServerUnaryReactor* AdminService::AddAddresses(Ctx* ctx, const v1::AddressesRequest* req,
                                                      v1::AddressesResponse* resp) {
+  if (auto* denied = refuse_unauthenticated(ctx, "AddAddresses")) return denied;
   if (req->addresses_size() > kMaxAddressesPerCall)
     return fail(ctx, grpc::StatusCode::INVALID_ARGUMENT,
                 "at most " + std::to_string(kMaxAddressesPerCall) + " addresses per call; use ImportAddresses");
@@ -279,6 +306,7 @@ grpc::ServerUnaryReactor* AdminService::AddAddresses(Ctx* ctx, const v1::Address
 
 grpc::ServerUnaryReactor* AdminService::RemoveAddresses(Ctx* ctx, const v1::AddressesRequest* req,
                                                         v1::AddressesResponse* resp) {
+  if (auto* denied = refuse_unauthenticated(ctx, "RemoveAddresses")) return denied;
   if (req->addresses_size() > kMaxAddressesPerCall)
     return fail(ctx, grpc::StatusCode::INVALID_ARGUMENT,
                 "at most " + std::to_string(kMaxAddressesPerCall) + " addresses per call");
@@ -294,6 +322,7 @@ grpc::ServerUnaryReactor* AdminService::RemoveAddresses(Ctx* ctx, const v1::Addr
 
 grpc::ServerUnaryReactor* AdminService::ListAddresses(Ctx* ctx, const v1::ListAddressesRequest* req,
                                                       v1::ListAddressesResponse* resp) {
+  if (auto* denied = refuse_unauthenticated(ctx, "ListAddresses")) return denied;
   return run(pool_, ctx, [req, resp](RedisConn& conn) {
     std::string name;
     Status s = domain_name(req->domain(), &name);
@@ -311,6 +340,7 @@ grpc::ServerUnaryReactor* AdminService::ListAddresses(Ctx* ctx, const v1::ListAd
 
 grpc::ServerUnaryReactor* AdminService::CountAddresses(Ctx* ctx, const v1::CountAddressesRequest* req,
                                                        v1::CountAddressesResponse* resp) {
+  if (auto* denied = refuse_unauthenticated(ctx, "CountAddresses")) return denied;
   return run(pool_, ctx, [req, resp](RedisConn& conn) {
     std::string name;
     Status s = domain_name(req->domain(), &name);
@@ -322,22 +352,44 @@ grpc::ServerUnaryReactor* AdminService::CountAddresses(Ctx* ctx, const v1::Count
   });
 }
 
-grpc::ServerReadReactor<v1::ImportChunk>* AdminService::ImportAddresses(Ctx*, v1::ImportResponse* resp) {
+grpc::ServerReadReactor<v1::ImportChunk>* AdminService::ImportAddresses(Ctx* ctx, v1::ImportResponse* resp) {
+  if (grpc::Status s = authorize(*ctx, "ImportAddresses"); !s.ok()) return new DeniedStream(s);
   return new ImportReactor(pool_, resp, false);
 }
 
-grpc::ServerReadReactor<v1::ImportChunk>* AdminService::ReplaceAddresses(Ctx*, v1::ImportResponse* resp) {
+grpc::ServerReadReactor<v1::ImportChunk>* AdminService::ReplaceAddresses(Ctx* ctx, v1::ImportResponse* resp) {
+  if (grpc::Status s = authorize(*ctx, "ReplaceAddresses"); !s.ok()) return new DeniedStream(s);
   return new ImportReactor(pool_, resp, true);
 }
 
 grpc::ServerUnaryReactor* AdminService::Explain(Ctx* ctx, const v1::ExplainRequest* req, v1::ExplainResponse* resp) {
+  if (auto* denied = refuse_unauthenticated(ctx, "Explain")) return denied;
   const checks::CalloutAges ages = callout_ages(callout_);
-  auto explain = [req, resp, ages](RedisConn* conn, const std::string& error) {
+  std::shared_ptr<harvest::Harvest> harvest = harvest_;
+  auto explain = [req, resp, ages, harvest](RedisConn* conn, const std::string& error) {
     std::vector<v1::Verdict> verdicts;
     std::vector<std::vector<std::string>> steps;
-    check_group(conn, {req->address()}, &verdicts, &steps, error, ages);
+    const std::string ip = harvest ? harvest->usable_ip(req->session().client_ip()) : "";
+    const int64_t now = harvest::now_ms();
+    std::vector<store::Command> extra;
+    std::vector<store::Reply> extra_replies;
+    if (!ip.empty()) extra.push_back(harvest->read_command(ip, now));
+    check_group(conn, {req->address()}, &verdicts, &steps, error, ages, nullptr, nullptr, extra, &extra_replies);
     *resp->mutable_verdict() = verdicts.front();
     for (auto& s : steps.front()) resp->add_steps(std::move(s));
+    if (!ip.empty()) {
+      // Read only: Explain never counts.
+      harvest::State hs = harvest->parse(ip, extra_replies.empty() ? nullptr : &extra_replies[0], now);
+      resp->add_steps(harvest->describe(ip, hs));
+      if (harvest->deferred(hs)) {
+        *resp->mutable_verdict() = harvest::defer_verdict(req->address());
+      } else if (harvest->tarpitted(hs, harvest::is_unknown(verdicts.front()) ? 1 : 0) &&
+                 verdicts.front().decision() == v1::DECISION_REJECT) {
+        resp->mutable_verdict()->set_delay_ms(static_cast<uint32_t>(harvest->settings().tarpit_delay.count()));
+      }
+    } else if (!req->session().client_ip().empty() && harvest) {
+      resp->add_steps("harvest: client IP '" + req->session().client_ip() + "' not counted (not an IP, or defence off)");
+    }
   };
   auto* reactor = ctx->DefaultReactor();
   bool queued = pool_.submit([reactor, explain](RedisConn& conn) {
@@ -373,6 +425,7 @@ Status callout_key(RedisConn& conn, const std::string& address, std::string* dom
 
 grpc::ServerUnaryReactor* AdminService::GetCalloutEntry(Ctx* ctx, const v1::CalloutAddressRequest* req,
                                                         v1::CalloutEntry* resp) {
+  if (auto* denied = refuse_unauthenticated(ctx, "GetCalloutEntry")) return denied;
   callout::Settings settings = callout_ ? callout_->settings() : callout::Settings();
   return run(pool_, ctx, [req, resp, settings](RedisConn& conn) {
     std::string domain, key;
@@ -402,6 +455,7 @@ grpc::ServerUnaryReactor* AdminService::GetCalloutEntry(Ctx* ctx, const v1::Call
 
 grpc::ServerUnaryReactor* AdminService::ForgetCalloutEntry(Ctx* ctx, const v1::CalloutAddressRequest* req,
                                                            v1::ForgetCalloutResponse* resp) {
+  if (auto* denied = refuse_unauthenticated(ctx, "ForgetCalloutEntry")) return denied;
   return run(pool_, ctx, [req, resp](RedisConn& conn) {
     std::string domain, key;
     Status s = callout_key(conn, req->address(), &domain, &key);
@@ -417,6 +471,7 @@ grpc::ServerUnaryReactor* AdminService::ForgetCalloutEntry(Ctx* ctx, const v1::C
 
 grpc::ServerUnaryReactor* AdminService::FlushCalloutCache(Ctx* ctx, const v1::FlushCalloutRequest* req,
                                                           v1::FlushCalloutResponse* resp) {
+  if (auto* denied = refuse_unauthenticated(ctx, "FlushCalloutCache")) return denied;
   return run(pool_, ctx, [req, resp](RedisConn& conn) {
     std::string name;
     Status s = domain_name(req->domain(), &name);

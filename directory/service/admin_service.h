@@ -14,6 +14,9 @@
 // after a negative answer), FlushCalloutCache deletes a domain's results and
 // its catch-all status. Addresses are normalised as for checks.
 //
+// Every handler first calls authorize() (auth/admin_auth.h): without a
+// valid bearer token the call ends UNAUTHENTICATED before any work.
+//
 // Import and Replace are client streams: each chunk is written with one
 // pipelined round trip before the next is read, so memory is bounded by one
 // chunk (at most kMaxChunk addresses). Replace writes into a temp set and
@@ -21,7 +24,12 @@
 // stream breaks, nothing is replaced.
 #pragma once
 
+#include <memory>
+#include <string_view>
+
+#include "directory/auth/admin_auth.h"
 #include "directory/callout/callout.h"
+#include "directory/harvest/harvest.h"
 #include "directory/store/pool.h"
 #include "doorman/v1/admin.grpc.pb.h"
 
@@ -35,8 +43,11 @@ inline constexpr size_t kMaxReportedErrors = 100;
 
 class AdminService final : public doorman::v1::AdminService::CallbackService {
  public:
-  explicit AdminService(store::RedisPool& pool, callout::Callout* callout = nullptr)
-      : pool_(pool), callout_(callout) {}
+  // `auth` null: every call is refused with UNAUTHENTICATED (secure default).
+  explicit AdminService(store::RedisPool& pool, callout::Callout* callout = nullptr,
+                        std::shared_ptr<auth::AdminAuth> auth = nullptr,
+                        std::shared_ptr<harvest::Harvest> harvest = nullptr)
+      : pool_(pool), callout_(callout), auth_(std::move(auth)), harvest_(std::move(harvest)) {}
   // Keep the generated synchronous overloads visible (-Woverloaded-virtual).
   using doorman::v1::AdminService::CallbackService::CreateDomain;
   using doorman::v1::AdminService::CallbackService::UpdateDomain;
@@ -85,8 +96,14 @@ class AdminService final : public doorman::v1::AdminService::CallbackService {
                              doorman::v1::FlushCalloutResponse* resp) override;
 
  private:
+  grpc::Status authorize(const grpc::ServerContextBase& ctx, std::string_view method);
+  // nullptr when authorized, else a reactor finished with UNAUTHENTICATED.
+  Reactor* refuse_unauthenticated(Ctx* ctx, std::string_view method);
+
   store::RedisPool& pool_;
   callout::Callout* callout_;
+  std::shared_ptr<auth::AdminAuth> auth_;
+  std::shared_ptr<harvest::Harvest> harvest_;
 };
 
 }  // namespace doorman::directory::service

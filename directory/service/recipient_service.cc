@@ -24,7 +24,8 @@ checks::CalloutAges callout_ages(const callout::Callout* callout) {
 void check_group(store::RedisConn* conn, const std::vector<std::string>& recipients,
                  std::vector<v1::Verdict>* verdicts, std::vector<std::vector<std::string>>* steps,
                  const std::string& error, const checks::CalloutAges& ages, std::vector<checks::Facts>* facts,
-                 std::vector<checks::CalloutPlan>* plans) {
+                 std::vector<checks::CalloutPlan>* plans, const std::vector<store::Command>& extra,
+                 std::vector<store::Reply>* extra_replies) {
   std::vector<smtp::Mailbox> mailboxes;
   for (const auto& r : recipients) {
     smtp::PathResult p = smtp::parse_mailbox(r);
@@ -32,7 +33,9 @@ void check_group(store::RedisConn* conn, const std::vector<std::string>& recipie
   }
   store::GroupFacts group;
   Status lookup = Status::Unavailable(error.empty() ? "no connection" : error);
-  if (conn) lookup = mailboxes.empty() ? Status::Ok() : store::fetch_group(*conn, mailboxes, &group);
+  if (conn)
+    lookup = mailboxes.empty() && extra.empty() ? Status::Ok()
+                                                : store::fetch_group(*conn, mailboxes, &group, extra, extra_replies);
   for (const auto& r : recipients) {
     checks::Facts f = checks::make_facts(r, group, lookup, ages);
     checks::Evaluation e = checks::evaluate(f);
@@ -90,6 +93,7 @@ Source metric_source(v1::Source s) {
     case v1::SOURCE_CACHE: return Source::kCache;
     case v1::SOURCE_PROBE: return Source::kProbe;
     case v1::SOURCE_POLICY: return Source::kPolicy;
+    case v1::SOURCE_LIMIT: return Source::kLimit;
     default: return Source::kError;  // SOURCE_ERROR; UNSPECIFIED is a bug, counted as our trouble
   }
 }
@@ -114,8 +118,26 @@ grpc::ServerUnaryReactor* RecipientService::CheckRecipients(grpc::CallbackServer
     return reactor;
   }
   const auto started = std::chrono::steady_clock::now();
-  auto respond = [req, resp, reactor, started](std::vector<v1::Verdict>& verdicts, CheckResult result) {
+  std::shared_ptr<harvest::Harvest> harvest = harvest_;
+  const std::string ip = harvest ? harvest->usable_ip(req->session().client_ip()) : "";
+  const int64_t now_ms = harvest::now_ms();
+  store::RedisPool* pool = &pool_;
+  auto respond = [req, resp, reactor, started, harvest, ip, now_ms, pool](
+                     std::vector<v1::Verdict>& verdicts, CheckResult result, const harvest::State& hs) {
     DirectoryMetrics& m = directory_metrics();
+    if (!ip.empty() && !harvest->deferred(hs)) {
+      uint64_t unknown = 0;
+      for (const auto& v : verdicts) unknown += harvest::is_unknown(v) ? 1 : 0;
+      if (harvest->tarpitted(hs, unknown)) {
+        const auto delay = static_cast<uint32_t>(harvest->settings().tarpit_delay.count());
+        for (auto& v : verdicts) {
+          if (v.decision() != v1::DECISION_REJECT) continue;
+          v.set_delay_ms(delay);
+          m.harvest_actions(HarvestAction::kTarpit).inc();
+        }
+      }
+      harvest->record(*pool, ip, hs, unknown, now_ms);
+    }
     int accepted = 0, rejected = 0, deferred = 0;
     for (size_t i = 0; i < verdicts.size(); ++i) {
       const auto& v = verdicts[i];
@@ -135,22 +157,38 @@ grpc::ServerUnaryReactor* RecipientService::CheckRecipients(grpc::CallbackServer
     reactor->Finish(grpc::Status::OK);
   };
   callout::Callout* engine = callout_;
-  auto work = [req, respond, engine, started](store::RedisConn* conn, const std::string& error) {
+  auto work = [req, respond, engine, started, harvest, ip, now_ms](store::RedisConn* conn, const std::string& error) {
     DirectoryMetrics& m = directory_metrics();
     std::vector<std::string> rcpts(req->recipients().begin(), req->recipients().end());
     std::vector<v1::Verdict> verdicts;
     std::vector<checks::Facts> facts;
     std::vector<checks::CalloutPlan> plans;
-    check_group(conn, rcpts, &verdicts, nullptr, error, callout_ages(engine), &facts, &plans);
+    std::vector<store::Command> extra;
+    std::vector<store::Reply> extra_replies;
+    if (!ip.empty()) extra.push_back(harvest->read_command(ip, now_ms));
+    check_group(conn, rcpts, &verdicts, nullptr, error, callout_ages(engine), &facts, &plans, extra, &extra_replies);
     CheckResult result = CheckResult::kOk;
     for (const auto& f : facts)
       if (!f.lookup.ok()) result = CheckResult::kRedisError;
+    harvest::State hs;
+    if (!ip.empty()) {
+      hs = harvest->parse(ip, extra_replies.empty() ? nullptr : &extra_replies[0], now_ms);
+      if (harvest->deferred(hs)) {
+        // No check result is used and no probe starts for a deferred IP.
+        for (size_t i = 0; i < verdicts.size(); ++i) {
+          verdicts[i] = harvest::defer_verdict(rcpts[i]);
+          m.harvest_actions(HarvestAction::kDefer).inc();
+        }
+        respond(verdicts, result, hs);
+        return;
+      }
+    }
     for (const auto& p : plans) {
       if (!p.applies) continue;
       m.callout_cache(p.probe ? CacheResult::kMiss : p.refresh ? CacheResult::kRefresh : CacheResult::kHit).inc();
     }
     if (!engine) {
-      respond(verdicts, result);
+      respond(verdicts, result, hs);
       return;
     }
     auto pending = std::make_shared<Pending>();
@@ -169,7 +207,7 @@ grpc::ServerUnaryReactor* RecipientService::CheckRecipients(grpc::CallbackServer
       }
     }
     if (to_probe.empty()) {
-      respond(pending->verdicts, result);
+      respond(pending->verdicts, result, hs);
       return;
     }
     pending->outstanding = static_cast<int>(to_probe.size());
@@ -179,14 +217,14 @@ grpc::ServerUnaryReactor* RecipientService::CheckRecipients(grpc::CallbackServer
       const checks::Facts& f = facts[i];
       bool with_random = !f.catch_all && random_probe_sent.insert(f.domain).second;
       engine->verify(*f.config, plans[i].key, with_random, wait_until,
-                     [pending, i, f, respond, result](const callout::Outcome& o) {
+                     [pending, i, f, respond, result, hs](const callout::Outcome& o) {
                        bool last = false;
                        {
                          std::lock_guard<std::mutex> lock(pending->mu);
                          pending->verdicts[i] = callout_verdict(f, o);
                          last = --pending->outstanding == 0;
                        }
-                       if (last) respond(pending->verdicts, result);
+                       if (last) respond(pending->verdicts, result, hs);
                      });
     }
   };

@@ -16,6 +16,12 @@
 // for a refresh are served and refreshed in the background. Without a
 // callout engine (nullptr), a miss stays 450 4.1.1.
 //
+// Harvest defence (harvest/harvest.h): with a client IP in the session, its
+// unknown-recipient count is read in the same lookup round trip. A deferred
+// IP gets 450 4.7.1 for every recipient, with no probe; past the tarpit
+// threshold every rejection carries delay_ms; the call's unknown recipients
+// are recorded after the reply is sent.
+//
 // Metrics (directory/metrics.h): each call counts once by result (ok,
 // redis_error, invalid) with its duration; each verdict by decision and
 // source; each callout-decided recipient by cache result (hit, miss,
@@ -24,6 +30,7 @@
 
 #include "directory/callout/callout.h"
 #include "directory/checks/registry.h"
+#include "directory/harvest/harvest.h"
 #include "directory/store/pool.h"
 #include "doorman/v1/recipient.grpc.pb.h"
 
@@ -33,8 +40,10 @@ inline constexpr int kMaxRecipients = 1000;
 
 class RecipientService final : public doorman::v1::RecipientService::CallbackService {
  public:
-  explicit RecipientService(store::RedisPool& pool, callout::Callout* callout = nullptr)
-      : pool_(pool), callout_(callout) {}
+  // `harvest` null: no harvest defence.
+  explicit RecipientService(store::RedisPool& pool, callout::Callout* callout = nullptr,
+                            std::shared_ptr<harvest::Harvest> harvest = nullptr)
+      : pool_(pool), callout_(callout), harvest_(std::move(harvest)) {}
   // Keep the generated synchronous overloads visible (-Woverloaded-virtual).
   using doorman::v1::RecipientService::CallbackService::CheckRecipients;
 
@@ -45,6 +54,7 @@ class RecipientService final : public doorman::v1::RecipientService::CallbackSer
  private:
   store::RedisPool& pool_;
   callout::Callout* callout_;
+  std::shared_ptr<harvest::Harvest> harvest_;
 };
 
 // The refresh ages of the engine's settings, for the checks.
@@ -59,6 +69,7 @@ doorman::v1::Verdict callout_verdict(const checks::Facts& f, const callout::Outc
 void check_group(store::RedisConn* conn, const std::vector<std::string>& recipients,
                  std::vector<doorman::v1::Verdict>* verdicts, std::vector<std::vector<std::string>>* steps,
                  const std::string& error = "", const checks::CalloutAges& ages = {},
-                 std::vector<checks::Facts>* facts = nullptr, std::vector<checks::CalloutPlan>* plans = nullptr);
+                 std::vector<checks::Facts>* facts = nullptr, std::vector<checks::CalloutPlan>* plans = nullptr,
+                 const std::vector<store::Command>& extra = {}, std::vector<store::Reply>* extra_replies = nullptr);
 
 }  // namespace doorman::directory::service

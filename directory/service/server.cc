@@ -42,8 +42,11 @@ class AdminMetricsFactory final : public grpc::experimental::ServerInterceptorFa
 
 }  // namespace
 
-Server::Server(store::RedisPool& pool, callout::Callout* callout)
-    : pool_(pool), recipient_(pool, callout), admin_(pool, callout) {}
+Server::Server(store::RedisPool& pool, callout::Callout* callout, Options options)
+    : pool_(pool),
+      recipient_(pool, callout, options.harvest),
+      admin_(pool, callout, options.auth, options.harvest),
+      options_(std::move(options)) {}
 
 Server::~Server() {
   shutdown(std::chrono::milliseconds(0));
@@ -53,23 +56,49 @@ Server::~Server() {
 std::string Server::start(const std::string& listen) {
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  const bool separate = !options_.admin_listen.empty();
+  if (separate) {
+    grpc::ServerBuilder admin;
+    admin.AddListeningPort(options_.admin_listen, grpc::InsecureServerCredentials(), &admin_port_);
+    admin.RegisterService(&admin_);
+    std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+    interceptors.push_back(std::make_unique<AdminMetricsFactory>());
+    admin.experimental().SetInterceptorCreators(std::move(interceptors));
+    admin_server_ = admin.BuildAndStart();
+    if (!admin_server_ || admin_port_ == 0) {
+      admin_server_.reset();
+      return "cannot listen on " + options_.admin_listen + " (admin-listen)";
+    }
+  }
   grpc::ServerBuilder builder;
   builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &port_);
   builder.RegisterService(&recipient_);
-  builder.RegisterService(&admin_);
-  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
-  interceptors.push_back(std::make_unique<AdminMetricsFactory>());
-  builder.experimental().SetInterceptorCreators(std::move(interceptors));
+  if (!separate) {
+    builder.RegisterService(&admin_);
+    std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+    interceptors.push_back(std::make_unique<AdminMetricsFactory>());
+    builder.experimental().SetInterceptorCreators(std::move(interceptors));
+  }
   server_ = builder.BuildAndStart();
   if (!server_ || port_ == 0) {
     server_.reset();
+    if (admin_server_) {
+      admin_server_->Shutdown(std::chrono::system_clock::now());
+      admin_server_->Wait();
+      admin_server_.reset();
+    }
     return "cannot listen on " + listen;
   }
   health_thread_ = std::thread([this] { health_loop(); });
   return "";
 }
 
-std::shared_ptr<grpc::Channel> Server::in_process_channel() { return server_->InProcessChannel(grpc::ChannelArguments()); }
+std::shared_ptr<grpc::Channel> Server::in_process_channel() {
+  grpc::Server* target = admin_server_ ? admin_server_.get() : server_.get();
+  std::string token = options_.auth ? options_.auth->token() : "";
+  return target->experimental().InProcessChannelWithInterceptors(grpc::ChannelArguments(),
+                                                                 auth::bearer_interceptors(token));
+}
 
 void Server::census() {
   // The job may outlive this Server (queued when it is destroyed): it holds
@@ -98,8 +127,9 @@ void Server::health_loop() {
       next_census = std::chrono::steady_clock::now() + kCensusInterval;
     }
     if (up != last) {
-      auto* health = server_->GetHealthCheckService();
-      if (health) {
+      for (grpc::Server* srv : {server_.get(), admin_server_.get()}) {
+        auto* health = srv ? srv->GetHealthCheckService() : nullptr;
+        if (!health) continue;
         health->SetServingStatus(up == 1);
         for (const char* svc : {"doorman.v1.RecipientService", "doorman.v1.AdminService"})
           health->SetServingStatus(svc, up == 1);
@@ -113,15 +143,19 @@ void Server::health_loop() {
 void Server::shutdown(std::chrono::milliseconds grace) {
   stop_health_ = true;
   if (health_thread_.joinable()) health_thread_.join();
-  if (server_) {
-    if (auto* health = server_->GetHealthCheckService()) health->Shutdown();
-    server_->Shutdown(std::chrono::system_clock::now() + grace);
+  const auto deadline = std::chrono::system_clock::now() + grace;
+  for (grpc::Server* srv : {server_.get(), admin_server_.get()}) {
+    if (!srv) continue;
+    if (auto* health = srv->GetHealthCheckService()) health->Shutdown();
+    srv->Shutdown(deadline);
   }
 }
 
 void Server::wait() {
   if (server_) server_->Wait();
+  if (admin_server_) admin_server_->Wait();
   server_.reset();
+  admin_server_.reset();
 }
 
 }  // namespace doorman::directory::service

@@ -8,8 +8,13 @@
 // (store::count_catch_all_domains -> doorman_directory_catch_all_domains).
 // A server interceptor counts AdminService calls by RPC and status code
 // (doorman_directory_admin_requests_total).
-// No TLS (plaintext, for a cluster network or loopback); the admin API has no
-// authentication: expose it only where operators are.
+// AdminService calls need a bearer token (Options::auth, auth/admin_auth.h;
+// none configured = every admin call refused). With Options::admin_listen
+// set, AdminService is served by a second grpc::Server on that address only
+// (with its own health and reflection), and the main listener carries
+// RecipientService and health alone. Options::harvest (harvest/harvest.h)
+// turns the harvest defence on for CheckRecipients and Explain. No TLS (plaintext, for a cluster
+// network or loopback).
 #pragma once
 
 #include <grpcpp/grpcpp.h>
@@ -28,17 +33,31 @@ namespace doorman::directory::service {
 
 class Server {
  public:
+  struct Options {
+    // null: every AdminService call is refused (UNAUTHENTICATED).
+    std::shared_ptr<auth::AdminAuth> auth;
+    // "" = AdminService on the main listener; else "host:port" (port 0
+    // picks a free one) of a listener that serves only AdminService.
+    std::string admin_listen;
+    // null: no harvest defence (harvest/harvest.h).
+    std::shared_ptr<harvest::Harvest> harvest;
+  };
+
   // `callout` (optional, not owned) verifies callout domains; without it a
   // callout miss stays 450 4.1.1.
-  explicit Server(store::RedisPool& pool, callout::Callout* callout = nullptr);
+  explicit Server(store::RedisPool& pool, callout::Callout* callout = nullptr, Options options = {});
   ~Server();
 
-  // Binds `listen` ("host:port"; port 0 picks a free one). Returns "" or an
-  // error. port() is the bound port afterwards.
+  // Binds `listen` ("host:port"; port 0 picks a free one), and the admin
+  // listener when configured. Returns "" or an error. port() and
+  // admin_port() are the bound ports afterwards (the same without a
+  // separate admin listener).
   std::string start(const std::string& listen);
   int port() const { return port_; }
+  int admin_port() const { return admin_server_ ? admin_port_ : port_; }
 
-  // A channel to this server without sockets (for `--apply` at start-up).
+  // A channel to the AdminService without sockets (for `--apply` at
+  // start-up); it carries the configured bearer token.
   std::shared_ptr<grpc::Channel> in_process_channel();
 
   // Stops accepting, lets in-flight RPCs finish until `grace` runs out, then
@@ -53,8 +72,11 @@ class Server {
   store::RedisPool& pool_;
   RecipientService recipient_;
   AdminService admin_;
+  Options options_;
   std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<grpc::Server> admin_server_;  // only with options_.admin_listen
   int port_ = 0;
+  int admin_port_ = 0;
   std::atomic<bool> stop_health_{false};
   std::thread health_thread_;
   std::shared_ptr<std::atomic<bool>> census_running_ = std::make_shared<std::atomic<bool>>(false);

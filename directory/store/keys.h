@@ -34,10 +34,20 @@
 //        catch-all probe
 // The local part comes last, so ':' inside it cannot collide.
 //
+// Harvest defence (directory/harvest/, shared by every replica):
+//   doorman:v1:harvest:{ip}:{bucket}  STRING  unknown recipients of a client
+//        IP in one sub-window (bucket = unix ms / (window / 10)); INCRBY,
+//        PEXPIRE = window + one sub-window
+//   doorman:v1:harvest-block:{ip}     STRING  the IP is deferred until this
+//        unix ms; PX = the cooldown
+// The IP is plain IPv4/IPv6 text (hex digits, '.', ':'; harvest.h), and the
+// bucket number comes last, so keys cannot collide.
+//
 // The domain name inside a key is already validated and lower-cased; it can
 // not contain ':' or spaces (smtp::is_valid_domain), so keys cannot collide.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -80,6 +90,13 @@ inline std::string callout_lock(std::string_view name, std::string_view local) {
 }
 inline std::string callout_domain_lock(std::string_view name) {
   return std::string(kPrefix) + "callout-domain-lock:" + std::string(name);
+}
+
+inline std::string harvest(std::string_view ip, int64_t bucket) {
+  return std::string(kPrefix) + "harvest:" + std::string(ip) + ":" + std::to_string(bucket);
+}
+inline std::string harvest_block(std::string_view ip) {
+  return std::string(kPrefix) + "harvest-block:" + std::string(ip);
 }
 
 }  // namespace doorman::directory::store::keys

@@ -90,8 +90,10 @@ void fill_catch_all(const Reply& get, Domain* domain) {
   if (e->result == "catch-all") st->set_warning(std::string(kCatchAllWarning));
 }
 
-Status fetch_group(RedisConn& conn, const std::vector<smtp::Mailbox>& mailboxes, GroupFacts* out) {
+Status fetch_group(RedisConn& conn, const std::vector<smtp::Mailbox>& mailboxes, GroupFacts* out,
+                   const std::vector<Command>& trailing, std::vector<Reply>* extra_replies) {
   out->clear();
+  if (extra_replies) extra_replies->clear();
   // Distinct domains, each with its candidates in first-seen order.
   std::map<std::string, std::vector<std::string>> candidates;
   for (const auto& m : mailboxes) {
@@ -110,9 +112,13 @@ Status fetch_group(RedisConn& conn, const std::vector<smtp::Mailbox>& mailboxes,
     for (const auto& c : cands) mget.push_back(keys::callout(domain, c));
     cmds.push_back(std::move(mget));
   }
+  const size_t own = cmds.size();
+  cmds.insert(cmds.end(), trailing.begin(), trailing.end());
   std::vector<Reply> replies;
   Status s = conn.pipeline(cmds, &replies);
   if (!s.ok()) return s;
+  if (extra_replies && replies.size() >= own + trailing.size())
+    extra_replies->assign(replies.begin() + static_cast<std::ptrdiff_t>(own), replies.end());
   size_t i = 0;
   for (const auto& [domain, cands] : candidates) {
     const Reply& h = replies[i++];

@@ -46,7 +46,10 @@ using GroupFacts = std::map<std::string, DomainFacts>;
 // SMISMEMBER of every lookup candidate (normalise.h) in ONE round trip. A
 // second round trip happens only when a domain uses a separator other than
 // "+" or "" and a recipient contains it.
-Status fetch_group(RedisConn& conn, const std::vector<smtp::Mailbox>& mailboxes, GroupFacts* out);
+// `extra` commands (the harvest read) ride in the first pipeline; their
+// replies go to *extra_replies (left empty when the round trip failed).
+Status fetch_group(RedisConn& conn, const std::vector<smtp::Mailbox>& mailboxes, GroupFacts* out,
+                   const std::vector<Command>& extra = {}, std::vector<Reply>* extra_replies = nullptr);
 
 // Domains. `name` must already be validated and lower-cased.
 Status get_domain(RedisConn& conn, const std::string& name, doorman::v1::Domain* out);

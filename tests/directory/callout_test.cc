@@ -48,13 +48,17 @@ class Callout : public ::testing::Test {
     pool_->start();
     callout_ = std::make_unique<callout::Callout>(*pool_, s);
     callout_->start();
-    server_ = std::make_unique<service::Server>(*pool_, callout_.get());
+    service::Server::Options so;
+    so.auth = auth::AdminAuth::with_token("callout-test-token");
+    server_ = std::make_unique<service::Server>(*pool_, callout_.get(), so);
     ASSERT_EQ(server_->start("127.0.0.1:0"), "");
     connect(server_->port());
   }
   void connect(int port) {
     auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials());
-    admin_ = v1::AdminService::NewStub(channel);
+    admin_ = v1::AdminService::NewStub(grpc::experimental::CreateCustomChannelWithInterceptors(
+        "127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials(), grpc::ChannelArguments(),
+        auth::bearer_interceptors("callout-test-token")));
     rcpt_ = v1::RecipientService::NewStub(channel);
   }
   static callout::Settings fast() {
@@ -441,7 +445,7 @@ TEST_F(Callout, TwoReplicasFiftyConcurrentChecksMakeOneProbe) {
   for (int i = 0; i < 2; ++i) {
     ports[i] = test::free_tcp_port();
     ASSERT_TRUE(replicas[i].start({DOORMAN_DIRECTORY_BIN, "--listen", "127.0.0.1:" + std::to_string(ports[i]),
-                                   "--http-listen=", "--redis-port", std::to_string(redis_.port()), "--callout-wait", "2s",
+                                   "--http-listen=", "--admin-insecure", "--redis-port", std::to_string(redis_.port()), "--callout-wait", "2s",
                                    "--callout-poll", "20ms", "--callout-threads", "4"},
                                   dir + "/directory" + std::to_string(i) + ".log"));
   }

@@ -17,11 +17,13 @@ class DirectoryCtl : public ::testing::Test {
   void SetUp() override {
     ASSERT_TRUE(redis_.start()) << redis_.error();
     dir_ = make_temp_dir("doorman-ctl");
+    token_file_ = write("admin-token", std::string(kToken) + "\n");
     port_ = free_tcp_port();
     http_port_ = free_tcp_port();
     ASSERT_TRUE(directory_.start({DOORMAN_DIRECTORY_BIN, "--listen", "127.0.0.1:" + std::to_string(port_),
                                   "--http-listen", "127.0.0.1:" + std::to_string(http_port_), "--redis-port",
-                                  std::to_string(redis_.port()), "--shutdown-grace-seconds", "1"},
+                                  std::to_string(redis_.port()), "--shutdown-grace-seconds", "1",
+                                  "--admin-token-file", token_file_},
                                  dir_ + "/directory.log"));
     ASSERT_TRUE(wait_for_port(port_, std::chrono::seconds(10))) << directory_.read_log();
     ASSERT_TRUE(wait_for_port(http_port_, std::chrono::seconds(10))) << directory_.read_log();
@@ -31,9 +33,16 @@ class DirectoryCtl : public ::testing::Test {
     remove_tree(dir_);
   }
   RunResult ctl(std::vector<std::string> args, const std::string& in = "") {
-    args.insert(args.begin(), {DOORMANCTL_BIN, "--server", "127.0.0.1:" + std::to_string(port_)});
+    args.insert(args.begin(),
+                {DOORMANCTL_BIN, "--server", "127.0.0.1:" + std::to_string(port_), "--token-file", token_file_});
     return run(args, std::chrono::seconds(30), in);
   }
+  // doormanctl without --token-file, with extra environment.
+  RunResult bare_ctl(std::vector<std::string> args, const std::vector<std::pair<std::string, std::string>>& env = {}) {
+    args.insert(args.begin(), {DOORMANCTL_BIN, "--server", "127.0.0.1:" + std::to_string(port_)});
+    return run(args, std::chrono::seconds(30), "", env);
+  }
+  static constexpr const char* kToken = "ctl-test-token-0123456789";
   std::string write(const std::string& name, const std::string& text) {
     std::string path = dir_ + "/" + name;
     std::ofstream(path) << text;
@@ -44,8 +53,34 @@ class DirectoryCtl : public ::testing::Test {
   Process directory_;
   int http_port_ = 0;
   std::string dir_;
+  std::string token_file_;
   int port_ = 0;
 };
+
+TEST_F(DirectoryCtl, AdminCallsNeedTheToken) {
+  RunResult none = bare_ctl({"domain", "list"});
+  EXPECT_EQ(none.exit_code, 1) << none.out << none.err;
+  EXPECT_NE(none.err.find("--token-file"), std::string::npos) << none.err;
+  RunResult wrong = bare_ctl({"domain", "list"}, {{"DOORMAN_TOKEN", "not-the-token"}});
+  EXPECT_EQ(wrong.exit_code, 1) << wrong.err;
+  RunResult env = bare_ctl({"domain", "list"}, {{"DOORMAN_TOKEN", kToken}});
+  EXPECT_EQ(env.exit_code, 0) << env.err;
+  RunResult env_file = bare_ctl({"domain", "list"}, {{"DOORMAN_TOKEN_FILE", token_file_}});
+  EXPECT_EQ(env_file.exit_code, 0) << env_file.err;
+  RunResult flag = ctl({"domain", "list"});
+  EXPECT_EQ(flag.exit_code, 0) << flag.err;
+  RunResult missing = bare_ctl({"--token-file", dir_ + "/absent", "domain", "list"});
+  EXPECT_EQ(missing.exit_code, 1);
+  // Refusals are logged without the presented token.
+  std::string log = directory_.read_log();
+  EXPECT_NE(log.find("admin_auth_failed"), std::string::npos) << log;
+  EXPECT_EQ(log.find("not-the-token"), std::string::npos) << log;
+  EXPECT_EQ(log.find(kToken), std::string::npos) << log;
+  // /metrics counts them.
+  std::string m = http_get(http_port_, "/metrics").body;
+  EXPECT_NE(m.find("doorman_directory_admin_auth_failures_total{reason=\"invalid\"} 1"), std::string::npos) << m;
+  EXPECT_NE(m.find("doorman_directory_admin_auth_failures_total{reason=\"missing\"} 1"), std::string::npos) << m;
+}
 
 TEST_F(DirectoryCtl, ApplyIsIdempotent) {
   std::string yaml = std::string(DOORMAN_TESTDATA) + "/domains.yaml";
@@ -173,11 +208,12 @@ TEST(DirectoryBinary, HttpListenInUseFailsAtStartup) {
   int grpc_first = free_tcp_port();
   ASSERT_TRUE(first.start({DOORMAN_DIRECTORY_BIN, "--listen", "127.0.0.1:" + std::to_string(grpc_first),
                            "--http-listen", "127.0.0.1:" + std::to_string(http), "--redis-port",
-                           std::to_string(redis.port())},
+                           std::to_string(redis.port()), "--admin-insecure"},
                           dir + "/first.log"));
   ASSERT_TRUE(wait_for_port(http, std::chrono::seconds(10))) << first.read_log();
   RunResult r = run({DOORMAN_DIRECTORY_BIN, "--listen", "127.0.0.1:0", "--http-listen",
-                     "127.0.0.1:" + std::to_string(http), "--redis-port", std::to_string(redis.port())},
+                     "127.0.0.1:" + std::to_string(http), "--redis-port", std::to_string(redis.port()),
+                     "--admin-insecure"},
                     std::chrono::seconds(20));
   EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
   EXPECT_NE(r.err.find("http-listen"), std::string::npos) << r.err;
@@ -185,7 +221,7 @@ TEST(DirectoryBinary, HttpListenInUseFailsAtStartup) {
   Process off;
   int grpc_off = free_tcp_port();
   ASSERT_TRUE(off.start({DOORMAN_DIRECTORY_BIN, "--listen", "127.0.0.1:" + std::to_string(grpc_off),
-                         "--http-listen=", "--redis-port", std::to_string(redis.port())},
+                         "--http-listen=", "--redis-port", std::to_string(redis.port()), "--admin-insecure"},
                         dir + "/off.log"));
   ASSERT_TRUE(wait_for_port(grpc_off, std::chrono::seconds(10))) << off.read_log();
   EXPECT_EQ(off.read_log().find("http_listening"), std::string::npos) << off.read_log();
@@ -194,13 +230,49 @@ TEST(DirectoryBinary, HttpListenInUseFailsAtStartup) {
   remove_tree(dir);
 }
 
+TEST(DirectoryBinary, ApplyAtStartupAndSeparateAdminListenerWithToken) {
+  RedisServer redis;
+  ASSERT_TRUE(redis.start()) << redis.error();
+  std::string dir = make_temp_dir("doorman-admin");
+  std::string token = dir + "/token";
+  std::ofstream(token) << "startup-token-42\n";
+  int grpc = free_tcp_port(), admin = free_tcp_port();
+  Process d;
+  ASSERT_TRUE(d.start({DOORMAN_DIRECTORY_BIN, "--listen", "127.0.0.1:" + std::to_string(grpc), "--admin-listen",
+                       "127.0.0.1:" + std::to_string(admin), "--http-listen=", "--redis-port",
+                       std::to_string(redis.port()), "--admin-token-file", token, "--apply",
+                       std::string(DOORMAN_TESTDATA) + "/domains.yaml"},
+                      dir + "/directory.log"));
+  ASSERT_TRUE(wait_for_port(admin, std::chrono::seconds(10))) << d.read_log();
+  ASSERT_TRUE(wait_for_port(grpc, std::chrono::seconds(10))) << d.read_log();
+  // --apply went through the in-process channel with the token.
+  RunResult r = run({DOORMANCTL_BIN, "--server", "127.0.0.1:" + std::to_string(admin), "--token-file", token,
+                     "domain", "list"});
+  EXPECT_EQ(r.exit_code, 0) << r.err << d.read_log();
+  EXPECT_NE(r.out.find("example.com"), std::string::npos) << r.out;
+  // The recipient listener does not serve the admin API.
+  r = run({DOORMANCTL_BIN, "--server", "127.0.0.1:" + std::to_string(grpc), "--token-file", token, "domain", "list"});
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+  EXPECT_EQ(d.read_log().find("startup-token-42"), std::string::npos);
+  EXPECT_EQ(d.stop(), 0) << d.read_log();
+  remove_tree(dir);
+}
+
 TEST(DirectoryBinary, HelpAndBadOptions) {
   RunResult r = run({DOORMAN_DIRECTORY_BIN, "--help"});
   EXPECT_EQ(r.exit_code, 0);
   for (const char* opt : {"--listen", "--redis-host", "--redis-port", "--redis-password", "--redis-password-file",
                           "--redis-db", "--redis-timeout-ms", "--redis-connections", "--log-level", "--apply",
-                          "--shutdown-grace-seconds", "--http-listen"})
+                          "--shutdown-grace-seconds", "--http-listen", "--admin-listen", "--admin-token-file",
+                          "--admin-insecure"})
     EXPECT_NE(r.out.find(opt), std::string::npos) << opt;
+  // No admin token and no explicit opt-out: refuses to start.
+  r = run({DOORMAN_DIRECTORY_BIN, "--listen", "127.0.0.1:0", "--http-listen="});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("--admin-token-file"), std::string::npos) << r.err;
+  r = run({DOORMAN_DIRECTORY_BIN, "--admin-token-file", "/nonexistent/doorman-token"});
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("admin-token-file"), std::string::npos) << r.err;
   r = run({DOORMAN_DIRECTORY_BIN, "--redis-port", "0"});
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.err.find("redis-port"), std::string::npos) << r.err;

@@ -33,11 +33,15 @@ class DirectoryMetricsTest : public ::testing::Test {
     ps.backoff_max = milliseconds(200);
     pool_ = std::make_unique<store::RedisPool>(ps);
     pool_->start();
-    server_ = std::make_unique<service::Server>(*pool_);
+    service::Server::Options so;
+    so.auth = auth::AdminAuth::with_token("metrics-test-token");
+    server_ = std::make_unique<service::Server>(*pool_, nullptr, so);
     ASSERT_EQ(server_->start("127.0.0.1:0"), "");
     auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(server_->port()),
                                        grpc::InsecureChannelCredentials());
-    admin_ = v1::AdminService::NewStub(channel);
+    admin_ = v1::AdminService::NewStub(grpc::experimental::CreateCustomChannelWithInterceptors(
+        "127.0.0.1:" + std::to_string(server_->port()), grpc::InsecureChannelCredentials(), grpc::ChannelArguments(),
+        auth::bearer_interceptors("metrics-test-token")));
     rcpt_ = v1::RecipientService::NewStub(channel);
   }
   void TearDown() override {

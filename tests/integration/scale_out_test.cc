@@ -58,6 +58,7 @@ class ScaleOut : public ::testing::Test {
     ASSERT_TRUE(redis_.start()) << redis_.error();
     for (int i = 0; i < kDirectories; ++i) {
       directory_ports_[i] = free_tcp_port();
+      std::ofstream(dir_ + "/admin-token") << "scale-out-token\n";
       ASSERT_EQ(start_directory(i), "");
     }
     std::string path = dir_ + "/domains.yaml";
@@ -67,8 +68,8 @@ class ScaleOut : public ::testing::Test {
                            "    routes: [\"127.0.0.1:" << backend_.port() << "\"]\n"
                            "    addresses: [alice, bob, carol]\n";
     // Applied through one directory; the other sees the same Redis.
-    RunResult r = run({DOORMANCTL_BIN, "--server", "127.0.0.1:" + std::to_string(directory_ports_[0]), "apply", "-f",
-                       path});
+    RunResult r = run({DOORMANCTL_BIN, "--server", "127.0.0.1:" + std::to_string(directory_ports_[0]), "--token-file",
+                       dir_ + "/admin-token", "apply", "-f", path});
     ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   }
 
@@ -84,7 +85,8 @@ class ScaleOut : public ::testing::Test {
   std::string start_directory(int i) {
     if (!directories_[i].start({DOORMAN_DIRECTORY_BIN, "--listen", "127.0.0.1:" + std::to_string(directory_ports_[i]),
                                 "--redis-port", std::to_string(redis_.port()), "--redis-timeout-ms", "300",
-                                "--shutdown-grace-seconds", "1", "--log-level", "debug"},
+                                "--shutdown-grace-seconds", "1", "--log-level", "debug", "--http-listen=",
+                                "--admin-token-file", dir_ + "/admin-token"},
                                dir_ + "/directory" + std::to_string(i) + ".log"))
       return "cannot start doorman-directory";
     if (!wait_for_port(directory_ports_[i], seconds(10))) return "directory did not listen\n" + logs();
@@ -104,7 +106,8 @@ class ScaleOut : public ::testing::Test {
       if (!edges_[i].start({DOORMAN_EDGE_BIN, "--listen", "127.0.0.1:" + std::to_string(edge_ports_[i]),
                             "--directory", directory_target(), "--hostname", "mx" + std::to_string(i) + ".test",
                             "--threads", "2", "--directory-timeout-ms", "1000", "--shutdown-grace-seconds",
-                            std::to_string(shutdown_grace_seconds), "--log-level", "debug"},
+                            std::to_string(shutdown_grace_seconds), "--log-level", "debug", "--http-listen=",
+                            "--greet-pause-ms", "0"},
                            dir_ + "/edge" + std::to_string(i) + ".log"))
         return "cannot start doorman-edge";
       if (!wait_for_port(edge_ports_[i], seconds(10))) return "edge did not listen\n" + logs();

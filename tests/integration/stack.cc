@@ -1,10 +1,15 @@
 #include "tests/integration/stack.h"
 
+#include <unistd.h>
+
 #include <fstream>
 
 namespace doorman::test {
 
-Stack::Stack() : dir_(make_temp_dir("doorman-it")) {}
+Stack::Stack() : dir_(make_temp_dir("doorman-it")) {
+  // The admin API needs a bearer token: the stack runs the real path.
+  std::ofstream(dir_ + "/admin-token") << "it-token-" << getpid() << "\n";
+}
 
 Stack::~Stack() {
   edge_.stop();
@@ -21,7 +26,8 @@ std::string Stack::start_directory() {
   if (directory_port_ == 0) directory_port_ = free_tcp_port();
   if (!directory_.start({DOORMAN_DIRECTORY_BIN, "--listen", "127.0.0.1:" + std::to_string(directory_port_),
                          "--redis-port", std::to_string(redis_.port()), "--redis-timeout-ms", "300",
-                         "--shutdown-grace-seconds", "1", "--log-level", "debug", "--http-listen="},
+                         "--shutdown-grace-seconds", "1", "--log-level", "debug", "--http-listen=",
+                         "--admin-token-file", dir_ + "/admin-token"},
                         dir_ + "/directory.log"))
     return "cannot start doorman-directory";
   if (!wait_for_port(directory_port_, std::chrono::seconds(10))) return "directory did not listen\n" + logs();
@@ -47,7 +53,8 @@ std::string Stack::start_edge(const std::vector<std::string>& extra) {
 int Stack::stop_edge() { return edge_.stop(); }
 
 RunResult Stack::ctl(std::vector<std::string> args) {
-  args.insert(args.begin(), {DOORMANCTL_BIN, "--server", "127.0.0.1:" + std::to_string(directory_port_)});
+  args.insert(args.begin(), {DOORMANCTL_BIN, "--server", "127.0.0.1:" + std::to_string(directory_port_),
+                             "--token-file", dir_ + "/admin-token"});
   return run(args, std::chrono::seconds(30));
 }
 

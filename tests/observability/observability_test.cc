@@ -105,7 +105,7 @@ class Services {
     if (!directory_.start({DOORMAN_DIRECTORY_BIN, "--listen", "127.0.0.1:" + std::to_string(grpc_port_),
                            "--http-listen", "127.0.0.1:" + std::to_string(directory_http_), "--redis-port",
                            std::to_string(redis_.port()), "--redis-timeout-ms", "300", "--shutdown-grace-seconds",
-                           "1"},
+                           "1", "--admin-insecure"},  // admin auth is tested in tests/directory
                           dir_ + "/directory.log"))
       return "cannot start doorman-directory";
     if (!wait_for_port(grpc_port_, seconds(10)) || !wait_for_port(directory_http_, seconds(10)))

