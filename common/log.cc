@@ -10,6 +10,25 @@
 namespace doorman::log {
 namespace {
 std::atomic<int> g_level{static_cast<int>(Level::kInfo)};
+std::atomic<bool> g_json{false};
+
+void append_json_string(std::string& out, std::string_view v) {
+  out.push_back('"');
+  for (char c : v) {
+    auto u = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      out.push_back('\\');
+      out.push_back(c);
+    } else if (u < 0x20 || u == 0x7f) {
+      char hex[8];
+      std::snprintf(hex, sizeof hex, "\\u%04x", u);
+      out.append(hex);
+    } else {
+      out.push_back(c);
+    }
+  }
+  out.push_back('"');
+}
 
 const char* level_name(Level l) {
   switch (l) {
@@ -48,6 +67,14 @@ void append_value(std::string& out, std::string_view v) {
 }  // namespace
 
 void set_level(Level l) { g_level.store(static_cast<int>(l)); }
+void set_format(Format f) { g_json.store(f == Format::kJson); }
+
+bool parse_format(std::string_view t, Format* out) {
+  if (t == "kv") *out = Format::kKeyValue;
+  else if (t == "json") *out = Format::kJson;
+  else return false;
+  return true;
+}
 Level level() { return static_cast<Level>(g_level.load()); }
 bool enabled(Level l) { return static_cast<int>(l) >= g_level.load(std::memory_order_relaxed); }
 
@@ -71,6 +98,15 @@ Line::Line(Level l, std::string_view event) : on_(enabled(l)) {
   std::snprintf(ts, sizeof ts, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
                 tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms));
   buf_.reserve(160);
+  if (g_json.load(std::memory_order_relaxed)) {
+    buf_ += "{\"ts\":\"";
+    buf_ += ts;
+    buf_ += "\",\"level\":\"";
+    buf_ += level_name(l);
+    buf_ += "\",\"event\":";
+    append_json_string(buf_, event);
+    return;
+  }
   buf_ += "ts=";
   buf_ += ts;
   buf_ += " level=";
@@ -81,6 +117,7 @@ Line::Line(Level l, std::string_view event) : on_(enabled(l)) {
 
 Line::~Line() {
   if (!on_) return;
+  if (g_json.load(std::memory_order_relaxed)) buf_.push_back('}');
   buf_.push_back('\n');
   // One write(2) per line keeps lines from different threads whole.
   ssize_t rc = ::write(2, buf_.data(), buf_.size());
@@ -89,6 +126,13 @@ Line::~Line() {
 
 Line& Line::kv(std::string_view key, std::string_view value) {
   if (!on_) return *this;
+  if (g_json.load(std::memory_order_relaxed)) {
+    buf_.push_back(',');
+    append_json_string(buf_, key);
+    buf_.push_back(':');
+    append_json_string(buf_, value);
+    return *this;
+  }
   buf_.push_back(' ');
   buf_.append(key);
   buf_.push_back('=');
@@ -96,13 +140,23 @@ Line& Line::kv(std::string_view key, std::string_view value) {
   return *this;
 }
 
-Line& Line::kv(std::string_view key, int64_t value) { return on_ ? kv(key, std::to_string(value)) : *this; }
-Line& Line::kv(std::string_view key, uint64_t value) { return on_ ? kv(key, std::to_string(value)) : *this; }
+Line& Line::number(std::string_view key, const std::string& digits) {
+  if (!on_) return *this;
+  if (!g_json.load(std::memory_order_relaxed)) return kv(key, std::string_view(digits));
+  buf_.push_back(',');
+  append_json_string(buf_, key);
+  buf_.push_back(':');
+  buf_ += digits;
+  return *this;
+}
+
+Line& Line::kv(std::string_view key, int64_t value) { return on_ ? number(key, std::to_string(value)) : *this; }
+Line& Line::kv(std::string_view key, uint64_t value) { return on_ ? number(key, std::to_string(value)) : *this; }
 Line& Line::kv(std::string_view key, double value) {
   if (!on_) return *this;
   char b[32];
   std::snprintf(b, sizeof b, "%.6g", value);
-  return kv(key, std::string_view(b));
+  return number(key, b);
 }
 
 }  // namespace doorman::log

@@ -1,6 +1,7 @@
-// One line per event on stderr: "ts=... level=info event=name key=value ...".
-// Values with spaces, quotes or '=' are quoted. Thread-safe: each line is one
-// write. Addresses belong at debug level only (see docs/operations.md).
+// One line per event on stderr: "ts=... level=info event=name key=value ..."
+// (values with spaces, quotes or '=' are quoted), or one JSON object per line
+// with set_format(Format::kJson). Thread-safe: each line is one write.
+// Addresses belong at debug level only.
 #pragma once
 
 #include <cstdint>
@@ -11,6 +12,11 @@
 namespace doorman::log {
 
 enum class Level { kDebug = 0, kInfo = 1, kWarn = 2, kError = 3 };
+enum class Format { kKeyValue, kJson };
+
+void set_format(Format format);
+// Parses "kv" or "json"; returns false otherwise.
+bool parse_format(std::string_view text, Format* out);
 
 void set_level(Level level);
 Level level();
@@ -30,6 +36,7 @@ class Line {
   Line& kv(std::string_view key, const std::string& value) { return kv(key, std::string_view(value)); }
   Line& kv(std::string_view key, const char* value) { return kv(key, std::string_view(value)); }
   Line& kv(std::string_view key, int64_t value);
+  Line& number(std::string_view key, const std::string& digits);
   Line& kv(std::string_view key, uint64_t value);
   Line& kv(std::string_view key, int value) { return kv(key, static_cast<int64_t>(value)); }
   Line& kv(std::string_view key, unsigned value) { return kv(key, static_cast<uint64_t>(value)); }

@@ -53,6 +53,7 @@ struct Config {
   int64_t redis_timeout_ms = 1000;
   int64_t redis_connections = 4;
   std::string log_level = "info";
+  std::string log_format = "kv";
   std::string apply;
   int64_t shutdown_grace_seconds = 10;
   std::string admin_listen;
@@ -109,6 +110,7 @@ void add_options(Options& o, Config& c) {
   o.add_int("redis-timeout-ms", &c.redis_timeout_ms, 10, 60000, "Redis connect and command timeout, milliseconds");
   o.add_int("redis-connections", &c.redis_connections, 1, 64, "Redis connections (one worker thread each)");
   o.add_string("log-level", &c.log_level, "log level: debug, info, warn or error");
+  o.add_string("log-format", &c.log_format, "log line format: kv (key=value) or json (one object per line)");
   o.add_string("apply", &c.apply, "domains YAML applied at start-up, as 'doormanctl apply -f' (\"\" = none)");
   o.add_int("shutdown-grace-seconds", &c.shutdown_grace_seconds, 0, 3600,
             "on SIGTERM/SIGINT, seconds in-flight RPCs get before they are cancelled");
@@ -235,6 +237,8 @@ int run(int argc, char** argv) {
   if (err.empty() && !options.positional().empty()) err = "unexpected argument '" + options.positional()[0] + "'";
   log::Level level;
   if (err.empty() && !log::parse_level(c.log_level, &level)) err = "option log-level: unknown level '" + c.log_level + "'";
+  log::Format format = log::Format::kKeyValue;
+  if (err.empty() && !log::parse_format(c.log_format, &format)) err = "option log-format: expected kv or json";
   directory::callout::Settings callout_settings_value;
   if (err.empty()) err = callout_settings(c, &callout_settings_value);
   directory::harvest::Settings harvest_settings;
@@ -244,6 +248,7 @@ int run(int argc, char** argv) {
     return 2;
   }
   log::set_level(level);
+  log::set_format(format);
   if (!c.redis_password_file.empty()) {
     std::ifstream f(c.redis_password_file);
     if (!f || !std::getline(f, c.redis_password)) {

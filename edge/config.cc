@@ -87,6 +87,7 @@ std::string parse_config(int argc, const char* const* argv, EdgeConfig* c, std::
   o.add_int("shutdown-grace-seconds", &c->shutdown_grace_seconds, 0, 3600,
             "on SIGTERM, how long transactions in progress may take to finish");
   o.add_string("log-level", &c->log_level, "debug, info, warn or error");
+  o.add_string("log-format", &c->log_format, "log line format: kv (key=value) or json (one object per line)");
   o.add_int("backend-connect-timeout-ms", &c->backend_connect_timeout_ms, 100, 600000,
             "connecting to a back-end (then the next of the route; none left: 451 4.4.1)");
   o.add_int("backend-command-timeout-seconds", &c->backend_command_timeout_seconds, 1, 3600,
@@ -119,6 +120,8 @@ std::string parse_config(int argc, const char* const* argv, EdgeConfig* c, std::
     return "option proxy-protocol: expected off, v1, v2 or any";
   log::Level level;
   if (!log::parse_level(c->log_level, &level)) return "option log-level: expected debug, info, warn or error";
+  log::Format format;
+  if (!log::parse_format(c->log_format, &format)) return "option log-format: expected kv or json";
   if (c->hostname.empty()) {
     char name[256] = {};
     if (gethostname(name, sizeof name - 1) == 0) c->hostname = name;

@@ -33,6 +33,7 @@ struct EdgeConfig {
   std::string postmaster_domain;
   int64_t shutdown_grace_seconds = 30;
   std::string log_level = "info";
+  std::string log_format = "kv";  // kv | json
   // Back-end relay (RFC 5321 §4.5.3.2 defaults).
   int64_t backend_connect_timeout_ms = 30000;
   int64_t backend_command_timeout_seconds = 300;

@@ -28,6 +28,9 @@ int main(int argc, char** argv) {
   log::Level level = log::Level::kInfo;
   log::parse_level(config.log_level, &level);
   log::set_level(level);
+  log::Format format = log::Format::kKeyValue;
+  log::parse_format(config.log_format, &format);
+  log::set_format(format);
   std::signal(SIGPIPE, SIG_IGN);
 
   edge::EdgeMetrics edge_metrics(metrics::global());

@@ -132,6 +132,8 @@ void Connection::read_proxy_header() {
 }
 
 void Connection::perform(Actions a) {
+  if (a.transaction_started) tx_started_ = std::chrono::steady_clock::now();
+  if (a.transaction) log_transaction(*a.transaction);
   if (closed_) return;
   for (const RelayOp& op : a.relay) {
     if (auto* m = edge_metrics(); m && (op.kind == RelayOp::Kind::kChunk || op.kind == RelayOp::Kind::kEnd))
@@ -278,6 +280,20 @@ void Connection::on_check(CheckResult result) {
       log::debug("verdict").kv("session", id_).kv("code", v.reply.code).kv("source", v.source).kv("reason", v.reason);
   }
   perform(session_.on_verdicts(std::move(result.verdicts)));
+}
+
+void Connection::log_transaction(const TransactionSummary& t) {
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - tx_started_);
+  log::Line line(log::Level::kInfo, "transaction");
+  line.kv("session", id_).kv("client", client_ip_);
+  if (log::enabled(log::Level::kDebug)) line.kv("sender", t.sender.empty() ? "<>" : t.sender);
+  line.kv("rcpt_accepted", t.accepted)
+      .kv("rcpt_rejected", t.rejected)
+      .kv("rcpt_deferred", t.deferred)
+      .kv("result", t.result)
+      .kv("code", t.code)
+      .kv("size", t.size)
+      .kv("duration_ms", static_cast<int64_t>(ms.count()));
 }
 
 void Connection::on_relay(RelayResult result) {

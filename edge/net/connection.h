@@ -46,6 +46,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void start_check(const CheckRequest& request);
   void on_check(CheckResult result);
   void on_relay(RelayResult result);
+  void log_transaction(const TransactionSummary& t);
   void arm_idle_timer();
   void close(const char* reason);
 
@@ -74,6 +75,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::string end_reason_ = "client_quit";
   std::chrono::steady_clock::time_point started_;
   std::chrono::steady_clock::time_point check_started_;
+  std::chrono::steady_clock::time_point tx_started_;
   std::optional<std::chrono::steady_clock::time_point> end_started_;  // final dot sent
 };
 

@@ -75,6 +75,8 @@ std::string rfc5322_now() {
 Session::Session(const SessionConfig& config, SessionInfo info) : config_(config), info_(std::move(info)) {}
 
 void Session::observe_recipient(const char* verdict, std::string_view source) {
+  if (verdict[0] == 'r') ++tx_rejected_;
+  if (verdict[0] == 'd') ++tx_deferred_;
   if (config_.observer) config_.observer->recipient(verdict, source);
 }
 
@@ -120,7 +122,19 @@ void Session::close_with(const Reply& r) {
   close_after_flush_ = true;
 }
 
-void Session::end_transaction(Actions& a, bool release) {
+void Session::end_transaction(Actions& a, bool release, const char* result, int code) {
+  if (mail_from_) {
+    TransactionSummary t;
+    t.sender = *mail_from_;
+    t.accepted = rcpt_accepted_;
+    t.rejected = tx_rejected_;
+    t.deferred = tx_deferred_;
+    t.size = tx_size_;
+    t.result = result;
+    t.code = code;
+    a.transaction = std::move(t);
+  }
+  tx_rejected_ = tx_deferred_ = tx_size_ = 0;
   if (relay_open_ && !release && mode_ == Mode::kData) observe_relay("aborted");
   if (relay_open_) {
     RelayOp op;
@@ -147,11 +161,15 @@ void Session::finish(Actions& a) {
   }
   slots_.erase(slots_.begin(), slots_.begin() + static_cast<std::ptrdiff_t>(n));
   slots_sent_ += n;
+  if (tx_started_) {
+    a.transaction_started = true;
+    tx_started_ = false;
+  }
   if (errors_ > config_.soft_error_limit && !a.output.empty()) a.delay = config_.error_delay;
   if (!a.output.empty() && verdict_delay_ > a.delay) a.delay = verdict_delay_;
   if (!a.output.empty()) verdict_delay_ = std::chrono::milliseconds(0);
   if (close_after_flush_ && slots_.empty()) {
-    if (relay_open_) end_transaction(a, false);
+    if (in_transaction() || relay_open_) end_transaction(a, false, "closed");
     a.close = true;
     closed_ = true;
     a.check.reset();
@@ -238,7 +256,7 @@ void Session::process(Actions& a) {
       continue;
     }
     if (c.verb == Verb::kRset || c.verb == Verb::kEhlo || c.verb == Verb::kHelo) {
-      if (in_transaction() && (c.verb == Verb::kRset ? c.arg.empty() : !c.arg.empty())) end_transaction(a, true);
+      if (in_transaction() && (c.verb == Verb::kRset ? c.arg.empty() : !c.arg.empty())) end_transaction(a, true, "reset");
     }
     handle_line(r.line);
   }
@@ -365,6 +383,7 @@ void Session::cmd_mail(std::string_view arg) {
     }
   }
   mail_from_ = p.path.null_path ? std::string() : p.path.mailbox.str();
+  tx_started_ = true;
   mail_size_ = size;
   mail_8bit_ = body_8bit;
   rcpt_accepted_ = 0;
@@ -435,13 +454,13 @@ bool Session::cmd_data(std::string_view arg, bool more_input, Actions& a) {
   }
   if (more_input) {
     // RFC 2920 §3.1: DATA ends a pipelined group; content must wait for 354.
-    end_transaction(a, false);
+    end_transaction(a, false, "aborted", 554);
     close_with(Reply{554, "5.5.0", "Error: SMTP protocol synchronization"});
     return false;
   }
   if (!relay_open_) {  // the back-end connection was lost after RCPT
     reply(kLost);
-    end_transaction(a, false);
+    end_transaction(a, false, "lost", kLost.code);
     return true;
   }
   a.relay.push_back(RelayOp{RelayOp::Kind::kData});
@@ -452,6 +471,7 @@ bool Session::cmd_data(std::string_view arg, bool more_input, Actions& a) {
 void Session::finish_data(Actions& a) {
   mode_ = Mode::kCommand;
   ++stats_.transactions;
+  tx_size_ = data_->size();
   switch (data_->problem()) {
     case smtp::DataReader::Problem::kBareLf: reply_error(kBareLf); break;
     case smtp::DataReader::Problem::kBareCr: reply_error(kBareCr); break;
@@ -473,9 +493,14 @@ void Session::finish_data(Actions& a) {
       data_.reset();
       return;
   }
+  const smtp::DataReader::Problem problem = data_->problem();
   data_.reset();
   data_out_.clear();
-  end_transaction(a, false);
+  if (problem == smtp::DataReader::Problem::kNone) {
+    end_transaction(a, false, "lost", kLost.code);
+  } else {
+    end_transaction(a, false, "rejected", problem == smtp::DataReader::Problem::kTooBig ? kTooBig.code : 550);
+  }
 }
 
 std::string Session::received_header() const {
@@ -627,15 +652,18 @@ Actions Session::on_relay(RelayResult r) {
         header_sent_ = false;
         break;
       }
-      if (!ok) {
-        relay_open_ = false;
-        reply(kLost);
-      } else {
-        reply(from_backend(r.replies.empty() ? Reply{} : r.replies[0],
-                           "Error: temporarily refused by the mail server, try again later",
-                           "Error: refused by the mail server"));
+      {
+        Reply out = kLost;
+        if (!ok) {
+          relay_open_ = false;
+        } else {
+          out = from_backend(r.replies.empty() ? Reply{} : r.replies[0],
+                             "Error: temporarily refused by the mail server, try again later",
+                             "Error: refused by the mail server");
+        }
+        reply(out);
+        end_transaction(a, ok, !ok ? "lost" : out.code >= 500 ? "rejected" : "deferred", out.code);
       }
-      end_transaction(a, ok);
       break;
     case Pending::kChunk:
       if (!ok) {
@@ -656,10 +684,12 @@ Actions Session::on_relay(RelayResult r) {
                              "Error: message refused by the mail server");
       }
       reply(out);
-      observe_relay(out.code == 250 ? "delivered" : !ok || out.enhanced == "4.4.2" ? "lost"
-                                        : out.code >= 500                  ? "rejected"
-                                                                           : "deferred");
-      end_transaction(a, ok);
+      const char* outcome = out.code == 250                       ? "delivered"
+                            : !ok || out.enhanced == "4.4.2"      ? "lost"
+                            : out.code >= 500                     ? "rejected"
+                                                                  : "deferred";
+      observe_relay(outcome);
+      end_transaction(a, ok, outcome, out.code);
       break;
     }
     case Pending::kNone:
@@ -673,7 +703,7 @@ Actions Session::on_relay(RelayResult r) {
 Actions Session::on_timeout() {
   Actions a;
   if (closed_) return a;
-  end_transaction(a, false);
+  end_transaction(a, false, "aborted");
   a.output = Reply{421, "4.4.2", config_.hostname + " Error: timeout exceeded"}.wire();
   a.close = true;
   closed_ = true;

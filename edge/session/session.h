@@ -131,6 +131,18 @@ struct RelayResult {
   bool mail_refused = false;  // kRcpts: the back-end refused MAIL FROM
 };
 
+// One transaction, for the summary log line: counts, size and outcome.
+struct TransactionSummary {
+  std::string sender;  // reverse-path ("" for <>); log it at debug level only
+  uint64_t accepted = 0;
+  uint64_t rejected = 0;
+  uint64_t deferred = 0;
+  uint64_t size = 0;   // message octets received (0 when there was no DATA)
+  // delivered, rejected, deferred, lost, aborted, reset, closed
+  std::string result;
+  int code = 0;        // the reply to the final dot or DATA (0: none)
+};
+
 // What the shell must do after a call into the session, in this order:
 // perform `relay` and start `check` (if any), wait `delay`, write `output`,
 // close if `close`.
@@ -140,6 +152,8 @@ struct Actions {
   std::optional<CheckRequest> check;
   std::vector<RelayOp> relay;
   bool close = false;
+  bool transaction_started = false;               // MAIL FROM was accepted
+  std::optional<TransactionSummary> transaction;  // a transaction ended
 };
 
 // Counters for the summary log line.
@@ -192,7 +206,7 @@ class Session {
   void handle_line(std::string_view line);
   bool cmd_data(std::string_view arg, bool more_input, Actions& a);
   void finish_data(Actions& a);
-  void end_transaction(Actions& a, bool release);
+  void end_transaction(Actions& a, bool release, const char* result, int code = 0);
   void reply(const smtp::Reply& r);
   void reply_error(const smtp::Reply& r);
   void reply_raw(std::string wire);
@@ -226,6 +240,10 @@ class Session {
   std::optional<uint64_t> mail_size_;
   bool mail_8bit_ = false;
   size_t rcpt_accepted_ = 0;
+  uint64_t tx_rejected_ = 0;
+  uint64_t tx_deferred_ = 0;
+  uint64_t tx_size_ = 0;
+  bool tx_started_ = false;  // reported in the next Actions
   std::string single_rcpt_;  // for "for <rcpt>" in Received when there is one
   // The RCPT group being verified (absolute slot numbers) and its requests.
   std::vector<size_t> group_slots_;

@@ -61,6 +61,12 @@ TEST(EdgeMetrics, CountsAKnownTrafficMixAndReportsReadiness) {
   EXPECT_EQ(metric_value(m, "doorman_edge_sessions_active"), 0);
   EXPECT_EQ(metric_value(m, "doorman_edge_build_info{version=\"0.1.0\"}"), 1);
   EXPECT_EQ(m.find("example.com"), std::string::npos);  // no addresses or domains in labels
+  // One summary line per transaction in the edge's log.
+  std::string elog = stack.edge().read_log();
+  EXPECT_NE(elog.find("event=transaction session="), std::string::npos) << elog;
+  EXPECT_NE(elog.find("rcpt_accepted=2 rcpt_rejected=3 rcpt_deferred=0 result=delivered code=250 size=21"),
+            std::string::npos)
+      << elog;
   EXPECT_EQ(m.find("127.0.0.1"), std::string::npos);
 
   // Draining: not ready any more, while a transaction in progress may finish.

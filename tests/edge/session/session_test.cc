@@ -347,6 +347,35 @@ TEST(SessionTest, VerdictDelayHoldsTheReplyBack) {
   EXPECT_EQ(n.delay.count(), 0);  // only that reply
 }
 
+TEST(SessionTest, TransactionSummaries) {
+  SessionConfig c = test_config();
+  Session s(c, SessionInfo{"S1", "192.0.2.1"});
+  s.start();
+  Actions a = s.feed("EHLO c\r\nMAIL FROM:<s@x.example>\r\n");
+  EXPECT_TRUE(a.transaction_started);
+  EXPECT_FALSE(a.transaction);
+  a = s.feed("RCPT TO:<alice@example.com>\r\nRCPT TO:<zed@example.com>\r\n");
+  a = s.on_verdicts({verdict_for("alice@example.com"), verdict_for("zed@example.com")});
+  a = s.on_relay(RelayResult{RelayResult::Status::kOk, {Reply{250, "2.1.5", "Ok"}}, false});
+  a = s.feed("DATA\r\n");
+  a = s.on_relay(RelayResult{RelayResult::Status::kOk, {Reply{354, "", "go"}}, false});
+  a = s.feed("hello\r\n.\r\n");
+  a = s.on_relay(RelayResult{RelayResult::Status::kOk, {Reply{250, "2.0.0", "queued"}}, false});
+  ASSERT_TRUE(a.transaction);
+  EXPECT_EQ(a.transaction->sender, "s@x.example");
+  EXPECT_EQ(a.transaction->accepted, 1u);
+  EXPECT_EQ(a.transaction->rejected, 1u);
+  EXPECT_EQ(a.transaction->result, "delivered");
+  EXPECT_EQ(a.transaction->code, 250);
+  EXPECT_EQ(a.transaction->size, 7u);
+  a = s.feed("MAIL FROM:<>\r\nRSET\r\n");
+  ASSERT_TRUE(a.transaction);
+  EXPECT_EQ(a.transaction->result, "reset");
+  a = s.feed("MAIL FROM:<>\r\nQUIT\r\n");
+  ASSERT_TRUE(a.transaction);
+  EXPECT_EQ(a.transaction->result, "closed");
+}
+
 TEST(SessionTest, RecipientLimit) {
   SessionConfig c = test_config();
   c.max_recipients = 100;
