@@ -4,7 +4,7 @@
 
 #include <gtest/gtest.h>
 
-#include "tests/fakes/line_client.h"
+#include "tests/support/smtp_client.h"
 
 namespace doorman::test {
 namespace {
@@ -14,7 +14,7 @@ using namespace std::chrono_literals;
 TEST(FakeSmtpServer, DefaultTransactionIsRecorded) {
   FakeSmtpServer s;
   ASSERT_TRUE(s.start());
-  LineClient c;
+  SmtpClient c;
   ASSERT_TRUE(c.connect(s.port()));
   EXPECT_EQ(c.reply().substr(0, 3), "220");
   std::string ehlo = c.command("EHLO client.test");
@@ -43,7 +43,7 @@ TEST(FakeSmtpServer, DefaultTransactionIsRecorded) {
 TEST(FakeSmtpServer, PipelinedInputIsHandledInOrder) {
   FakeSmtpServer s;
   ASSERT_TRUE(s.start());
-  LineClient c;
+  SmtpClient c;
   ASSERT_TRUE(c.connect(s.port()));
   c.reply();
   ASSERT_TRUE(c.send("EHLO c\r\nMAIL FROM:<>\r\nRCPT TO:<a@x>\r\nRCPT TO:<b@x>\r\nDATA\r\n"));
@@ -75,7 +75,7 @@ TEST(FakeSmtpServer, ResponderScriptsRepliesDelaysAndClose) {
     return std::nullopt;
   });
   ASSERT_TRUE(s.start());
-  LineClient c;
+  SmtpClient c;
   ASSERT_TRUE(c.connect(s.port()));
   c.reply();
   c.command("HELO c");
@@ -101,7 +101,7 @@ TEST(FakeSmtpServer, GreetingAndDataReplyAreScriptable) {
   s.set_data_reply({"554 5.7.1 Rejected by content filter\r\n", 0ms, false});
   s.set_extensions({"SIZE 1000"});
   ASSERT_TRUE(s.start());
-  LineClient c;
+  SmtpClient c;
   ASSERT_TRUE(c.connect(s.port()));
   EXPECT_EQ(c.reply(), "220-first\n220 second");
   EXPECT_EQ(c.command("EHLO c"), "250-fake.test\n250 SIZE 1000");
@@ -114,7 +114,7 @@ TEST(FakeSmtpServer, GreetingAndDataReplyAreScriptable) {
 TEST(FakeSmtpServer, StrictEndOfDataIgnoresSmugglingVariants) {
   FakeSmtpServer s;
   ASSERT_TRUE(s.start());
-  LineClient c;
+  SmtpClient c;
   ASSERT_TRUE(c.connect(s.port()));
   c.reply();
   c.command("HELO c");
@@ -135,7 +135,7 @@ TEST(FakeSmtpServer, LenientEndOfDataActsLikeAVulnerableServer) {
     FakeSmtpServer s;
     s.set_lenient_end_of_data(true);
     ASSERT_TRUE(s.start());
-    LineClient c;
+    SmtpClient c;
     ASSERT_TRUE(c.connect(s.port()));
     c.reply();
     c.command("HELO c");
@@ -155,7 +155,7 @@ TEST(FakeSmtpServer, CloseDuringDataLeavesAnIncompleteTransaction) {
   FakeSmtpServer s;
   s.set_close_during_data_after(10);
   ASSERT_TRUE(s.start());
-  LineClient c;
+  SmtpClient c;
   ASSERT_TRUE(c.connect(s.port()));
   c.reply();
   c.command("HELO c");
@@ -173,7 +173,7 @@ TEST(FakeSmtpServer, CloseDuringDataLeavesAnIncompleteTransaction) {
 TEST(FakeSmtpServer, StopClosesOpenConnections) {
   FakeSmtpServer s;
   ASSERT_TRUE(s.start());
-  LineClient c;
+  SmtpClient c;
   ASSERT_TRUE(c.connect(s.port()));
   c.reply();
   s.stop();

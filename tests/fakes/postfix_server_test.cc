@@ -4,7 +4,7 @@
 
 #include <gtest/gtest.h>
 
-#include "tests/fakes/line_client.h"
+#include "tests/support/smtp_client.h"
 
 namespace doorman::test {
 namespace {
@@ -15,7 +15,7 @@ TEST(PostfixServer, KnownUserIsAcceptedUnknownIsRejectedAndMailIsDelivered) {
   PostfixServer pf;
   std::string error;
   ASSERT_TRUE(pf.start("example.test", {"alice", "bob"}, &error)) << error;
-  LineClient c;
+  SmtpClient c;
   ASSERT_TRUE(c.connect(pf.port()));
   EXPECT_EQ(c.reply(), "220 backend.test ESMTP");
   EXPECT_EQ(c.command("EHLO client.test").substr(0, 4), "250-");
@@ -37,7 +37,7 @@ TEST(PostfixServer, KnownUserIsAcceptedUnknownIsRejectedAndMailIsDelivered) {
 
   // A new user, after a reload, is known to new sessions.
   ASSERT_TRUE(pf.set_users({"alice", "bob", "carol"}));
-  LineClient c2;
+  SmtpClient c2;
   ASSERT_TRUE(c2.connect(pf.port()));
   c2.reply();
   c2.command("HELO client.test");

@@ -6,7 +6,7 @@
 #include <thread>
 
 #include "tests/fakes/fake_smtp_server.h"
-#include "tests/integration/smtp_client.h"
+#include "tests/support/smtp_client.h"
 #include "tests/integration/stack.h"
 
 namespace doorman::test {

@@ -11,7 +11,7 @@
 #include <thread>
 
 #include "tests/fakes/fake_smtp_server.h"
-#include "tests/integration/smtp_client.h"
+#include "tests/support/smtp_client.h"
 #include "tests/integration/stack.h"
 #include "tests/support/postfix_server.h"
 

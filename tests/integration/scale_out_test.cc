@@ -23,7 +23,7 @@
 #include <vector>
 
 #include "tests/fakes/fake_smtp_server.h"
-#include "tests/integration/smtp_client.h"
+#include "tests/support/smtp_client.h"
 #include "tests/support/process.h"
 #include "tests/support/redis_server.h"
 

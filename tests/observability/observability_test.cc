@@ -24,7 +24,7 @@
 #include <thread>
 
 #include "tests/fakes/fake_smtp_server.h"
-#include "tests/integration/smtp_client.h"
+#include "tests/support/smtp_client.h"
 #include "tests/support/http_get.h"
 #include "tests/support/process.h"
 #include "tests/support/redis_server.h"

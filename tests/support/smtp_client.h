@@ -1,4 +1,4 @@
-// A minimal blocking SMTP client for integration tests: raw bytes out, reply
+// A minimal blocking SMTP client for tests: raw bytes out, reply
 // lines in. Talks only to loopback. Every read has a timeout so a test can
 // never hang on a silent server.
 #pragma once

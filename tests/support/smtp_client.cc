@@ -1,4 +1,4 @@
-#include "tests/integration/smtp_client.h"
+#include "tests/support/smtp_client.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
