@@ -4,6 +4,7 @@
 
 #include "tests/support/process.h"
 #include "tests/support/redis_server.h"
+#include "tests/support/test_certs.h"
 
 namespace doorman::test {
 
@@ -23,6 +24,17 @@ TEST(Process, StopEscalatesToSigkill) {
   int code = p.stop(std::chrono::milliseconds(200));
   EXPECT_EQ(code, 128 + 9);
   EXPECT_FALSE(p.running());
+  remove_tree(dir);
+}
+
+TEST(TestPki, ChainsVerifyAndTheRogueClientDoesNot) {
+  std::string dir = make_temp_dir("pki");
+  TestPki pki = make_test_pki(dir);
+  ASSERT_TRUE(pki.ok()) << pki.error;
+  EXPECT_EQ(run({"openssl", "verify", "-CAfile", pki.ca_cert, "-purpose", "sslserver", pki.server_cert}).exit_code, 0);
+  EXPECT_EQ(run({"openssl", "verify", "-CAfile", pki.ca_cert, "-purpose", "sslclient", pki.client_cert}).exit_code, 0);
+  EXPECT_NE(run({"openssl", "verify", "-CAfile", pki.ca_cert, pki.rogue_client_cert}).exit_code, 0);
+  EXPECT_NE(run({"openssl", "verify", "-CAfile", pki.ca_cert, "-purpose", "sslserver", pki.client_cert}).exit_code, 0);
   remove_tree(dir);
 }
 
