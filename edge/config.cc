@@ -34,6 +34,16 @@ BackendTimeouts EdgeConfig::backend_timeouts() const {
   return t;
 }
 
+TlsServerSettings EdgeConfig::tls_settings() const {
+  TlsServerSettings t;
+  t.cert_file = tls_cert_file;
+  t.key_file = tls_key_file;
+  t.min_version = tls_min_version;
+  t.ciphers = tls_ciphers;
+  t.check_interval = std::chrono::seconds(tls_reload_check_seconds);
+  return t;
+}
+
 bool split_host_port(const std::string& in, std::string* host, uint16_t* port) {
   size_t colon;
   if (!in.empty() && in.front() == '[') {
@@ -86,6 +96,15 @@ std::string parse_config(int argc, const char* const* argv, EdgeConfig* c, std::
                "domain that a bare RCPT TO:<postmaster> is checked as (empty: rejected)");
   o.add_int("shutdown-grace-seconds", &c->shutdown_grace_seconds, 0, 3600,
             "on SIGTERM, how long transactions in progress may take to finish");
+  o.add_string("tls-cert-file", &c->tls_cert_file,
+               "PEM certificate chain for STARTTLS; with tls-key-file, STARTTLS is offered (re-read on change)");
+  o.add_string("tls-key-file", &c->tls_key_file, "PEM private key for STARTTLS");
+  o.add_string("tls-min-version", &c->tls_min_version, "oldest TLS version accepted: 1.2 or 1.3");
+  o.add_string("tls-ciphers", &c->tls_ciphers, "OpenSSL cipher list for TLS 1.2 (\"\" = OpenSSL's default)");
+  o.add_int("tls-handshake-timeout-seconds", &c->tls_handshake_timeout_seconds, 1, 600,
+            "time allowed for the TLS handshake after 220 Ready to start TLS");
+  o.add_int("tls-reload-check-seconds", &c->tls_reload_check_seconds, 1, 3600,
+            "how often the certificate and key files are checked for changes");
   o.add_string("log-level", &c->log_level, "debug, info, warn or error");
   o.add_string("log-format", &c->log_format, "log line format: kv (key=value) or json (one object per line)");
   o.add_int("backend-connect-timeout-ms", &c->backend_connect_timeout_ms, 100, 600000,
@@ -118,6 +137,9 @@ std::string parse_config(int argc, const char* const* argv, EdgeConfig* c, std::
   proxy::Version proxy_version = proxy::Version::kAny;
   if (!proxy::parse_mode(c->proxy_protocol, &proxy_on, &proxy_version))
     return "option proxy-protocol: expected off, v1, v2 or any";
+  if (c->tls_cert_file.empty() != c->tls_key_file.empty())
+    return "options tls-cert-file and tls-key-file go together: set both or neither";
+  if (c->tls_min_version != "1.2" && c->tls_min_version != "1.3") return "option tls-min-version: expected 1.2 or 1.3";
   log::Level level;
   if (!log::parse_level(c->log_level, &level)) return "option log-level: expected debug, info, warn or error";
   log::Format format;

@@ -9,6 +9,7 @@
 
 #include "edge/net/backend.h"
 #include "edge/session/session.h"
+#include "edge/tls/tls_context.h"
 
 namespace doorman::edge {
 
@@ -32,6 +33,13 @@ struct EdgeConfig {
   int64_t error_delay_ms = 1000;
   std::string postmaster_domain;
   int64_t shutdown_grace_seconds = 30;
+  // STARTTLS: offered when both files are set (PEM; re-read when they change).
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  std::string tls_min_version = "1.2";  // 1.2 | 1.3
+  std::string tls_ciphers;              // TLS 1.2 cipher list; "" = OpenSSL default
+  int64_t tls_handshake_timeout_seconds = 30;
+  int64_t tls_reload_check_seconds = 5;
   std::string log_level = "info";
   std::string log_format = "kv";  // kv | json
   // Back-end relay (RFC 5321 §4.5.3.2 defaults).
@@ -45,6 +53,7 @@ struct EdgeConfig {
 
   SessionConfig session() const;
   BackendTimeouts backend_timeouts() const;
+  TlsServerSettings tls_settings() const;
 };
 
 // Parses argv/environment/file into `config`. Returns "" or an error message;

@@ -3,6 +3,7 @@
 #include <csignal>
 #include <cstdio>
 #include <iostream>
+#include <memory>
 
 #include "common/http_server.h"
 #include "common/log.h"
@@ -11,6 +12,7 @@
 #include "edge/directory_client.h"
 #include "edge/metrics.h"
 #include "edge/net/server.h"
+#include "edge/tls/tls_context.h"
 
 int main(int argc, char** argv) {
   using namespace doorman;
@@ -37,8 +39,20 @@ int main(int argc, char** argv) {
   edge::set_edge_metrics(&edge_metrics);
   metrics::global().gauge("doorman_edge_build_info", "Build information; always 1.", {{"version", DOORMAN_VERSION}}).set(1);
 
+  std::unique_ptr<edge::TlsServerContext> tls;
+  if (!config.tls_cert_file.empty()) {
+    tls = std::make_unique<edge::TlsServerContext>(config.tls_settings(), [](bool ok, double not_after) {
+      if (auto* m = edge::edge_metrics()) m->tls_loaded(ok, not_after);
+    });
+    err = tls->load();
+    if (!err.empty()) {
+      std::cerr << "doorman-edge: " << err << "\n";
+      return 2;
+    }
+  }
+
   edge::DirectoryClient directory(config.directory, std::chrono::milliseconds(config.directory_timeout_ms));
-  edge::Server server(config, directory);
+  edge::Server server(config, directory, tls.get());
   err = server.bind();
   if (!err.empty()) {
     std::cerr << "doorman-edge: " << err << "\n";

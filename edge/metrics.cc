@@ -29,8 +29,21 @@ EdgeMetrics::EdgeMetrics(metrics::Registry& r)
       backend_connect_failures(r.counter("doorman_edge_backend_connect_failures_total",
                                          "Failed connections to back-ends (each route entry tried).")),
       backend_idle(r.gauge("doorman_edge_backend_connections_idle", "Idle pooled back-end connections.")),
+      tls_handshake_ok(r.counter("doorman_edge_tls_handshakes_total", "STARTTLS handshakes by result.",
+                                 {{"result", "ok"}})),
+      tls_handshake_failed(r.counter("doorman_edge_tls_handshakes_total", "STARTTLS handshakes by result.",
+                                     {{"result", "failed"}})),
+      tls_load_ok(r.counter("doorman_edge_tls_certificate_loads_total",
+                            "Loads of the STARTTLS certificate and key (start-up and reloads) by result.",
+                            {{"result", "ok"}})),
+      tls_load_failed(r.counter("doorman_edge_tls_certificate_loads_total",
+                                "Loads of the STARTTLS certificate and key (start-up and reloads) by result.",
+                                {{"result", "failed"}})),
+      tls_cert_expiry(r.gauge("doorman_edge_tls_certificate_expiry_timestamp_seconds",
+                              "notAfter of the STARTTLS certificate in use, as Unix time.")),
       registry_(r) {
-  for (const char* c : {"ehlo", "helo", "mail", "rcpt", "data", "rset", "noop", "quit", "vrfy", "help", "other"})
+  for (const char* c :
+       {"ehlo", "helo", "mail", "rcpt", "data", "rset", "noop", "quit", "vrfy", "help", "starttls", "other"})
     commands_[c] = &r.counter("doorman_edge_commands_total", "SMTP commands received.", {{"command", c}});
   const char* classes[] = {"2xx", "3xx", "4xx", "5xx"};
   for (size_t i = 0; i < 4; ++i)
@@ -44,8 +57,14 @@ EdgeMetrics::EdgeMetrics(metrics::Registry& r)
     relays_[o] = &r.counter("doorman_edge_relay_transactions_total", "Relayed transactions by outcome.",
                             {{"outcome", o}});
   for (const char* e : {"client_quit", "client_disconnected", "timeout", "too_many_errors", "sync_error", "shutdown",
-                        "shutdown_forced", "too_many_sessions", "read_error", "write_error", "server_closed", "proxy_invalid", "pregreet"})
+                        "shutdown_forced", "too_many_sessions", "read_error", "write_error", "server_closed", "proxy_invalid", "pregreet",
+                        "tls_failed"})
     ends_[e] = &r.counter("doorman_edge_sessions_total", "Ended SMTP sessions, by how they ended.", {{"end", e}});
+}
+
+void EdgeMetrics::tls_loaded(bool ok, double not_after) {
+  (ok ? tls_load_ok : tls_load_failed).inc();
+  if (ok && not_after > 0) tls_cert_expiry.set(not_after);
 }
 
 void EdgeMetrics::command(std::string_view verb) {

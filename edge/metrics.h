@@ -23,6 +23,8 @@ class EdgeMetrics : public SessionObserver {
   void relay(std::string_view outcome) override;
 
   void session_ended(std::string_view end);
+  // After each load of the STARTTLS certificate (start-up and reloads).
+  void tls_loaded(bool ok, double not_after);
 
   metrics::Gauge& sessions_active;
   metrics::Gauge& draining;
@@ -33,6 +35,11 @@ class EdgeMetrics : public SessionObserver {
   metrics::Counter& relay_bytes;
   metrics::Counter& backend_connect_failures;
   metrics::Gauge& backend_idle;
+  metrics::Counter& tls_handshake_ok;
+  metrics::Counter& tls_handshake_failed;
+  metrics::Counter& tls_load_ok;
+  metrics::Counter& tls_load_failed;
+  metrics::Gauge& tls_cert_expiry;
 
  private:
   metrics::Registry& registry_;

@@ -4,6 +4,7 @@
 #include "edge/metrics.h"
 #include "edge/net/server.h"
 #include "edge/proxy/proxy_protocol.h"
+#include "edge/tls/tls_context.h"
 
 namespace doorman::edge {
 
@@ -148,6 +149,7 @@ void Connection::perform(Actions a) {
     });
   }
   if (a.check) start_check(*a.check);
+  if (a.start_tls) tls_after_write_ = true;
   if (a.close) {
     close_after_write_ = true;
     if (end_reason_ == "client_quit") {
@@ -189,6 +191,13 @@ void Connection::maybe_read() {
 }
 
 void Connection::read_some(std::function<void(const error_code&, std::string_view)> done) {
+  if (tls_) {
+    tls_->async_read_some(asio::buffer(*tls_buffer_), [self = shared_from_this(), done = std::move(done)](
+                                                         const error_code& ec, size_t n) {
+      done(ec, std::string_view(self->tls_buffer_->data(), ec ? 0 : n));
+    });
+    return;
+  }
   socket_.async_wait(asio::ip::tcp::socket::wait_read,
                      [self = shared_from_this(), done = std::move(done)](const error_code& ec) mutable {
                        if (ec) {
@@ -237,11 +246,20 @@ void Connection::queue_write(const std::string& bytes) {
 void Connection::do_write() {
   if (closed_ || !writing_.empty()) return;
   if (out_.empty()) {
-    if (close_after_write_ && !delaying_) close("done");
+    if (close_after_write_ && !delaying_) {
+      if (tls_) {
+        // close_notify, so the client sees a clean end rather than a
+        // truncation. The socket is non-blocking: this writes the alert and
+        // returns without waiting for the client's.
+        error_code ignored;
+        tls_->shutdown(ignored);
+      }
+      close("done");
+    } else if (tls_after_write_ && !delaying_) start_tls();
     return;
   }
   writing_.swap(out_);
-  asio::async_write(socket_, asio::buffer(writing_), [self = shared_from_this()](const error_code& ec, size_t) {
+  auto on_written = [self = shared_from_this()](const error_code& ec, size_t) {
     self->writing_.clear();
     if (self->closed_) return;
     if (ec) {
@@ -251,6 +269,49 @@ void Connection::do_write() {
     }
     self->do_write();
     self->maybe_read();
+  };
+  if (tls_) {
+    asio::async_write(*tls_, asio::buffer(writing_), std::move(on_written));
+  } else {
+    asio::async_write(socket_, asio::buffer(writing_), std::move(on_written));
+  }
+}
+
+void Connection::start_tls() {
+  tls_after_write_ = false;
+  TlsServerContext* tls = server_.tls();
+  tls_context_ = tls ? tls->current() : nullptr;
+  if (!tls_context_) {
+    end_reason_ = "tls_failed";
+    perform(session_.on_tls_failed());
+    return;
+  }
+  tls_ = std::make_unique<asio::ssl::stream<asio::ip::tcp::socket&>>(socket_, *tls_context_);
+  tls_buffer_ = std::make_unique<std::array<char, 4096>>();
+  delay_timer_.expires_after(std::chrono::seconds(server_.config().tls_handshake_timeout_seconds));
+  delay_timer_.async_wait([self = shared_from_this()](const error_code& ec) {
+    if (ec || self->closed_) return;
+    self->end_reason_ = "tls_failed";
+    self->close("TLS handshake timeout");
+  });
+  tls_->async_handshake(asio::ssl::stream_base::server, [self = shared_from_this()](const error_code& ec) {
+    self->delay_timer_.cancel();
+    if (self->closed_) return;
+    auto* m = edge_metrics();
+    if (ec) {
+      if (m) m->tls_handshake_failed.inc();
+      log::info("tls_failed").kv("session", self->id_).kv("client", self->client_ip_).kv("error", ec.message());
+      self->end_reason_ = "tls_failed";
+      self->perform(self->session_.on_tls_failed());
+      return;
+    }
+    if (m) m->tls_handshake_ok.inc();
+    TlsSessionInfo info = tls_session_info(self->tls_->native_handle());
+    log::debug("tls_established")
+        .kv("session", self->id_)
+        .kv("version", info.version)
+        .kv("cipher", info.cipher);
+    self->perform(self->session_.on_tls(info.description()));
   });
 }
 

@@ -4,6 +4,7 @@
 
 #include <utility>  // before Asio with g++ 12 and Boost 1.74
 #include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
 
 #include <array>
 #include <functional>
@@ -49,6 +50,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void log_transaction(const TransactionSummary& t);
   void arm_idle_timer();
   void close(const char* reason);
+  void start_tls();  // the handshake, once "220 Ready to start TLS" is written
 
   static constexpr size_t kMaxPendingOutput = 64 * 1024;
 
@@ -59,6 +61,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::string client_ip_;
   Session session_;
   Relay relay_;
+  // After STARTTLS: the context this session's handshake used, the TLS
+  // stream over socket_, and its read buffer (TLS sessions only; plaintext
+  // sessions read into a per-thread buffer and hold none while idle).
+  std::shared_ptr<boost::asio::ssl::context> tls_context_;
+  std::unique_ptr<boost::asio::ssl::stream<boost::asio::ip::tcp::socket&>> tls_;
+  std::unique_ptr<std::array<char, 4096>> tls_buffer_;
   boost::asio::steady_timer idle_timer_;
   boost::asio::steady_timer delay_timer_;
 
@@ -71,6 +79,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool reading_ = false;
   bool delaying_ = false;
   bool close_after_write_ = false;
+  bool tls_after_write_ = false;  // STARTTLS accepted: handshake once out_ is written
   bool closed_ = false;
   std::string end_reason_ = "client_quit";
   std::chrono::steady_clock::time_point started_;

@@ -21,11 +21,12 @@ size_t thread_count(int64_t configured) {
 }
 }  // namespace
 
-Server::Server(const EdgeConfig& config, DirectoryClient& directory)
+Server::Server(const EdgeConfig& config, DirectoryClient& directory, TlsServerContext* tls)
     : config_(config),
       session_config_(config.session()),
       backend_timeouts_(config.backend_timeouts()),
       directory_(directory),
+      tls_(tls),
       contexts_([&] {
         std::vector<std::unique_ptr<Context>> v;
         for (size_t i = 0; i < thread_count(config.threads); ++i) v.push_back(std::make_unique<Context>(static_cast<size_t>(config.backend_pool_max_idle),
@@ -37,6 +38,7 @@ Server::Server(const EdgeConfig& config, DirectoryClient& directory)
       grace_timer_(contexts_[0]->io) {
   for (auto& c : contexts_) guards_.push_back(asio::make_work_guard(c->io));
   session_config_.observer = edge_metrics();
+  session_config_.starttls = tls_ != nullptr;
 }
 
 Server::~Server() = default;

@@ -33,10 +33,12 @@
 namespace doorman::edge {
 
 class Connection;
+class TlsServerContext;
 
 class Server {
  public:
-  Server(const EdgeConfig& config, DirectoryClient& directory);
+  // `tls`: the STARTTLS context (loaded), or null when TLS is not configured.
+  Server(const EdgeConfig& config, DirectoryClient& directory, TlsServerContext* tls = nullptr);
   ~Server();
 
   // Binds the listener. Returns "" or an error message.
@@ -54,6 +56,7 @@ class Server {
   const SessionConfig& session_config() const { return session_config_; }
   const EdgeConfig& config() const { return config_; }
   DirectoryClient& directory() { return directory_; }
+  TlsServerContext* tls() { return tls_; }
   void on_connection_closed(Connection* c, size_t context_index);
   // Counts a session from `ip`; false when the per-address limit is reached.
   bool acquire_ip(const std::string& ip);
@@ -76,6 +79,7 @@ class Server {
   SessionConfig session_config_;
   BackendTimeouts backend_timeouts_;
   DirectoryClient& directory_;
+  TlsServerContext* tls_;
   std::vector<std::unique_ptr<Context>> contexts_;
   std::vector<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> guards_;
   boost::asio::ip::tcp::acceptor acceptor_;

@@ -58,6 +58,7 @@ std::string_view verb_name(Verb v) {
     case Verb::kQuit: return "quit";
     case Verb::kVrfy: return "vrfy";
     case Verb::kHelp: return "help";
+    case Verb::kStartTls: return "starttls";
     default: return "other";
   }
 }
@@ -255,6 +256,12 @@ void Session::process(Actions& a) {
       if (!cmd_data(c.arg, more_input, a)) break;
       continue;
     }
+    if (c.verb == Verb::kStartTls && cmd_starttls(c.arg, a)) {
+      // CVE-2011-0411 class: whatever the client sent after STARTTLS in
+      // plaintext must not be read as commands inside TLS.
+      pos = in_.size();
+      break;
+    }
     if (c.verb == Verb::kRset || c.verb == Verb::kEhlo || c.verb == Verb::kHelo) {
       if (in_transaction() && (c.verb == Verb::kRset ? c.arg.empty() : !c.arg.empty())) end_transaction(a, true, "reset");
     }
@@ -300,9 +307,21 @@ void Session::handle_line(std::string_view line) {
     case Verb::kHelp:
       reply(Reply{214, "2.0.0", "Commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP"});
       break;
+    case Verb::kStartTls:  // refused here; accepted in cmd_starttls()
+      if (!config_.starttls) {
+        reply_error(Reply{502, "5.5.1", "Error: command not implemented"});
+      } else if (tls_active_) {
+        reply_error(Reply{554, "5.5.1", "Error: TLS already active"});
+      } else if (!c.arg.empty()) {
+        reply_error(Reply{501, "5.5.4", "Syntax: STARTTLS"});
+      } else if (!extended_) {
+        reply_error(Reply{503, "5.5.1", "Error: send EHLO first"});
+      } else {
+        reply_error(Reply{503, "5.5.1", "Error: MAIL transaction in progress"});
+      }
+      break;
     case Verb::kExpn:
     case Verb::kTurn:
-    case Verb::kStartTls:
     case Verb::kBdat:
     case Verb::kAuth:
       reply_error(Reply{502, "5.5.1", "Error: command not implemented"});
@@ -331,8 +350,41 @@ void Session::cmd_ehlo(std::string_view arg, bool extended) {
     reply(Reply{250, "", config_.hostname});
     return;
   }
-  reply_raw(smtp::multiline(250, {config_.hostname, "PIPELINING", "SIZE " + std::to_string(config_.max_message_size),
-                                  "8BITMIME", "ENHANCEDSTATUSCODES"}));
+  std::vector<std::string> lines{config_.hostname, "PIPELINING", "SIZE " + std::to_string(config_.max_message_size),
+                                 "8BITMIME", "ENHANCEDSTATUSCODES"};
+  if (config_.starttls && !tls_active_) lines.push_back("STARTTLS");
+  reply_raw(smtp::multiline(250, lines));
+}
+
+bool Session::cmd_starttls(std::string_view arg, Actions& a) {
+  if (!config_.starttls || tls_active_ || !arg.empty() || !extended_ || in_transaction()) return false;
+  reply(Reply{220, "2.0.0", "Ready to start TLS"});
+  pending_ = Pending::kTls;
+  a.start_tls = true;
+  return true;
+}
+
+Actions Session::on_tls(std::string description) {
+  Actions a;
+  if (pending_ != Pending::kTls) return a;
+  pending_ = Pending::kNone;
+  tls_active_ = true;
+  tls_description_ = std::move(description);
+  // RFC 3207 §4.2: forget everything learnt from the client before TLS.
+  helo_.clear();
+  extended_ = false;
+  in_.clear();
+  process(a);
+  return a;
+}
+
+Actions Session::on_tls_failed() {
+  Actions a;
+  pending_ = Pending::kNone;
+  in_.clear();
+  closed_ = true;
+  a.close = true;
+  return a;
 }
 
 void Session::cmd_mail(std::string_view arg) {
@@ -505,8 +557,12 @@ void Session::finish_data(Actions& a) {
 
 std::string Session::received_header() const {
   std::string ip = info_.client_ip.find(':') != std::string::npos ? "IPv6:" + info_.client_ip : info_.client_ip;
-  std::string h = "Received: from " + helo_ + " ([" + ip + "])\r\n\tby " + config_.hostname + " (Doorman) with " +
-                  (extended_ ? "ESMTP" : "SMTP") + " id " + info_.id + "." + std::to_string(tx_seq_);
+  // RFC 3848: ESMTPS when TLS is active; the cipher as Postfix writes it.
+  std::string h = "Received: from " + helo_ + " ([" + ip + "])\r\n\t";
+  if (tls_active_ && !tls_description_.empty()) h += "(using " + tls_description_ + ")\r\n\t";
+  h += "by " + config_.hostname + " (Doorman) with " +
+       (extended_ ? (tls_active_ ? "ESMTPS" : "ESMTP") : (tls_active_ ? "SMTPS" : "SMTP")) + " id " + info_.id + "." +
+       std::to_string(tx_seq_);
   if (rcpt_accepted_ == 1 && !single_rcpt_.empty()) h += "\r\n\tfor <" + single_rcpt_ + ">";
   h += "; " + (config_.now ? config_.now() : rfc5322_now()) + "\r\n";
   return h;
@@ -692,6 +748,9 @@ Actions Session::on_relay(RelayResult r) {
       end_transaction(a, ok, outcome, out.code);
       break;
     }
+    case Pending::kTls:
+      pending_ = was;  // no relay is open across STARTTLS
+      return a;
     case Pending::kNone:
     case Pending::kCheck:
       break;  // not ours: ignore

@@ -62,6 +62,8 @@ struct SessionConfig {
   std::chrono::milliseconds error_delay{1000};  // delay per reply past the soft limit
   // Domain that a bare "RCPT TO:<postmaster>" is checked as; empty: reject it.
   std::string postmaster_domain;
+  // STARTTLS (RFC 3207) is offered: the shell has a certificate and key.
+  bool starttls = false;
   // RFC 5322 date for Received headers; injectable for tests.
   std::function<std::string()> now;
   SessionObserver* observer = nullptr;  // optional
@@ -145,13 +147,15 @@ struct TransactionSummary {
 
 // What the shell must do after a call into the session, in this order:
 // perform `relay` and start `check` (if any), wait `delay`, write `output`,
-// close if `close`.
+// close if `close`; with `start_tls`, once `output` is written, do the TLS
+// handshake as the server and report it with on_tls() or on_tls_failed().
 struct Actions {
   std::string output;
   std::chrono::milliseconds delay{0};
   std::optional<CheckRequest> check;
   std::vector<RelayOp> relay;
   bool close = false;
+  bool start_tls = false;  // after "220 Ready to start TLS"
   bool transaction_started = false;               // MAIL FROM was accepted
   std::optional<TransactionSummary> transaction;  // a transaction ended
 };
@@ -181,17 +185,23 @@ class Session {
   Actions on_relay(RelayResult result);         // for the pending RelayOp
   Actions on_timeout();                         // idle: 421 4.4.2, close
   Actions on_shutdown();                        // 421 4.3.2 when idle
+  // The TLS handshake after STARTTLS succeeded; `description` is what the
+  // Received header says, e.g. "TLSv1.3 with cipher TLS_AES_256_GCM_SHA384
+  // (256/256 bits)". The session starts over: EHLO is required again.
+  Actions on_tls(std::string description);
+  Actions on_tls_failed();                      // the shell closes; no reply
 
   bool waiting() const { return pending_ != Pending::kNone; }
   bool in_transaction() const { return mail_from_.has_value(); }
   bool relay_open() const { return relay_open_; }
   bool closed() const { return closed_; }
+  bool tls_active() const { return tls_active_; }
   const SessionStats& stats() const { return stats_; }
   size_t buffered() const { return in_.size(); }
 
  private:
   enum class Mode { kCommand, kData };
-  enum class Pending { kNone, kCheck, kRcpts, kData, kChunk, kEnd };
+  enum class Pending { kNone, kCheck, kRcpts, kData, kChunk, kEnd, kTls };
   struct Slot {
     bool ready = false;
     std::string wire;
@@ -205,6 +215,7 @@ class Session {
   void process(Actions& a);
   void handle_line(std::string_view line);
   bool cmd_data(std::string_view arg, bool more_input, Actions& a);
+  bool cmd_starttls(std::string_view arg, Actions& a);
   void finish_data(Actions& a);
   void end_transaction(Actions& a, bool release, const char* result, int code = 0);
   void reply(const smtp::Reply& r);
@@ -236,6 +247,8 @@ class Session {
 
   std::string helo_;
   bool extended_ = false;
+  bool tls_active_ = false;
+  std::string tls_description_;  // for the Received header
   std::optional<std::string> mail_from_;
   std::optional<uint64_t> mail_size_;
   bool mail_8bit_ = false;

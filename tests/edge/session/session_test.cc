@@ -120,6 +120,11 @@ struct Driver {
         a = session.on_relay(*relay_result);
         continue;
       }
+      if (a.start_tls) {
+        ++tls_handshakes;
+        a = tls_fails ? session.on_tls_failed() : session.on_tls("TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)");
+        continue;
+      }
       if (!a.check) return;
       ++checks;
       group_sizes.push_back(a.check->recipients.size());
@@ -149,6 +154,8 @@ struct Driver {
   std::string out;
   bool closed = false;
   bool directory_down = false;
+  bool tls_fails = false;
+  int tls_handshakes = 0;
   int checks = 0;
   std::vector<size_t> group_sizes;
   std::chrono::milliseconds total_delay{0};
@@ -613,6 +620,109 @@ TEST(SessionTest, Transcripts) {
       EXPECT_EQ(d.out, expected) << name;
     }
   }
+}
+
+}  // namespace
+}  // namespace doorman::edge
+
+namespace doorman::edge {
+namespace {
+
+SessionConfig tls_config() {
+  SessionConfig c = test_config();
+  c.starttls = true;
+  return c;
+}
+
+TEST(SessionStartTls, AdvertisedOnlyWhenConfiguredAndUntilActive) {
+  Driver plain;
+  plain.start();
+  plain.feed("EHLO c\r\nSTARTTLS\r\n");
+  EXPECT_EQ(plain.out.find("STARTTLS\r\n"), std::string::npos);
+  EXPECT_EQ(reply_lines(plain.out).back(), "502 5.5.1 Error: command not implemented");
+  EXPECT_EQ(plain.tls_handshakes, 0);
+
+  Driver d(tls_config());
+  d.start();
+  d.feed("EHLO c\r\n");
+  EXPECT_EQ(reply_lines(d.out).back(), "250 STARTTLS");
+  d.out.clear();
+  d.feed("STARTTLS\r\n");
+  EXPECT_EQ(d.out, "220 2.0.0 Ready to start TLS\r\n");
+  EXPECT_EQ(d.tls_handshakes, 1);
+  EXPECT_TRUE(d.session.tls_active());
+  d.out.clear();
+  d.feed("EHLO c\r\n");
+  EXPECT_EQ(d.out.find("STARTTLS"), std::string::npos);
+  EXPECT_EQ(reply_lines(d.out).back(), "250 ENHANCEDSTATUSCODES");
+  d.out.clear();
+  d.feed("STARTTLS\r\n");
+  EXPECT_EQ(d.out, "554 5.5.1 Error: TLS already active\r\n");
+  EXPECT_EQ(d.tls_handshakes, 1);
+}
+
+TEST(SessionStartTls, PlaintextPipelinedAfterStartTlsIsDiscarded) {
+  // The injection of CVE-2011-0411: commands sent with STARTTLS in one
+  // plaintext packet must not run inside the TLS session. The shell reads
+  // nothing more until the handshake, so what counts is one read holding
+  // STARTTLS and more; bytes still in the socket then break the handshake.
+  const std::string in = "EHLO c\r\nSTARTTLS\r\nMAIL FROM:<evil@x.example>\r\nRCPT TO:<alice@example.com>\r\n";
+  for (size_t first : {in.size(), size_t{12}}) {  // one read; STARTTLS split over two reads
+    Driver d(tls_config());
+    d.start();
+    d.feed(in, {first, in.size()});
+    auto lines = reply_lines(d.out);
+    ASSERT_FALSE(lines.empty());
+    EXPECT_EQ(lines.back(), "220 2.0.0 Ready to start TLS");
+    EXPECT_EQ(d.tls_handshakes, 1);
+    EXPECT_EQ(d.checks, 0);
+    EXPECT_FALSE(d.session.in_transaction());
+    EXPECT_EQ(d.session.buffered(), 0u);
+    // The session starts over: MAIL before the new EHLO is out of sequence.
+    d.out.clear();
+    d.feed("MAIL FROM:<s@x.example>\r\n");
+    EXPECT_EQ(d.out, "503 5.5.1 Error: send HELO/EHLO first\r\n");
+  }
+}
+
+TEST(SessionStartTls, RefusalsAreFivexx) {
+  Driver d(tls_config());
+  d.start();
+  d.out.clear();
+  d.feed("STARTTLS\r\n");
+  EXPECT_EQ(d.out, "503 5.5.1 Error: send EHLO first\r\n");
+  d.out.clear();
+  d.feed("EHLO c\r\nSTARTTLS foo\r\n");
+  EXPECT_EQ(reply_lines(d.out).back(), "501 5.5.4 Syntax: STARTTLS");
+  d.out.clear();
+  d.feed("MAIL FROM:<>\r\nSTARTTLS\r\n");
+  EXPECT_EQ(reply_lines(d.out).back(), "503 5.5.1 Error: MAIL transaction in progress");
+  EXPECT_EQ(d.tls_handshakes, 0);
+  EXPECT_EQ(d.session.stats().errors, 3u);
+}
+
+TEST(SessionStartTls, FailedHandshakeCloses) {
+  Driver d(tls_config());
+  d.tls_fails = true;
+  d.start();
+  d.feed("EHLO c\r\nSTARTTLS\r\nNOOP\r\n");
+  EXPECT_TRUE(d.closed);
+  EXPECT_TRUE(d.session.closed());
+  EXPECT_EQ(reply_lines(d.out).back(), "220 2.0.0 Ready to start TLS");
+}
+
+TEST(SessionStartTls, ReceivedHeaderRecordsEsmtpsAndCipher) {
+  Driver d(tls_config());
+  d.start();
+  d.feed("EHLO c\r\nSTARTTLS\r\n");
+  d.feed("EHLO c2\r\nMAIL FROM:<>\r\nRCPT TO:<alice@example.com>\r\nDATA\r\n");
+  d.feed("hi\r\n.\r\n");
+  ASSERT_EQ(d.backend.messages.size(), 1u) << d.out;
+  EXPECT_EQ(d.backend.messages[0],
+            "Received: from c2 ([192.0.2.1])\r\n"
+            "\t(using TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits))\r\n"
+            "\tby doorman.localdomain (Doorman) with ESMTPS id S1.1\r\n"
+            "\tfor <alice@example.com>; Sat, 28 Nov 2026 02:00:00 +0000\r\nhi\r\n");
 }
 
 }  // namespace
