@@ -86,6 +86,10 @@ struct Config {
   int64_t callout_burst = 10;
   int64_t callout_session_probes = 8;
   std::string callout_helo = "doorman.invalid";
+  std::string callout_tls = "none";
+  bool callout_tls_verify = false;
+  std::string callout_tls_ca_file;
+  std::string callout_tls_server_name;
 };
 
 // Durations are given as 500ms, 2s, 10m, 24h, 7d.
@@ -165,6 +169,14 @@ void add_options(Options& o, Config& c) {
   o.add_int("callout-session-probes", &c.callout_session_probes, 1, 1000,
             "callout: probes per session before QUIT (stay below the back-end's error limits)");
   o.add_string("callout-helo", &c.callout_helo, "callout: EHLO name of probe sessions");
+  o.add_string("callout-tls", &c.callout_tls,
+               "callout: STARTTLS to back-ends: none, opportunistic (when offered) or required (else undecided, 4xx)");
+  o.add_bool("callout-tls-verify", &c.callout_tls_verify,
+             "callout: verify the back-end's certificate chain and name");
+  o.add_string("callout-tls-ca-file", &c.callout_tls_ca_file,
+               "callout: PEM CA bundle for callout-tls-verify (\"\" = the system's CA store)");
+  o.add_string("callout-tls-server-name", &c.callout_tls_server_name,
+               "callout: name the back-end certificate must carry (\"\" = the route's host)");
 }
 
 // Fills `s` from the callout options; "" or an error message.
@@ -201,7 +213,12 @@ std::string callout_settings(Config& c, directory::callout::Settings* s) {
   s->burst = static_cast<int>(c.callout_burst);
   s->session_probes = static_cast<int>(c.callout_session_probes);
   s->helo = c.callout_helo;
-  return "";
+  if (!parse_tls_mode(c.callout_tls, &s->tls.mode))
+    return "option callout-tls: expected none, opportunistic or required";
+  s->tls.verify = c.callout_tls_verify;
+  s->tls.ca_file = c.callout_tls_ca_file;
+  s->tls.server_name = c.callout_tls_server_name;
+  return directory::callout::make_tls_context(s);
 }
 
 // Fills `s` from the harvest options; "" or an error message.

@@ -44,6 +44,15 @@ TlsServerSettings EdgeConfig::tls_settings() const {
   return t;
 }
 
+TlsClientSettings EdgeConfig::backend_tls_settings() const {
+  TlsClientSettings t;
+  parse_tls_mode(backend_tls, &t.mode);
+  t.verify = backend_tls_verify;
+  t.ca_file = backend_tls_ca_file;
+  t.server_name = backend_tls_server_name;
+  return t;
+}
+
 bool split_host_port(const std::string& in, std::string* host, uint16_t* port) {
   size_t colon;
   if (!in.empty() && in.front() == '[') {
@@ -121,6 +130,14 @@ std::string parse_config(int argc, const char* const* argv, EdgeConfig* c, std::
             "idle back-end connections kept per back-end and I/O thread, for reuse");
   o.add_int("backend-pool-idle-seconds", &c->backend_pool_idle_seconds, 1, 3600,
             "how long an idle back-end connection may be reused");
+  o.add_string("backend-tls", &c->backend_tls,
+               "STARTTLS to back-ends: none, opportunistic (when offered) or required (else 451 4.4.1)");
+  o.add_bool("backend-tls-verify", &c->backend_tls_verify,
+             "verify the back-end's certificate chain and name (else TLS guards only against eavesdropping)");
+  o.add_string("backend-tls-ca-file", &c->backend_tls_ca_file,
+               "PEM CA bundle for backend-tls-verify (\"\" = the system's CA store)");
+  o.add_string("backend-tls-server-name", &c->backend_tls_server_name,
+               "name the back-end certificate must carry (\"\" = the route's host)");
   std::string err = o.parse(argc, argv);
   if (o.help_requested()) {
     *help = o.help();
@@ -137,6 +154,9 @@ std::string parse_config(int argc, const char* const* argv, EdgeConfig* c, std::
   proxy::Version proxy_version = proxy::Version::kAny;
   if (!proxy::parse_mode(c->proxy_protocol, &proxy_on, &proxy_version))
     return "option proxy-protocol: expected off, v1, v2 or any";
+  TlsClientSettings::Mode backend_mode;
+  if (!parse_tls_mode(c->backend_tls, &backend_mode))
+    return "option backend-tls: expected none, opportunistic or required";
   if (c->tls_cert_file.empty() != c->tls_key_file.empty())
     return "options tls-cert-file and tls-key-file go together: set both or neither";
   if (c->tls_min_version != "1.2" && c->tls_min_version != "1.3") return "option tls-min-version: expected 1.2 or 1.3";

@@ -50,10 +50,16 @@ struct EdgeConfig {
   int64_t backend_data_end_timeout_seconds = 600;
   int64_t backend_pool_max_idle = 8;
   int64_t backend_pool_idle_seconds = 60;
+  // STARTTLS towards back-ends (common/tls_client.h).
+  std::string backend_tls = "none";  // none | opportunistic | required
+  bool backend_tls_verify = false;
+  std::string backend_tls_ca_file;
+  std::string backend_tls_server_name;
 
   SessionConfig session() const;
   BackendTimeouts backend_timeouts() const;
   TlsServerSettings tls_settings() const;
+  TlsClientSettings backend_tls_settings() const;
 };
 
 // Parses argv/environment/file into `config`. Returns "" or an error message;

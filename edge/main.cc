@@ -53,6 +53,11 @@ int main(int argc, char** argv) {
 
   edge::DirectoryClient directory(config.directory, std::chrono::milliseconds(config.directory_timeout_ms));
   edge::Server server(config, directory, tls.get());
+  err = server.set_backend_tls(config.backend_tls_settings());
+  if (!err.empty()) {
+    std::cerr << "doorman-edge: " << err << "\n";
+    return 2;
+  }
   err = server.bind();
   if (!err.empty()) {
     std::cerr << "doorman-edge: " << err << "\n";

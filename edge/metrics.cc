@@ -41,6 +41,12 @@ EdgeMetrics::EdgeMetrics(metrics::Registry& r)
                                 {{"result", "failed"}})),
       tls_cert_expiry(r.gauge("doorman_edge_tls_certificate_expiry_timestamp_seconds",
                               "notAfter of the STARTTLS certificate in use, as Unix time.")),
+      backend_tls_ok(r.counter("doorman_edge_backend_tls_total",
+                               "STARTTLS towards back-ends: ok, or failed (not offered, refused, handshake).",
+                               {{"result", "ok"}})),
+      backend_tls_failed(r.counter("doorman_edge_backend_tls_total",
+                                   "STARTTLS towards back-ends: ok, or failed (not offered, refused, handshake).",
+                                   {{"result", "failed"}})),
       registry_(r) {
   for (const char* c :
        {"ehlo", "helo", "mail", "rcpt", "data", "rset", "noop", "quit", "vrfy", "help", "starttls", "other"})

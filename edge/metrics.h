@@ -40,6 +40,8 @@ class EdgeMetrics : public SessionObserver {
   metrics::Counter& tls_load_ok;
   metrics::Counter& tls_load_failed;
   metrics::Gauge& tls_cert_expiry;
+  metrics::Counter& backend_tls_ok;
+  metrics::Counter& backend_tls_failed;
 
  private:
   metrics::Registry& registry_;

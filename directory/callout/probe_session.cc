@@ -39,6 +39,7 @@ const char* error_name(ProbeSession::Error e) {
     case ProbeSession::Error::kIo: return "io";
     case ProbeSession::Error::kProtocol: return "protocol";
     case ProbeSession::Error::kRefused: return "refused";
+    case ProbeSession::Error::kTls: return "tls";
   }
   return "?";
 }
@@ -46,6 +47,8 @@ const char* error_name(ProbeSession::Error e) {
 ProbeSession::~ProbeSession() { close(); }
 
 void ProbeSession::close() {
+  if (ssl_) SSL_free(ssl_);
+  ssl_ = nullptr;
   if (fd_ >= 0) ::close(fd_);
   fd_ = -1;
   buf_.clear();
@@ -60,7 +63,8 @@ ProbeSession::Error ProbeSession::fail(Error e, std::string what) {
 
 ProbeSession::Error ProbeSession::open(const std::string& route, const std::string& helo,
                                        std::chrono::milliseconds connect_timeout,
-                                       std::chrono::milliseconds command_timeout) {
+                                       std::chrono::milliseconds command_timeout, const TlsClientSettings* tls,
+                                       SSL_CTX* tls_context) {
   close();
   route_ = route;
   command_timeout_ = command_timeout;
@@ -109,7 +113,115 @@ ProbeSession::Error ProbeSession::open(const std::string& route, const std::stri
     if (Error e = command("HELO " + helo, &r); e != Error::kNone) return e;
     if (r.code / 100 != 2) return fail(Error::kRefused, "HELO " + std::to_string(r.code));
   }
+  if (tls && tls_context && tls->mode != TlsClientSettings::Mode::kNone) {
+    bool offered = false;
+    for (size_t i = 1; i < r.lines.size(); ++i) {
+      std::string word = r.lines[i].substr(0, r.lines[i].find(' '));
+      for (char& ch : word) ch = static_cast<char>(toupper(static_cast<unsigned char>(ch)));
+      if (word == "STARTTLS") offered = true;
+    }
+    if (offered) {
+      if (Error e = start_tls(*tls, tls_context, host, helo); e != Error::kNone) return e;
+    } else if (tls->mode == TlsClientSettings::Mode::kRequired) {
+      return fail(Error::kTls, "STARTTLS not offered");
+    }
+  }
   last_used = Clock::now();
+  return Error::kNone;
+}
+
+ProbeSession::Error ProbeSession::start_tls(const TlsClientSettings& tls, SSL_CTX* ctx, const std::string& host,
+                                            const std::string& helo) {
+  smtp::ParsedReply r;
+  if (Error e = command("STARTTLS", &r); e != Error::kNone) return e;
+  if (r.code != 220) {
+    if (tls.mode == TlsClientSettings::Mode::kRequired) return fail(Error::kTls, "STARTTLS " + std::to_string(r.code));
+    return Error::kNone;  // opportunistic: stay in plaintext
+  }
+  // Plaintext after the 220 must never be read as a reply inside TLS.
+  if (!buf_.empty()) return fail(Error::kProtocol, "data after 220 to STARTTLS");
+  ssl_ = SSL_new(ctx);
+  if (!ssl_ || SSL_set_fd(ssl_, fd_) != 1) return fail(Error::kTls, "SSL_new failed");
+  prepare_client_ssl(ssl_, tls, host);
+  auto deadline = Clock::now() + command_timeout_;
+  for (;;) {
+    int rc = SSL_connect(ssl_);
+    if (rc == 1) break;
+    int err = SSL_get_error(ssl_, rc);
+    if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
+      if (!wait(err == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, deadline))
+        return fail(Error::kTimeout, "TLS handshake timed out");
+      continue;
+    }
+    return fail(Error::kTls, tls_error_text(ssl_));
+  }
+  // RFC 3207: the plaintext EHLO counts for nothing; say it again.
+  if (Error e = command("EHLO " + helo, &r); e != Error::kNone) return e;
+  if (r.code / 100 != 2) return fail(Error::kRefused, "EHLO after STARTTLS " + std::to_string(r.code));
+  return Error::kNone;
+}
+
+bool ProbeSession::wait(short events, Clock::time_point deadline) {
+  for (;;) {
+    int left = remaining_ms(deadline);
+    if (left == 0) return false;
+    pollfd p{fd_, events, 0};
+    int rc = poll(&p, 1, left);
+    if (rc > 0) return true;
+    if (rc == 0) return false;
+    if (errno != EINTR) return true;  // let the read or write report the error
+  }
+}
+
+long ProbeSession::read_some(char* buf, size_t cap, Clock::time_point deadline) {
+  for (;;) {
+    if (ssl_) {
+      int n = SSL_read(ssl_, buf, static_cast<int>(cap));
+      if (n > 0) return n;
+      int err = SSL_get_error(ssl_, n);
+      if (err == SSL_ERROR_ZERO_RETURN) return 0;
+      if (err != SSL_ERROR_WANT_READ && err != SSL_ERROR_WANT_WRITE) {
+        error_ = tls_error_text(ssl_);
+        return -1;
+      }
+      if (!wait(err == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, deadline)) return -2;
+      continue;
+    }
+    if (!wait(POLLIN, deadline)) return -2;
+    ssize_t n = ::recv(fd_, buf, cap, 0);
+    if (n >= 0) return n;
+    if (errno == EAGAIN || errno == EINTR) continue;
+    error_ = std::strerror(errno);
+    return -1;
+  }
+}
+
+ProbeSession::Error ProbeSession::write_all(const std::string& out, Clock::time_point deadline) {
+  size_t off = 0;
+  while (off < out.size()) {
+    if (ssl_) {
+      int n = SSL_write(ssl_, out.data() + off, static_cast<int>(out.size() - off));
+      if (n > 0) {
+        off += static_cast<size_t>(n);
+        continue;
+      }
+      int err = SSL_get_error(ssl_, n);
+      if (err != SSL_ERROR_WANT_READ && err != SSL_ERROR_WANT_WRITE) return fail(Error::kIo, tls_error_text(ssl_));
+      if (!wait(err == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, deadline))
+        return fail(Error::kTimeout, "send timed out");
+      continue;
+    }
+    ssize_t n = ::send(fd_, out.data() + off, out.size() - off, MSG_NOSIGNAL);
+    if (n > 0) {
+      off += static_cast<size_t>(n);
+      continue;
+    }
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+      if (!wait(POLLOUT, deadline)) return fail(Error::kTimeout, "send timed out");
+      continue;
+    }
+    return fail(Error::kIo, "send failed");
+  }
   return Error::kNone;
 }
 
@@ -125,41 +237,19 @@ ProbeSession::Error ProbeSession::read_reply(smtp::ParsedReply* reply, std::chro
         return Error::kNone;
       }
     }
-    int left = remaining_ms(deadline);
-    if (left == 0) return fail(Error::kTimeout, "reply timed out");
-    pollfd p{fd_, POLLIN, 0};
-    int rc = poll(&p, 1, left);
-    if (rc == 0) return fail(Error::kTimeout, "reply timed out");
-    if (rc < 0 && errno == EINTR) continue;
     char chunk[4096];
-    ssize_t n = ::recv(fd_, chunk, sizeof chunk, 0);
+    long n = read_some(chunk, sizeof chunk, deadline);
+    if (n == -2) return fail(Error::kTimeout, "reply timed out");
     if (n == 0) return fail(Error::kIo, "connection closed by the back-end");
-    if (n < 0) {
-      if (errno == EAGAIN || errno == EINTR) continue;
-      return fail(Error::kIo, std::strerror(errno));
-    }
+    if (n < 0) return fail(Error::kIo, error_);
     buf_.append(chunk, static_cast<size_t>(n));
   }
 }
 
 ProbeSession::Error ProbeSession::command(const std::string& line, smtp::ParsedReply* reply) {
   if (fd_ < 0) return Error::kIo;
-  std::string out = line + "\r\n";
   auto deadline = Clock::now() + command_timeout_;
-  size_t off = 0;
-  while (off < out.size()) {
-    ssize_t n = ::send(fd_, out.data() + off, out.size() - off, MSG_NOSIGNAL);
-    if (n > 0) {
-      off += static_cast<size_t>(n);
-      continue;
-    }
-    if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
-      pollfd p{fd_, POLLOUT, 0};
-      if (poll(&p, 1, remaining_ms(deadline)) <= 0) return fail(Error::kTimeout, "send timed out");
-      continue;
-    }
-    return fail(Error::kIo, "send failed");
-  }
+  if (Error e = write_all(line + "\r\n", deadline); e != Error::kNone) return e;
   Error e = read_reply(reply, std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()));
   if (e == Error::kNone) last_used = Clock::now();
   return e;

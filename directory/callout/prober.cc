@@ -192,7 +192,7 @@ bool Prober::run_route(const ProbeRequest& req, const std::string& route, ProbeR
     if (!s) {
       s = std::make_unique<ProbeSession>();
       auto e = s->open(route, settings_.helo, std::min(settings_.connect_timeout, left()),
-                       std::min(settings_.command_timeout, left()));
+                       std::min(settings_.command_timeout, left()), &settings_.tls, settings_.tls_context.get());
       if (e != ProbeSession::Error::kNone) {
         log::warn("callout_backend_error").kv("backend", route).kv("error", error_name(e)).kv("detail", s->last_error());
         out->error = route + ": " + error_name(e) + ": " + s->last_error();

@@ -32,4 +32,14 @@ std::string format_duration(Millis d) {
   return std::to_string(ms) + "ms";
 }
 
+std::string make_tls_context(Settings* settings) {
+  settings->tls_context.reset();
+  if (settings->tls.mode == TlsClientSettings::Mode::kNone) return "";
+  std::shared_ptr<SSL_CTX> ctx(SSL_CTX_new(TLS_client_method()), SSL_CTX_free);
+  if (!ctx) return "cannot create a TLS context";
+  if (std::string err = configure_client_context(ctx.get(), settings->tls); !err.empty()) return err;
+  settings->tls_context = std::move(ctx);
+  return "";
+}
+
 }  // namespace doorman::directory::callout

@@ -29,7 +29,10 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <string>
+
+#include "common/tls_client.h"
 
 namespace doorman::directory::callout {
 
@@ -56,7 +59,13 @@ struct Settings {
   int burst = 10;
   int session_probes = 8;       // probes per session before QUIT
   std::string helo = "doorman.invalid";  // EHLO name of probe sessions
+  // STARTTLS to back-ends (common/tls_client.h); context set unless mode none.
+  TlsClientSettings tls;
+  std::shared_ptr<SSL_CTX> tls_context;
 };
+
+// Builds settings.tls_context from settings.tls. Returns "" or an error.
+std::string make_tls_context(Settings* settings);
 
 // Parses "500ms", "2s", "10m", "24h", "7d" (a bare number is seconds).
 // Returns false on anything else.

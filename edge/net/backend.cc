@@ -1,5 +1,6 @@
 #include "edge/net/backend.h"
 
+#include "common/log.h"
 #include "edge/metrics.h"
 #include "smtp/command.h"
 
@@ -9,8 +10,8 @@ namespace asio = boost::asio;
 using boost::system::error_code;
 
 BackendConnection::BackendConnection(asio::any_io_executor executor, const BackendTimeouts& timeouts,
-                                     std::string helo_name)
-    : socket_(executor), resolver_(executor), timer_(executor), timeouts_(timeouts), helo_name_(std::move(helo_name)) {}
+                                     std::string helo_name, const BackendTls* tls)
+    : socket_(executor), tls_(tls), resolver_(executor), timer_(executor), timeouts_(timeouts), helo_name_(std::move(helo_name)) {}
 
 void BackendConnection::close() {
   broken_ = true;
@@ -32,6 +33,7 @@ void BackendConnection::open(const std::string& host_port, Done done) {
   std::string host = host_port.substr(0, colon);
   std::string port = colon == std::string::npos ? "25" : host_port.substr(colon + 1);
   if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  host_ = host;
   auto self = shared_from_this();
   timer_.expires_after(timeouts_.connect);
   timer_.async_wait([self](const error_code& ec) {
@@ -65,8 +67,7 @@ void BackendConnection::open(const std::string& host_port, Done done) {
                      }
                      if (ehlo[0].code == 250) {
                        self->parse_extensions();
-                       self->open_ = true;
-                       done(true);
+                       self->after_ehlo(done);
                        return;
                      }
                      if (ehlo[0].code < 500) {
@@ -76,13 +77,98 @@ void BackendConnection::open(const std::string& host_port, Done done) {
                      }
                      self->send("HELO " + self->helo_name_ + "\r\n", 1, self->timeouts_.command,
                                 [self, done](bool ok3, std::vector<smtp::Reply> helo) {
-                                  self->open_ = ok3 && helo[0].code == 250;
+                                  // HELO: no extensions, so no STARTTLS either.
+                                  bool required = self->tls_ && self->tls_->settings.mode ==
+                                                                    TlsClientSettings::Mode::kRequired;
+                                  self->open_ = ok3 && helo[0].code == 250 && !required;
                                   if (!self->open_) self->close();
                                   done(self->open_);
                                 });
                    });
       });
     });
+  });
+}
+
+void BackendConnection::after_ehlo(Done done) {
+  using Mode = TlsClientSettings::Mode;
+  Mode mode = tls_ && tls_->context ? tls_->settings.mode : Mode::kNone;
+  if (mode == Mode::kNone || (!starttls_ && mode == Mode::kOpportunistic)) {
+    open_ = true;
+    done(true);
+    return;
+  }
+  if (!starttls_) {
+    log::warn("backend_tls_unavailable").kv("backend", key_).kv("error", "STARTTLS not offered");
+    if (auto* m = edge_metrics()) m->backend_tls_failed.inc();
+    close();
+    done(false);
+    return;
+  }
+  auto self = shared_from_this();
+  send("STARTTLS\r\n", 1, timeouts_.command, [self, done, mode](bool ok, std::vector<smtp::Reply> r) {
+    if (!ok) {
+      done(false);
+      return;
+    }
+    if (r[0].code != 220) {
+      log::warn("backend_tls_unavailable").kv("backend", self->key_).kv("code", r[0].code);
+      if (auto* m = edge_metrics()) m->backend_tls_failed.inc();
+      if (mode == Mode::kRequired) {
+        self->close();
+        done(false);
+      } else {
+        self->open_ = true;  // opportunistic: carry on in plaintext
+        done(true);
+      }
+      return;
+    }
+    self->handshake(done);
+  });
+}
+
+void BackendConnection::handshake(Done done) {
+  if (!inbuf_.empty()) {
+    // Bytes after the 220 arrived in plaintext: never read them as TLS-era replies.
+    close();
+    done(false);
+    return;
+  }
+  tls_stream_ = std::make_unique<asio::ssl::stream<asio::ip::tcp::socket&>>(socket_, *tls_->context);
+  prepare_client_ssl(tls_stream_->native_handle(), tls_->settings, host_);
+  auto self = shared_from_this();
+  timer_.expires_after(timeouts_.command);
+  timer_.async_wait([self](const error_code& ec) {
+    if (!ec) self->close();
+  });
+  tls_stream_->async_handshake(asio::ssl::stream_base::client, [self, done](const error_code& ec) {
+    self->timer_.cancel();
+    if (ec || self->broken_) {
+      log::warn("backend_tls_failed")
+          .kv("backend", self->key_)
+          .kv("error", self->broken_ ? std::string("timeout") : tls_error_text(self->tls_stream_->native_handle()));
+      if (auto* m = edge_metrics()) m->backend_tls_failed.inc();
+      self->close();
+      done(false);
+      return;
+    }
+    if (auto* m = edge_metrics()) m->backend_tls_ok.inc();
+    self->ehlo_again(done);
+  });
+}
+
+void BackendConnection::ehlo_again(Done done) {
+  pipelining_ = size_ = eightbit_ = starttls_ = false;  // RFC 3207: forget the plaintext EHLO
+  auto self = shared_from_this();
+  send("EHLO " + helo_name_ + "\r\n", 1, timeouts_.command, [self, done](bool ok, std::vector<smtp::Reply> ehlo) {
+    if (!ok || ehlo[0].code != 250) {
+      self->close();
+      done(false);
+      return;
+    }
+    self->parse_extensions();
+    self->open_ = true;
+    done(true);
   });
 }
 
@@ -113,7 +199,8 @@ void BackendConnection::send(std::string bytes, size_t replies, std::chrono::mil
     return;
   }
   outbuf_ = std::move(bytes);
-  asio::async_write(socket_, asio::buffer(outbuf_), after_write);
+  if (tls_stream_) asio::async_write(*tls_stream_, asio::buffer(outbuf_), after_write);
+  else asio::async_write(socket_, asio::buffer(outbuf_), after_write);
 }
 
 void BackendConnection::read_replies(size_t remaining, std::vector<smtp::Reply> acc, RepliesDone done) {
@@ -138,15 +225,16 @@ void BackendConnection::read_replies(size_t remaining, std::vector<smtp::Reply> 
   }
   auto self = shared_from_this();
   auto buf = std::make_shared<std::array<char, 4096>>();
-  socket_.async_read_some(asio::buffer(*buf), [self, buf, remaining, acc = std::move(acc), done](
-                                                  const error_code& ec, size_t n) mutable {
+  auto on_read = [self, buf, remaining, acc = std::move(acc), done](const error_code& ec, size_t n) mutable {
     if (ec || self->broken_) {
       self->fail(done);
       return;
     }
     self->inbuf_.append(buf->data(), n);
     self->read_replies(remaining, std::move(acc), std::move(done));
-  });
+  };
+  if (tls_stream_) tls_stream_->async_read_some(asio::buffer(*buf), std::move(on_read));
+  else socket_.async_read_some(asio::buffer(*buf), std::move(on_read));
 }
 
 void BackendConnection::parse_extensions() {
@@ -156,6 +244,7 @@ void BackendConnection::parse_extensions() {
     if (smtp::iequals(word, "PIPELINING")) pipelining_ = true;
     if (smtp::iequals(word, "SIZE")) size_ = true;
     if (smtp::iequals(word, "8BITMIME")) eightbit_ = true;
+    if (smtp::iequals(word, "STARTTLS")) starttls_ = true;
   }
 }
 

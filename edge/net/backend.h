@@ -18,6 +18,7 @@
 
 #include <utility>  // before Asio with g++ 12 and Boost 1.74
 #include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
 
 #include <chrono>
 #include <deque>
@@ -27,6 +28,7 @@
 #include <string>
 #include <vector>
 
+#include "common/tls_client.h"
 #include "smtp/reply.h"
 #include "smtp/reply_parser.h"
 
@@ -41,14 +43,23 @@ struct BackendTimeouts {
   std::chrono::milliseconds data_end{600000};  // final dot: 10 min
 };
 
+// STARTTLS towards back-ends (common/tls_client.h); `context` is null when
+// the mode is none.
+struct BackendTls {
+  TlsClientSettings settings;
+  std::shared_ptr<boost::asio::ssl::context> context;
+};
+
 class BackendConnection : public std::enable_shared_from_this<BackendConnection> {
  public:
   using Done = std::function<void(bool ok)>;
   using RepliesDone = std::function<void(bool ok, std::vector<smtp::Reply> replies)>;
 
-  BackendConnection(boost::asio::any_io_executor executor, const BackendTimeouts& timeouts, std::string helo_name);
+  BackendConnection(boost::asio::any_io_executor executor, const BackendTimeouts& timeouts, std::string helo_name,
+                    const BackendTls* tls = nullptr);
 
-  // Connects to "host:port" (resolving names), reads the greeting, says EHLO.
+  // Connects to "host:port" (resolving names), reads the greeting, says EHLO,
+  // and (per the TLS mode) STARTTLS and EHLO again.
   void open(const std::string& host_port, Done done);
   // Sends each line (CRLF added) and collects one reply per line, pipelined
   // when the server offers PIPELINING, else one at a time.
@@ -62,16 +73,23 @@ class BackendConnection : public std::enable_shared_from_this<BackendConnection>
   bool pipelining() const { return pipelining_; }
   bool offers_size() const { return size_; }
   bool offers_8bitmime() const { return eightbit_; }
+  bool tls_active() const { return tls_stream_ != nullptr; }
   std::chrono::steady_clock::time_point idle_since;
 
  private:
   void fail(const RepliesDone& done);
   void parse_extensions();  // from the EHLO reply in last_lines_
+  void after_ehlo(Done done);  // STARTTLS per the TLS mode, then open
+  void handshake(Done done);
+  void ehlo_again(Done done);
   void read_replies(size_t remaining, std::vector<smtp::Reply> acc, RepliesDone done);
   void sequential(std::vector<std::string> lines, size_t next, std::chrono::milliseconds timeout,
                   std::vector<smtp::Reply> acc, RepliesDone done);
 
   boost::asio::ip::tcp::socket socket_;
+  std::unique_ptr<boost::asio::ssl::stream<boost::asio::ip::tcp::socket&>> tls_stream_;
+  const BackendTls* tls_;
+  std::string host_;  // the route's host, for SNI and verification
   boost::asio::ip::tcp::resolver resolver_;
   boost::asio::steady_timer timer_;
   const BackendTimeouts& timeouts_;
@@ -86,6 +104,7 @@ class BackendConnection : public std::enable_shared_from_this<BackendConnection>
   bool pipelining_ = false;
   bool size_ = false;
   bool eightbit_ = false;
+  bool starttls_ = false;  // offered in the EHLO reply
 };
 
 class BackendPool {

@@ -29,7 +29,8 @@ Connection::Connection(asio::ip::tcp::socket socket, Server& server, size_t cont
       id_(std::move(id)),
       client_ip_(remote_ip(socket_)),
       session_(server.session_config(), SessionInfo{id_, client_ip_}),
-      relay_(socket_.get_executor(), server.pool(context_index), server.backend_timeouts(), server.config().hostname),
+      relay_(socket_.get_executor(), server.pool(context_index), server.backend_timeouts(), server.config().hostname,
+             &server.backend_tls()),
       idle_timer_(socket_.get_executor()),
       delay_timer_(socket_.get_executor()),
       started_(std::chrono::steady_clock::now()) {

@@ -7,8 +7,8 @@ namespace doorman::edge {
 namespace asio = boost::asio;
 
 Relay::Relay(asio::any_io_executor executor, BackendPool& pool, const BackendTimeouts& timeouts,
-             std::string helo_name)
-    : executor_(std::move(executor)), pool_(pool), timeouts_(timeouts), helo_name_(std::move(helo_name)) {}
+             std::string helo_name, const BackendTls* tls)
+    : executor_(std::move(executor)), pool_(pool), timeouts_(timeouts), helo_name_(std::move(helo_name)), tls_(tls) {}
 
 Relay::~Relay() { close(); }
 
@@ -105,7 +105,7 @@ void Relay::try_route(std::shared_ptr<RelayOp> op, size_t index, Done done) {
 }
 
 void Relay::open_fresh(std::shared_ptr<RelayOp> op, size_t index, Done done) {
-  auto c = std::make_shared<BackendConnection>(executor_, timeouts_, helo_name_);
+  auto c = std::make_shared<BackendConnection>(executor_, timeouts_, helo_name_, tls_);
   c->open(op->route[index], [this, c, op, index, done](bool ok) {
     if (!ok) {
       if (auto* m = edge_metrics()) m->backend_connect_failures.inc();

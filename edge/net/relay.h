@@ -25,7 +25,7 @@ class Relay {
   using Done = std::function<void(RelayResult)>;
 
   Relay(boost::asio::any_io_executor executor, BackendPool& pool, const BackendTimeouts& timeouts,
-        std::string helo_name);
+        std::string helo_name, const BackendTls* tls = nullptr);
   ~Relay();
 
   // Starts `op`; `done` is called once, later, for every kind but kAbort and
@@ -45,6 +45,7 @@ class Relay {
   BackendPool& pool_;
   const BackendTimeouts& timeouts_;
   std::string helo_name_;
+  const BackendTls* tls_;
   std::shared_ptr<BackendConnection> conn_;
 };
 

@@ -43,6 +43,16 @@ Server::Server(const EdgeConfig& config, DirectoryClient& directory, TlsServerCo
 
 Server::~Server() = default;
 
+std::string Server::set_backend_tls(const TlsClientSettings& settings) {
+  backend_tls_.settings = settings;
+  backend_tls_.context.reset();
+  if (settings.mode == TlsClientSettings::Mode::kNone) return "";
+  auto ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
+  if (std::string err = configure_client_context(ctx->native_handle(), settings); !err.empty()) return err;
+  backend_tls_.context = std::move(ctx);
+  return "";
+}
+
 std::string Server::bind() {
   std::string host;
   uint16_t port = 0;

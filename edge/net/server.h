@@ -63,6 +63,9 @@ class Server {
   void release_ip(const std::string& ip);
   BackendPool& pool(size_t context_index) { return contexts_[context_index]->pool; }
   const BackendTimeouts& backend_timeouts() const { return backend_timeouts_; }
+  const BackendTls& backend_tls() const { return backend_tls_; }
+  // Sets up TLS towards back-ends (before run()). Returns "" or an error.
+  std::string set_backend_tls(const TlsClientSettings& settings);
 
  private:
   struct Context {
@@ -78,6 +81,7 @@ class Server {
   const EdgeConfig& config_;
   SessionConfig session_config_;
   BackendTimeouts backend_timeouts_;
+  BackendTls backend_tls_;
   DirectoryClient& directory_;
   TlsServerContext* tls_;
   std::vector<std::unique_ptr<Context>> contexts_;

@@ -34,6 +34,9 @@ class Stack {
   const std::string& dir() const { return dir_; }
   std::string logs();
 
+  // Added to the directory's command line (set before start()).
+  std::vector<std::string> directory_args;
+
  private:
   RedisServer redis_;
   Process directory_;

@@ -71,6 +71,7 @@ std::string master_cf(int port) {
          "lmtp      unix  - - n -     - lmtp\n"
          "anvil     unix  - - n -     1 anvil\n"
          "scache    unix  - - n -     1 scache\n"
+         "tlsmgr    unix  - - n 1000? 1 tlsmgr\n"  // STARTTLS, when a test configures smtpd_tls_*
          "postlog   unix-dgram n - n - 1 postlogd\n";
 }
 
