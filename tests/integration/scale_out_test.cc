@@ -8,7 +8,9 @@
 //   - killing one directory (SIGKILL) under load loses no transaction: every RCPT gets 250 or a 4xx (never 5xx),
 //     every message answered 250 is at the back-end, and mail keeps flowing through the surviving directory;
 //   - SIGTERM to an edge during active transactions ends each of them with the back-end's verdict or a 421, idle
-//     sessions get 421 4.3.2, and the edge exits 0.
+//     sessions get 421 4.3.2, and the edge exits 0;
+//   - the harvest defence is shared: unknown recipients sent by one client through both edges add up in Redis,
+//     so the tarpit and then the deferral trip although neither edge alone saw enough to trip them.
 #include <gtest/gtest.h>
 
 #include <signal.h>
@@ -83,11 +85,13 @@ class ScaleOut : public ::testing::Test {
   }
 
   std::string start_directory(int i) {
-    if (!directories_[i].start({DOORMAN_DIRECTORY_BIN, "--listen", "127.0.0.1:" + std::to_string(directory_ports_[i]),
-                                "--redis-port", std::to_string(redis_.port()), "--redis-timeout-ms", "300",
-                                "--shutdown-grace-seconds", "1", "--log-level", "debug", "--http-listen=",
-                                "--admin-token-file", dir_ + "/admin-token"},
-                               dir_ + "/directory" + std::to_string(i) + ".log"))
+    std::vector<std::string> argv = {DOORMAN_DIRECTORY_BIN, "--listen",
+                                     "127.0.0.1:" + std::to_string(directory_ports_[i]), "--redis-port",
+                                     std::to_string(redis_.port()), "--redis-timeout-ms", "300",
+                                     "--shutdown-grace-seconds", "1", "--log-level", "debug", "--http-listen=",
+                                     "--admin-token-file", dir_ + "/admin-token"};
+    argv.insert(argv.end(), directory_extra_.begin(), directory_extra_.end());
+    if (!directories_[i].start(argv, dir_ + "/directory" + std::to_string(i) + ".log"))
       return "cannot start doorman-directory";
     if (!wait_for_port(directory_ports_[i], seconds(10))) return "directory did not listen\n" + logs();
     return "";
@@ -160,6 +164,7 @@ class ScaleOut : public ::testing::Test {
   std::string dir_;
   FakeSmtpServer backend_;
   RedisServer redis_;
+  std::vector<std::string> directory_extra_;  // added to each directory's command line
   Process directories_[kDirectories];
   int directory_ports_[kDirectories] = {};
   Process edges_[kEdges];
@@ -351,6 +356,53 @@ TEST_F(ScaleOut, SigtermToAnEdgeEndsTransactionsWithTheVerdictOr421) {
   ASSERT_TRUE(open(c, 1));
   Outcome o = transaction(c, 1, "carol@example.com", "after-sigterm");
   EXPECT_EQ(o.final.substr(0, 3), "250") << o.final;
+}
+
+TEST_F(ScaleOut, HarvestCountIsSharedByBothEdges) {
+  // Restart the directories with low thresholds: past 2 unknown recipients
+  // rejections are tarpitted 400 ms, past 5 the client is deferred.
+  for (auto& d : directories_) d.stop();
+  directory_extra_ = {"--harvest-window", "60s", "--harvest-tarpit-threshold", "2", "--harvest-tarpit-delay",
+                      "400ms", "--harvest-defer-threshold", "5", "--harvest-cooldown", "60s"};
+  for (int i = 0; i < kDirectories; ++i) ASSERT_EQ(start_directory(i), "");
+  ASSERT_EQ(start_edges(), "");
+
+  // One session per RCPT, so the per-session error limits play no part.
+  auto rcpt = [&](int edge, const std::string& to, milliseconds* took) {
+    SmtpClient c;
+    if (!open(c, edge)) return std::string("session failed");
+    if (c.command("MAIL FROM:<sender@remote.test>").substr(0, 3) != "250") return std::string("MAIL failed");
+    auto t0 = std::chrono::steady_clock::now();
+    std::string r = c.command("RCPT TO:<" + to + ">");
+    if (took) *took = std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - t0);
+    c.command("QUIT");
+    return r;
+  };
+
+  // Five unknown recipients, alternating edges: edge 0 sees three, edge 1 two.
+  std::vector<milliseconds> took(5);
+  for (int i = 0; i < 5; ++i) {
+    std::string r = rcpt(i % 2, "unknown" + std::to_string(i) + "@example.com", &took[i]);
+    EXPECT_EQ(r.substr(0, 9), "550 5.1.1") << "unknown #" << i << ": " << r;
+    std::this_thread::sleep_for(milliseconds(150));  // the count is written after each reply
+  }
+  // The first two are answered at once; from the fourth on (count 3 > 2,
+  // counted over both edges) each rejection is held back by the tarpit.
+  EXPECT_LT(took[0].count(), 400);
+  for (int i = 3; i < 5; ++i) EXPECT_GE(took[i].count(), 350) << "unknown #" << i << " was not tarpitted";
+
+  // Five reached the defer threshold: the client is now deferred on both
+  // edges, even for a valid mailbox, although neither edge alone saw more
+  // than three unknowns.
+  for (int edge = 0; edge < kEdges; ++edge) {
+    std::string r;
+    for (int tries = 0; tries < 20; ++tries) {
+      r = rcpt(edge, "alice@example.com", nullptr);
+      if (r.substr(0, 3) != "250") break;
+      std::this_thread::sleep_for(milliseconds(150));
+    }
+    EXPECT_EQ(r.substr(0, 9), "450 4.7.1") << "edge " << edge << ": " << r;
+  }
 }
 
 }  // namespace
