@@ -37,7 +37,8 @@ int main(int argc, char** argv) {
   edge::set_edge_metrics(&edge_metrics);
   metrics::global().gauge("doorman_edge_build_info", "Build information; always 1.", {{"version", DOORMAN_VERSION}}).set(1);
 
-  edge::DirectoryClient directory(config.directory, std::chrono::milliseconds(config.directory_timeout_ms));
+  edge::DirectoryClient directory(config.directory, std::chrono::milliseconds(config.directory_timeout_ms),
+                                  config.directory_tls());
   edge::Server server(config, directory);
   err = server.bind();
   if (!err.empty()) {
