@@ -8,11 +8,14 @@
 // /metrics (Prometheus, docs/metrics.md), /healthz and /readyz (200 while
 // Redis is reachable and the directory is not shutting down).
 //
-// SECURITY: talks to the edge and to operators over plaintext gRPC; does
-// not talk to SMTP clients. AdminService calls need a bearer token read from
-// --admin-token-file (re-read when it changes); without one the directory
-// refuses to start unless --admin-insecure is given (logged as a warning).
-// --admin-listen serves AdminService on a listener of its own. The harvest
+// SECURITY: talks to the edge and to operators over gRPC, plaintext by
+// default; --tls-cert-file/--tls-key-file serve TLS on every gRPC listener,
+// and --tls-client-ca-file also requires a client certificate signed by that
+// CA (mTLS; the files are re-read every --tls-reload-seconds; common/grpc_tls.h).
+// Does not talk to SMTP clients. AdminService calls need a bearer token read from
+// --admin-token-file (re-read when it changes), with or without mTLS; without one
+// the directory refuses to start unless --admin-insecure is given (logged as a
+// warning). --admin-listen serves AdminService on a listener of its own. The harvest
 // defence (--harvest-*, on by default; harvest/harvest.h) counts unknown
 // recipients per client IP in Redis and tarpits, then defers, harvesters.
 // docs/hardening.md has both. Redis passwords come from an option, the
@@ -28,6 +31,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "common/grpc_tls.h"
 #include "common/http_server.h"
 #include "common/log.h"
 #include "common/options.h"
@@ -59,6 +63,10 @@ struct Config {
   std::string admin_listen;
   std::string admin_token_file;
   bool admin_insecure = false;
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  std::string tls_client_ca_file;
+  int64_t tls_reload_seconds = 60;
   // Harvest defence (harvest/harvest.h).
   bool harvest = true;
   std::string harvest_window = "10m";
@@ -125,6 +133,13 @@ void add_options(Options& o, Config& c) {
                "admin-insecure");
   o.add_bool("admin-insecure", &c.admin_insecure,
              "serve the admin API without authentication (explicit opt-out; logged as a warning)");
+  o.add_string("tls-cert-file", &c.tls_cert_file,
+               "PEM certificate (chain) of the gRPC listeners; with tls-key-file turns TLS on (\"\" = plaintext)");
+  o.add_string("tls-key-file", &c.tls_key_file, "PEM private key of tls-cert-file");
+  o.add_string("tls-client-ca-file", &c.tls_client_ca_file,
+               "PEM CA certificate(s): clients must present a certificate signed by it (mTLS; needs tls-cert-file)");
+  o.add_int("tls-reload-seconds", &c.tls_reload_seconds, 1, 86400,
+            "how often the TLS files are re-read (renewed certificates apply to new connections)");
   o.add_bool("harvest", &c.harvest,
              "harvest defence: count unknown recipients per client IP across replicas, tarpit and defer");
   o.add_string("harvest-window", &c.harvest_window,
@@ -260,6 +275,9 @@ int run(int argc, char** argv) {
   if (err.empty()) err = callout_settings(c, &callout_settings_value);
   directory::harvest::Settings harvest_settings;
   if (err.empty()) err = harvest_settings_from(c, &harvest_settings);
+  grpc_tls::ServerTls tls{c.tls_cert_file, c.tls_key_file, c.tls_client_ca_file,
+                          std::chrono::seconds(c.tls_reload_seconds)};
+  if (std::string tls_err = grpc_tls::check(tls, "tls-"); err.empty() && !tls_err.empty()) err = "option " + tls_err;
   if (!err.empty()) {
     std::cerr << "doorman-directory: " << err << "\n";
     return 2;
@@ -329,6 +347,7 @@ int run(int argc, char** argv) {
   directory::service::Server::Options server_options;
   server_options.auth = admin_auth;
   server_options.admin_listen = c.admin_listen;
+  server_options.tls = tls;
   if (harvest_settings.enabled) server_options.harvest = std::make_shared<directory::harvest::Harvest>(harvest_settings);
   directory::service::Server server(pool, &callout, server_options);
   err = server.start(c.listen);
@@ -373,12 +392,16 @@ int run(int argc, char** argv) {
   }
   std::string addr = c.listen;
   if (auto colon = addr.rfind(':'); colon != std::string::npos) addr = addr.substr(0, colon + 1) + std::to_string(server.port());
-  log::info("listening").kv("addr", addr).kv("redis", c.redis_host + ":" + std::to_string(c.redis_port));
+  const char* transport = !tls.enabled() ? "plaintext" : tls.client_ca_file.empty() ? "tls" : "mtls";
+  log::info("listening")
+      .kv("addr", addr)
+      .kv("transport", transport)
+      .kv("redis", c.redis_host + ":" + std::to_string(c.redis_port));
   if (!c.admin_listen.empty()) {
     std::string admin_addr = c.admin_listen;
     if (auto colon = admin_addr.rfind(':'); colon != std::string::npos)
       admin_addr = admin_addr.substr(0, colon + 1) + std::to_string(server.admin_port());
-    log::info("admin_listening").kv("addr", admin_addr);
+    log::info("admin_listening").kv("addr", admin_addr).kv("transport", transport);
   }
 
   int sig = 0;

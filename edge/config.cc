@@ -53,6 +53,11 @@ TlsClientSettings EdgeConfig::backend_tls_settings() const {
   return t;
 }
 
+grpc_tls::ClientTls EdgeConfig::directory_tls() const {
+  return {directory_tls_ca_file, directory_tls_cert_file, directory_tls_key_file, directory_tls_server_name,
+          std::chrono::seconds(directory_tls_reload_seconds)};
+}
+
 bool split_host_port(const std::string& in, std::string* host, uint16_t* port) {
   size_t colon;
   if (!in.empty() && in.front() == '[') {
@@ -89,6 +94,16 @@ std::string parse_config(int argc, const char* const* argv, EdgeConfig* c, std::
   o.add_string("directory", &c->directory, "directory gRPC target, e.g. dns:///doorman-directory:50051");
   o.add_int("directory-timeout-ms", &c->directory_timeout_ms, 50, 60000,
             "deadline of one directory call; past it the recipients get 451 4.4.3");
+  o.add_string("directory-tls-ca-file", &c->directory_tls_ca_file,
+               "PEM CA certificate(s) the directory's certificate must chain to; turns TLS to the directory on "
+               "(\"\" = plaintext)");
+  o.add_string("directory-tls-cert-file", &c->directory_tls_cert_file,
+               "PEM client certificate (chain) presented to the directory, for mTLS (needs directory-tls-ca-file)");
+  o.add_string("directory-tls-key-file", &c->directory_tls_key_file, "PEM private key of directory-tls-cert-file");
+  o.add_string("directory-tls-server-name", &c->directory_tls_server_name,
+               "name the directory's certificate must carry (\"\" = the host of --directory; set it for IP targets)");
+  o.add_int("directory-tls-reload-seconds", &c->directory_tls_reload_seconds, 1, 86400,
+            "how often the directory-tls files are re-read (renewed certificates apply to new connections)");
   o.add_int("max-sessions", &c->max_sessions, 1, 1000000, "concurrent SMTP sessions; more get 421 4.7.0");
   o.add_int("max-sessions-per-ip", &c->max_sessions_per_ip, 1, 1000000,
             "concurrent sessions from one client address on this edge; more get 421 4.7.0");
@@ -164,6 +179,8 @@ std::string parse_config(int argc, const char* const* argv, EdgeConfig* c, std::
   if (!log::parse_level(c->log_level, &level)) return "option log-level: expected debug, info, warn or error";
   log::Format format;
   if (!log::parse_format(c->log_format, &format)) return "option log-format: expected kv or json";
+  if (std::string tls_err = grpc_tls::check(c->directory_tls(), "directory-tls-"); !tls_err.empty())
+    return "option " + tls_err;
   if (c->hostname.empty()) {
     char name[256] = {};
     if (gethostname(name, sizeof name - 1) == 0) c->hostname = name;

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <string>
 
+#include "common/grpc_tls.h"
 #include "edge/net/backend.h"
 #include "edge/session/session.h"
 #include "edge/tls/tls_context.h"
@@ -21,6 +22,12 @@ struct EdgeConfig {
   int64_t threads = 0;   // 0: one per core
   std::string directory = "127.0.0.1:50051";
   int64_t directory_timeout_ms = 3000;
+  // TLS to the directory (common/grpc_tls.h); no CA file = plaintext.
+  std::string directory_tls_ca_file;
+  std::string directory_tls_cert_file;
+  std::string directory_tls_key_file;
+  std::string directory_tls_server_name;
+  int64_t directory_tls_reload_seconds = 60;
   int64_t max_sessions = 10000;
   int64_t max_sessions_per_ip = 50;
   int64_t greet_pause_ms = 300;
@@ -60,6 +67,7 @@ struct EdgeConfig {
   BackendTimeouts backend_timeouts() const;
   TlsServerSettings tls_settings() const;
   TlsClientSettings backend_tls_settings() const;
+  grpc_tls::ClientTls directory_tls() const;
 };
 
 // Parses argv/environment/file into `config`. Returns "" or an error message;

@@ -2,7 +2,8 @@
 
 namespace doorman::edge {
 
-DirectoryClient::DirectoryClient(const std::string& target, std::chrono::milliseconds deadline)
+DirectoryClient::DirectoryClient(const std::string& target, std::chrono::milliseconds deadline,
+                                 const grpc_tls::ClientTls& tls)
     : deadline_(deadline) {
   grpc::ChannelArguments args;
   args.SetLoadBalancingPolicyName("round_robin");
@@ -10,7 +11,8 @@ DirectoryClient::DirectoryClient(const std::string& target, std::chrono::millise
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 200);
   args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 200);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
-  channel_ = grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
+  auto credentials = grpc_tls::channel_credentials(tls, &args);
+  channel_ = grpc::CreateCustomChannel(target, credentials, args);
   stub_ = doorman::v1::RecipientService::NewStub(channel_);
 }
 

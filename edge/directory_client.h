@@ -6,6 +6,9 @@
 // malformed answer is reported as !ok, which the session turns into 451 4.4.3
 // for the whole group. The target is a gRPC URI, so "dns:///directory:50051"
 // with the round_robin policy spreads calls over all directory replicas.
+// With `tls` enabled the channel verifies the directory's certificate and
+// presents the client certificate when given (mTLS); a refused handshake is
+// a transport failure like any other: 451 4.4.3, never a 5xx.
 //
 // Does not see client bytes directly: it sends parsed, canonical mailboxes.
 #pragma once
@@ -18,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "common/grpc_tls.h"
 #include "doorman/v1/recipient.grpc.pb.h"
 #include "edge/session/session.h"
 
@@ -31,7 +35,8 @@ struct CheckResult {
 
 class DirectoryClient {
  public:
-  DirectoryClient(const std::string& target, std::chrono::milliseconds deadline);
+  DirectoryClient(const std::string& target, std::chrono::milliseconds deadline,
+                  const grpc_tls::ClientTls& tls = {});
 
   void check(const CheckRequest& request, const std::string& session_id, const std::string& client_ip,
              std::function<void(CheckResult)> done);

@@ -51,7 +51,8 @@ int main(int argc, char** argv) {
     }
   }
 
-  edge::DirectoryClient directory(config.directory, std::chrono::milliseconds(config.directory_timeout_ms));
+  edge::DirectoryClient directory(config.directory, std::chrono::milliseconds(config.directory_timeout_ms),
+                                  config.directory_tls());
   edge::Server server(config, directory, tls.get());
   err = server.set_backend_tls(config.backend_tls_settings());
   if (!err.empty()) {

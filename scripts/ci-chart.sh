@@ -8,7 +8,7 @@
 #      monitoring.coreos.com/v1), and every rendered object validated against the Kubernetes API schemas
 #      (charts/doorman/ci/validate.mjs);
 #   4. structural checks of the rendered defaults (components labelled, headless directory Service, probes, security
-#      context, no TCP probe on SMTP, ServiceMonitor only with the CRD);
+#      context, no TCP probe on SMTP, ServiceMonitor only with the CRD) and of mTLS (Secrets, flags, HTTP probes);
 #   5. negative tests: every charts/doorman/ci/bad/*-values.yaml must be rejected (values.schema.json).
 # Environment: DOORMAN_CI_TOOLS (cache directory, default ${XDG_CACHE_HOME:-$HOME/.cache}/doorman-ci-chart).
 set -euo pipefail
@@ -127,6 +127,31 @@ for (const name of ["defaults", "external-redis", "hpa", "proxy", "servicemonito
       "external-redis: directory config");
   }
   if (name !== "servicemonitor") check(find(objs, "NetworkPolicy").length >= 3, `${name}: NetworkPolicies`);
+  check(!/tls/.test(JSON.stringify(dc.args)) && !/directory-tls/.test(conf), `${name}: TLS is off by default`);
+}
+{
+  // mTLS: the directory serves TLS and requires client certificates, the edges present theirs; both Secrets are
+  // mounted read-only; kubelet gRPC probes (plaintext only) give way to the HTTP ones.
+  const objs = load("mtls");
+  const dir = find(objs, "Deployment", "directory")[0], edge = find(objs, "Deployment", "edge")[0];
+  const dc = dir.spec.template.spec.containers[0], ec = edge.spec.template.spec.containers[0];
+  for (const f of ["--tls-cert-file=/etc/doorman/tls/tls.crt", "--tls-key-file=/etc/doorman/tls/tls.key",
+    "--tls-client-ca-file=/etc/doorman/tls/ca.crt"]) check(dc.args.includes(f), `mtls: directory ${f}`);
+  check(dir.spec.template.spec.volumes.some((v) => v.secret?.secretName === "doorman-directory-tls"),
+    "mtls: directory Secret");
+  check(dc.volumeMounts.some((m) => m.mountPath === "/etc/doorman/tls" && m.readOnly), "mtls: directory mount");
+  check(dc.readinessProbe?.httpGet?.path === "/readyz" && dc.livenessProbe?.httpGet?.path === "/healthz" &&
+    dc.startupProbe?.httpGet, "mtls: directory HTTP probes");
+  const env = dc.env.map((e) => e.name);
+  check(["DOORMAN_TLS_CA_FILE", "DOORMAN_TLS_CERT_FILE", "DOORMAN_TLS_SERVER_NAME"].every((n) => env.includes(n)),
+    "mtls: doormanctl TLS environment");
+  const conf = find(objs, "ConfigMap", "edge")[0].data["edge.conf"];
+  check(conf.includes("directory-tls-ca-file = /etc/doorman/directory-tls/ca.crt") &&
+    conf.includes("directory-tls-cert-file = ") && conf.includes("directory-tls-key-file = "),
+    "mtls: edge directory-tls options");
+  check(edge.spec.template.spec.volumes.some((v) => v.secret?.secretName === "doorman-edge-directory-client-tls") &&
+    ec.volumeMounts.some((m) => m.mountPath === "/etc/doorman/directory-tls" && m.readOnly),
+    "mtls: edge client Secret");
 }
 console.log(bad ? `structural checks: ${bad} failed` : "structural checks: ok");
 process.exit(bad ? 1 : 0);

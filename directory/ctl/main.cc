@@ -1,7 +1,11 @@
 // doormanctl: the command-line client of the directory's AdminService.
 //
 // Commands dispatch through a table (name, handler, usage). Talks to one
-// directory over plaintext gRPC (--server, env DOORMAN_SERVER); unary calls
+// directory over gRPC (--server, env DOORMAN_SERVER), plaintext unless
+// --tls-ca-file (env DOORMAN_TLS_CA_FILE) turns TLS on; --tls-cert-file and
+// --tls-key-file (DOORMAN_TLS_CERT_FILE, DOORMAN_TLS_KEY_FILE) add a client
+// certificate for a directory that requires mTLS, --tls-server-name
+// (DOORMAN_TLS_SERVER_NAME) the name to check for an IP address. Unary calls
 // have a deadline of --timeout-seconds, streams (import, apply) have none.
 // Imports stream in chunks of 1000 addresses, so a file of a million lines
 // never becomes one message. Exit codes: 0 ok, 1 operation failed, 2 usage.
@@ -17,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "common/grpc_tls.h"
 #include "directory/apply/apply.h"
 #include "directory/auth/admin_auth.h"
 #include "directory/store/normalise.h"
@@ -34,6 +39,7 @@ struct Global {
   std::string server = "127.0.0.1:50051";
   int timeout_seconds = 10;
   std::string token_file;
+  doorman::grpc_tls::ClientTls tls;
   std::unique_ptr<v1::AdminService::Stub> stub;
 };
 
@@ -89,9 +95,22 @@ std::unique_ptr<grpc::ClientContext> ctx(const Global& g) {
   return c;
 }
 
+// Set once in run(): whether the channel uses TLS, for the hint below.
+bool g_tls = false;
+
 int failed(const std::string& what, const grpc::Status& s) {
   std::cerr << "error: " << what << ": " << s.error_message();
-  if (s.error_code() == grpc::StatusCode::UNAVAILABLE) std::cerr << " (unavailable; safe to retry)";
+  if (s.error_code() == grpc::StatusCode::UNAVAILABLE) {
+    std::cerr << " (unavailable; safe to retry";
+    // A TLS mismatch looks like a closed connection: say what to check.
+    if (g_tls)
+      std::cerr << "; or the TLS handshake failed: check --tls-ca-file, --tls-server-name and, if the directory "
+                   "requires client certificates, --tls-cert-file/--tls-key-file";
+    else
+      std::cerr << "; if the directory serves TLS, give --tls-ca-file (and --tls-cert-file/--tls-key-file "
+                   "when it requires client certificates)";
+    std::cerr << ")";
+  }
   if (s.error_code() == grpc::StatusCode::UNAUTHENTICATED)
     std::cerr << " (give the admin token: --token-file, DOORMAN_TOKEN_FILE or DOORMAN_TOKEN)";
   std::cerr << "\n";
@@ -499,13 +518,18 @@ const Command kCommands[] = {
 };
 
 void usage(std::ostream& out) {
-  out << "Usage: doormanctl [--server HOST:PORT] [--timeout-seconds N] [--token-file FILE] COMMAND ...\n"
+  out << "Usage: doormanctl [--server HOST:PORT] [--timeout-seconds N] [--token-file FILE] [--tls-* FILE] COMMAND ...\n"
          "Administers a Doorman directory over gRPC.\n\n"
          "Global options:\n"
          "  --server HOST:PORT     directory address (default 127.0.0.1:50051, env DOORMAN_SERVER)\n"
          "  --timeout-seconds N    deadline of each unary call (default 10; streams have none)\n"
          "  --token-file FILE      admin API bearer token (first line of FILE; env DOORMAN_TOKEN_FILE,\n"
-         "                         or the token itself in env DOORMAN_TOKEN)\n\n"
+         "                         or the token itself in env DOORMAN_TOKEN)\n"
+         "  --tls-ca-file FILE     TLS to the directory, verified against this CA (env DOORMAN_TLS_CA_FILE)\n"
+         "  --tls-cert-file FILE   client certificate, for a directory that requires mTLS (DOORMAN_TLS_CERT_FILE)\n"
+         "  --tls-key-file FILE    its private key (env DOORMAN_TLS_KEY_FILE)\n"
+         "  --tls-server-name NAME name the directory's certificate must carry, when --server is an IP address\n"
+         "                         or another name (env DOORMAN_TLS_SERVER_NAME)\n\n"
          "Commands:\n";
   for (const auto& c : kCommands) out << "  " << c.usage << "\n";
   out << "\nExit codes: 0 ok, 1 operation failed, 2 usage error.\n";
@@ -515,6 +539,10 @@ int run(int argc, char** argv) {
   Global g;
   if (const char* e = std::getenv("DOORMAN_SERVER"); e && *e) g.server = e;
   if (const char* e = std::getenv("DOORMAN_TOKEN_FILE"); e && *e) g.token_file = e;
+  if (const char* e = std::getenv("DOORMAN_TLS_CA_FILE"); e && *e) g.tls.ca_file = e;
+  if (const char* e = std::getenv("DOORMAN_TLS_CERT_FILE"); e && *e) g.tls.cert_file = e;
+  if (const char* e = std::getenv("DOORMAN_TLS_KEY_FILE"); e && *e) g.tls.key_file = e;
+  if (const char* e = std::getenv("DOORMAN_TLS_SERVER_NAME"); e && *e) g.tls.server_name = e;
   std::vector<std::string> args(argv + 1, argv + argc);
   size_t i = 0;
   for (; i < args.size(); ++i) {
@@ -530,6 +558,10 @@ int run(int argc, char** argv) {
     };
     if (a.rfind("--server", 0) == 0) g.server = value("--server");
     else if (a.rfind("--token-file", 0) == 0) g.token_file = value("--token-file");
+    else if (a.rfind("--tls-ca-file", 0) == 0) g.tls.ca_file = value("--tls-ca-file");
+    else if (a.rfind("--tls-cert-file", 0) == 0) g.tls.cert_file = value("--tls-cert-file");
+    else if (a.rfind("--tls-key-file", 0) == 0) g.tls.key_file = value("--tls-key-file");
+    else if (a.rfind("--tls-server-name", 0) == 0) g.tls.server_name = value("--tls-server-name");
     else if (a.rfind("--timeout-seconds", 0) == 0) {
       g.timeout_seconds = std::atoi(value("--timeout-seconds").c_str());
       if (g.timeout_seconds <= 0) throw UsageError{"--timeout-seconds must be positive"};
@@ -567,9 +599,15 @@ int run(int argc, char** argv) {
   } else if (const char* e = std::getenv("DOORMAN_TOKEN"); e && *e) {
     token = e;
   }
+  if (std::string err = doorman::grpc_tls::check(g.tls, "--tls-"); !err.empty()) {
+    std::cerr << "doormanctl: " << err << "\n";
+    return kUsage;
+  }
+  g_tls = g.tls.enabled();
+  grpc::ChannelArguments channel_args;
+  auto credentials = doorman::grpc_tls::channel_credentials(g.tls, &channel_args);
   g.stub = v1::AdminService::NewStub(grpc::experimental::CreateCustomChannelWithInterceptors(
-      g.server, grpc::InsecureChannelCredentials(), grpc::ChannelArguments(),
-      doorman::directory::auth::bearer_interceptors(token)));
+      g.server, credentials, channel_args, doorman::directory::auth::bearer_interceptors(token)));
   try {
     return found->handler(g, parsed);
   } catch (const UsageError& e) {

@@ -59,7 +59,7 @@ std::string Server::start(const std::string& listen) {
   const bool separate = !options_.admin_listen.empty();
   if (separate) {
     grpc::ServerBuilder admin;
-    admin.AddListeningPort(options_.admin_listen, grpc::InsecureServerCredentials(), &admin_port_);
+    admin.AddListeningPort(options_.admin_listen, grpc_tls::server_credentials(options_.tls), &admin_port_);
     admin.RegisterService(&admin_);
     std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
     interceptors.push_back(std::make_unique<AdminMetricsFactory>());
@@ -71,7 +71,7 @@ std::string Server::start(const std::string& listen) {
     }
   }
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &port_);
+  builder.AddListeningPort(listen, grpc_tls::server_credentials(options_.tls), &port_);
   builder.RegisterService(&recipient_);
   if (!separate) {
     builder.RegisterService(&admin_);

@@ -13,8 +13,10 @@
 // set, AdminService is served by a second grpc::Server on that address only
 // (with its own health and reflection), and the main listener carries
 // RecipientService and health alone. Options::harvest (harvest/harvest.h)
-// turns the harvest defence on for CheckRecipients and Explain. No TLS (plaintext, for a cluster
-// network or loopback).
+// turns the harvest defence on for CheckRecipients and Explain. Options::tls
+// (common/grpc_tls.h) puts both listeners behind TLS, or mTLS with a client
+// CA; plaintext by default. A client certificate does not replace the admin
+// bearer token: every client the CA signed (each edge) would be an admin.
 #pragma once
 
 #include <grpcpp/grpcpp.h>
@@ -25,6 +27,7 @@
 #include <string>
 #include <thread>
 
+#include "common/grpc_tls.h"
 #include "directory/service/admin_service.h"
 #include "directory/service/recipient_service.h"
 #include "directory/store/pool.h"
@@ -41,6 +44,8 @@ class Server {
     std::string admin_listen;
     // null: no harvest defence (harvest/harvest.h).
     std::shared_ptr<harvest::Harvest> harvest;
+    // Both listeners (plaintext when !tls.enabled()).
+    grpc_tls::ServerTls tls;
   };
 
   // `callout` (optional, not owned) verifies callout domains; without it a

@@ -83,7 +83,10 @@ void Server::run() {
   do_accept();
   ready_ = true;
   log::info("listening").kv("addr", config_.listen).kv("port", static_cast<int>(port()))
-      .kv("threads", static_cast<int64_t>(contexts_.size())).kv("directory", config_.directory);
+      .kv("threads", static_cast<int64_t>(contexts_.size())).kv("directory", config_.directory)
+      .kv("directory_transport", config_.directory_tls_ca_file.empty()       ? "plaintext"
+                                 : config_.directory_tls_cert_file.empty() ? "tls"
+                                                                           : "mtls");
   std::vector<std::thread> threads;
   for (size_t i = 1; i < contexts_.size(); ++i) threads.emplace_back([this, i] { contexts_[i]->io.run(); });
   contexts_[0]->io.run();

@@ -106,7 +106,7 @@ TEST_F(BackendTls, CertificateFromAnotherCaIsRefused) {
 
 TEST_F(BackendTls, CalloutProbesUseVerifiedTls) {
   start_postfix(true);
-  stack_.directory_args = verified("callout", pki_.ca_cert);
+  stack_.set_directory_args(verified("callout", pki_.ca_cert));
   start_stack("callout", {});
   EXPECT_EQ(rcpt("bob@example.com"), "250 2.1.5 OK") << stack_.logs();
   EXPECT_EQ(rcpt("nobody@example.com").substr(0, 9), "550 5.1.1") << stack_.logs();
@@ -115,7 +115,7 @@ TEST_F(BackendTls, CalloutProbesUseVerifiedTls) {
 
 TEST_F(BackendTls, CalloutWithRequiredTlsNotOfferedIsUndecided) {
   start_postfix(false);
-  stack_.directory_args = {"--callout-tls", "required", "--callout-wait", "500ms"};
+  stack_.set_directory_args({"--callout-tls", "required", "--callout-wait", "500ms"});
   start_stack("callout", {});
   std::string r = rcpt("bob@example.com");
   EXPECT_EQ(r.substr(0, 1), "4") << r << stack_.logs();

@@ -28,7 +28,7 @@ std::string Stack::start_directory() {
                                    "--redis-port", std::to_string(redis_.port()), "--redis-timeout-ms", "300",
                                    "--shutdown-grace-seconds", "1", "--log-level", "debug", "--http-listen=",
                                    "--admin-token-file", dir_ + "/admin-token"};
-  argv.insert(argv.end(), directory_args.begin(), directory_args.end());
+  argv.insert(argv.end(), directory_args_.begin(), directory_args_.end());
   if (!directory_.start(argv, dir_ + "/directory.log"))
     return "cannot start doorman-directory";
   if (!wait_for_port(directory_port_, std::chrono::seconds(10))) return "directory did not listen\n" + logs();
@@ -54,6 +54,7 @@ std::string Stack::start_edge(const std::vector<std::string>& extra) {
 int Stack::stop_edge() { return edge_.stop(); }
 
 RunResult Stack::ctl(std::vector<std::string> args) {
+  args.insert(args.begin(), ctl_args_.begin(), ctl_args_.end());
   args.insert(args.begin(), {DOORMANCTL_BIN, "--server", "127.0.0.1:" + std::to_string(directory_port_),
                              "--token-file", dir_ + "/admin-token"});
   return run(args, std::chrono::seconds(30));

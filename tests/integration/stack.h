@@ -20,6 +20,11 @@ class Stack {
   // edge with `edge_args` added. Returns "" or what went wrong (with logs).
   std::string start(const std::string& domains_yaml, const std::vector<std::string>& edge_args = {});
 
+  // Arguments added to the directory's command line and to every
+  // doormanctl call (e.g. TLS options); set them before start().
+  void set_directory_args(std::vector<std::string> args) { directory_args_ = std::move(args); }
+  void set_ctl_args(std::vector<std::string> args) { ctl_args_ = std::move(args); }
+
   std::string start_directory();
   int stop_directory();  // exit status
   std::string start_edge(const std::vector<std::string>& extra = {});
@@ -34,9 +39,6 @@ class Stack {
   const std::string& dir() const { return dir_; }
   std::string logs();
 
-  // Added to the directory's command line (set before start()).
-  std::vector<std::string> directory_args;
-
  private:
   RedisServer redis_;
   Process directory_;
@@ -45,6 +47,8 @@ class Stack {
   int directory_port_ = 0;
   int edge_port_ = 0;
   std::vector<std::string> edge_args_;
+  std::vector<std::string> directory_args_;
+  std::vector<std::string> ctl_args_;
 };
 
 }  // namespace doorman::test

@@ -124,7 +124,12 @@ topologySpreadConstraints:
 
 {{/* The directory's gRPC target for the edges: every pod of the headless Service, balanced round_robin. */}}
 {{- define "doorman.directoryTarget" -}}
-{{- printf "dns:///%s.%s.svc.%s:%d" (include "doorman.componentName" (list . "directory")) .Release.Namespace .Values.clusterDomain (int .Values.directory.service.port) }}
+{{- printf "dns:///%s:%d" (include "doorman.directoryHost" .) (int .Values.directory.service.port) }}
+{{- end }}
+
+{{/* The directory Service's DNS name: what the edges dial, and the name its TLS certificate must carry. */}}
+{{- define "doorman.directoryHost" -}}
+{{- printf "%s.%s.svc.%s" (include "doorman.componentName" (list . "directory")) .Release.Namespace .Values.clusterDomain }}
 {{- end }}
 
 {{/* NetworkPolicy egress rules: cluster DNS, and the back-end MTAs. */}}
