@@ -153,6 +153,23 @@ for (const name of ["defaults", "external-redis", "hpa", "proxy", "servicemonito
     ec.volumeMounts.some((m) => m.mountPath === "/etc/doorman/directory-tls" && m.readOnly),
     "mtls: edge client Secret");
 }
+{
+  // STARTTLS for clients and TLS to back-ends: the Secrets are mounted read-only as directories (renewals reach the
+  // pod), the options point at them, and the defaults leave all of it off.
+  const objs = load("tls");
+  const edge = find(objs, "Deployment", "edge")[0], ec = edge.spec.template.spec.containers[0];
+  const conf = find(objs, "ConfigMap", "edge")[0].data["edge.conf"];
+  for (const line of ["tls-cert-file = /etc/doorman/starttls/tls.crt", "tls-key-file = /etc/doorman/starttls/tls.key",
+    "backend-tls = required", "backend-tls-verify = true", "backend-tls-ca-file = /etc/doorman/backend-ca/ca.crt",
+    "backend-tls-server-name = mail.internal.example"]) check(conf.includes(line), `tls: edge ${line}`);
+  check(edge.spec.template.spec.volumes.some((v) => v.secret?.secretName === "doorman-mx-tls") &&
+    ec.volumeMounts.some((m) => m.mountPath === "/etc/doorman/starttls" && m.readOnly && !m.subPath),
+    "tls: edge STARTTLS Secret");
+  const dconf = find(objs, "ConfigMap", "directory").find((c) => c.data["directory.conf"]).data["directory.conf"];
+  check(dconf.includes("callout-tls = opportunistic"), "tls: directory callout-tls");
+  const plain = find(load("defaults"), "ConfigMap", "edge")[0].data["edge.conf"];
+  check(!plain.includes("tls-cert-file") && plain.includes("backend-tls = none"), "defaults: STARTTLS and back-end TLS off");
+}
 console.log(bad ? `structural checks: ${bad} failed` : "structural checks: ok");
 process.exit(bad ? 1 : 0);
 EOF
