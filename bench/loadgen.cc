@@ -12,6 +12,19 @@
 // callout cache can be warmed; --sweep sends every known and unknown address
 // exactly once (spread over the sessions) and stops: that is the warm-up.
 //
+// --rate R switches to an open loop: R transactions per second offered in
+// total, spread evenly over the sessions (each session starts a group every
+// sessions/R seconds, the sessions staggered by 1/R). A session that falls
+// behind its schedule sends its next group at once, and every RCPT latency is
+// measured from the group's *scheduled* start, so queueing in the server shows
+// up in the latency instead of silently lowering the offered load
+// (coordinated omission). Groups whose scheduled start is reached after
+// --seconds are not sent: achieved tx/s below offered_tx_per_s means the
+// system did not sustain the rate, and then its latencies are a lower bound.
+// Without --rate (closed loop) each session sends its next group as soon as
+// the previous transaction ends and latency is measured from the write.
+// In both modes every session connects and says EHLO before the clock starts.
+//
 // --idle N opens N sessions with nonblocking sockets on one epoll (not one
 // thread each), reads the greeting, sends EHLO, reads its reply, then prints
 // "ready established=M ..." and holds them all open for --hold seconds: the
@@ -35,6 +48,7 @@
 #include <cstdlib>
 #include <cerrno>
 #include <cstring>
+#include <latch>
 #include <mutex>
 #include <random>
 #include <string>
@@ -56,6 +70,7 @@ struct Options {
   int known_count = 1000;
   int unknown_count = 1000000;  // nobody0..nobodyN-1 are unknown
   bool sweep = false;           // every address once, then stop
+  double rate = 0;              // > 0: open loop, transactions/s offered over all sessions
   int idle = 0;                 // > 0: idle-session mode with this many sessions
   double hold = 5;              // idle mode: seconds to hold the sessions
 };
@@ -64,6 +79,7 @@ using Clock = std::chrono::steady_clock;
 
 struct Stats {
   uint64_t transactions = 0, messages_ok = 0, rcpt_2xx = 0, rcpt_4xx = 0, rcpt_5xx = 0, errors = 0;
+  uint64_t late_groups = 0;  // open loop: groups sent more than 1 ms after their scheduled start
   std::vector<double> rcpt_latency_us;
 };
 
@@ -121,13 +137,31 @@ class Conn {
   size_t pos_ = 0;
 };
 
-void run_session(const Options& o, int index, Clock::time_point end, Stats* out) {
+// The common clock: every session connects first (connected), then the main
+// thread sets start and end and opens the gate (go).
+struct Schedule {
+  std::latch connected;
+  std::latch go{1};
+  Clock::time_point start, end;
+  explicit Schedule(int sessions) : connected(sessions) {}
+};
+
+void run_session(const Options& o, int index, Schedule* sched, Stats* out) {
   std::mt19937 rng(static_cast<unsigned>(index * 7919 + 1));
   Conn c;
-  if (!c.connect(o) || c.reply() != 220 || !c.send("EHLO loadgen.test\r\n") || c.reply() != 250) {
+  bool up = c.connect(o) && c.reply() == 220 && c.send("EHLO loadgen.test\r\n") && c.reply() == 250;
+  sched->connected.count_down();
+  sched->go.wait();
+  if (!up) {
     ++out->errors;
     return;
   }
+  const Clock::time_point end = sched->end;
+  // Open loop: this session's k-th group is due at start + (index + k * sessions) / rate.
+  const bool open_loop = o.rate > 0;
+  const auto interval = std::chrono::duration<double>(static_cast<double>(o.sessions) / (open_loop ? o.rate : 1));
+  const auto first = std::chrono::duration<double>(static_cast<double>(index) / (open_loop ? o.rate : 1));
+  uint64_t k = 0;
   std::string body;
   if (o.body_bytes > 0) {
     body = "Subject: load\r\n\r\n";
@@ -143,6 +177,11 @@ void run_session(const Options& o, int index, Clock::time_point end, Stats* out)
                                              : "nobody" + std::to_string(i - o.known_count));
   }
   while (o.sweep ? sweep_next < sweep_list.size() : Clock::now() < end) {
+    Clock::time_point due{};
+    if (open_loop) {
+      due = sched->start + std::chrono::duration_cast<Clock::duration>(first + interval * static_cast<double>(k++));
+      if (due >= end) break;
+    }
     std::string group = "MAIL FROM:<load@sender.test>\r\n";
     int in_group = 0;
     for (int i = 0; i < o.rcpts; ++i) {
@@ -158,7 +197,12 @@ void run_session(const Options& o, int index, Clock::time_point end, Stats* out)
       }
       ++in_group;
     }
-    auto t0 = Clock::now();
+    if (open_loop) {
+      std::this_thread::sleep_until(due);
+      if (Clock::now() - due > std::chrono::milliseconds(1)) ++out->late_groups;
+    }
+    // Closed loop: from the write; open loop: from the schedule (which includes any lateness).
+    auto t0 = open_loop ? due : Clock::now();
     if (!c.send(group) || c.reply() != 250) {
       ++out->errors;
       return;
@@ -349,6 +393,7 @@ int main(int argc, char** argv) {
     else if (k == "--known-count") o.known_count = std::atoi(v.c_str());
     else if (k == "--unknown-count") o.unknown_count = std::max(1, std::atoi(v.c_str()));
     else if (k == "--sweep") o.sweep = std::atoi(v.c_str()) != 0;
+    else if (k == "--rate") o.rate = std::atof(v.c_str());
     else if (k == "--idle") o.idle = std::atoi(v.c_str());
     else if (k == "--hold") o.hold = std::atof(v.c_str());
     else {
@@ -361,14 +406,25 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (o.idle > 0) return run_idle(o);
+  if (o.rate > 0 && o.sweep) {
+    std::fprintf(stderr, "--rate and --sweep do not mix\n");
+    return 2;
+  }
   std::vector<Stats> stats(static_cast<size_t>(o.sessions));
   std::vector<std::thread> threads;
-  auto start = Clock::now();
-  auto end = start + std::chrono::milliseconds(static_cast<int64_t>(o.seconds * 1000));
+  Schedule sched(o.sessions);
+  for (int i = 0; i < o.sessions; ++i)
+    threads.emplace_back(run_session, std::cref(o), i, &sched, &stats[static_cast<size_t>(i)]);
+  sched.connected.wait();
   double cpu0 = cpu_seconds();
-  for (int i = 0; i < o.sessions; ++i) threads.emplace_back(run_session, std::cref(o), i, end, &stats[static_cast<size_t>(i)]);
+  sched.start = Clock::now();
+  sched.end = sched.start + std::chrono::milliseconds(static_cast<int64_t>(o.seconds * 1000));
+  sched.go.count_down();
   for (auto& t : threads) t.join();
-  double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+  // Open loop: the offered load ends at --seconds; the rate is taken over that span (a transaction still
+  // finishing after it counts, as it was offered inside it).
+  double elapsed = std::chrono::duration<double>(Clock::now() - sched.start).count();
+  double span = o.rate > 0 ? o.seconds : elapsed;
   double cpu = cpu_seconds() - cpu0;
   Stats total;
   for (auto& s : stats) {
@@ -378,6 +434,7 @@ int main(int argc, char** argv) {
     total.rcpt_4xx += s.rcpt_4xx;
     total.rcpt_5xx += s.rcpt_5xx;
     total.errors += s.errors;
+    total.late_groups += s.late_groups;
     total.rcpt_latency_us.insert(total.rcpt_latency_us.end(), s.rcpt_latency_us.begin(), s.rcpt_latency_us.end());
   }
   std::sort(total.rcpt_latency_us.begin(), total.rcpt_latency_us.end());
@@ -387,13 +444,18 @@ int main(int argc, char** argv) {
   };
   uint64_t rcpts = total.rcpt_2xx + total.rcpt_4xx + total.rcpt_5xx;
   std::printf("seconds=%.2f transactions=%llu tx_per_s=%.1f rcpts=%llu rcpt_per_s=%.1f rcpt_2xx=%llu rcpt_4xx=%llu "
-              "rcpt_5xx=%llu messages_ok=%llu msg_per_s=%.1f p50_rcpt_us=%.0f p99_rcpt_us=%.0f errors=%llu "
-              "client_cpu_s=%.2f\n",
+              "rcpt_5xx=%llu messages_ok=%llu msg_per_s=%.1f p50_rcpt_us=%.0f p99_rcpt_us=%.0f p999_rcpt_us=%.0f "
+              "max_rcpt_us=%.0f errors=%llu client_cpu_s=%.2f",
               elapsed, static_cast<unsigned long long>(total.transactions),
-              static_cast<double>(total.transactions) / elapsed, static_cast<unsigned long long>(rcpts),
-              static_cast<double>(rcpts) / elapsed, static_cast<unsigned long long>(total.rcpt_2xx),
+              static_cast<double>(total.transactions) / span, static_cast<unsigned long long>(rcpts),
+              static_cast<double>(rcpts) / span, static_cast<unsigned long long>(total.rcpt_2xx),
               static_cast<unsigned long long>(total.rcpt_4xx), static_cast<unsigned long long>(total.rcpt_5xx),
-              static_cast<unsigned long long>(total.messages_ok), static_cast<double>(total.messages_ok) / elapsed,
-              pct(0.5), pct(0.99), static_cast<unsigned long long>(total.errors), cpu);
+              static_cast<unsigned long long>(total.messages_ok), static_cast<double>(total.messages_ok) / span,
+              pct(0.5), pct(0.99), pct(0.999), pct(1.0), static_cast<unsigned long long>(total.errors), cpu);
+  if (o.rate > 0)
+    std::printf(" offered_tx_per_s=%.1f achieved_ratio=%.3f late_groups=%llu", o.rate,
+                static_cast<double>(total.transactions) / span / o.rate,
+                static_cast<unsigned long long>(total.late_groups));
+  std::printf("\n");
   return total.errors > 0 ? 1 : 0;
 }

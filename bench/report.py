@@ -32,6 +32,14 @@ def line(r):
                 f"RSS {r.get('rss_before_mib')} -> {r.get('rss_ready_mib')} MiB "
                 f"({r.get('kib_per_session_rss')} KiB/session RSS, {r.get('kib_per_session_pss')} KiB PSS) "
                 f"errors={r.get('errors')}")
+    if r["scenario"] == "reject-rate":
+        return (f"rate    {r['system']:<13} offered={fmt(r.get('offered_tx_per_s'))} tx/s "
+                f"achieved={fmt(r.get('tx_per_s'))} ({fmt(r.get('achieved_ratio'), 3)}) "
+                f"p50={fmt(r.get('p50_rcpt_us'), 0)}us p99={fmt(r.get('p99_rcpt_us'), 0)}us "
+                f"p99.9={fmt(r.get('p999_rcpt_us'), 0)}us max={fmt(r.get('max_rcpt_us'), 0)}us "
+                f"cpu/rcpt={fmt(r.get('server_us_per_rcpt'))}us server_cores={fmt(r.get('server_cores'), 2)} "
+                f"late_groups={r.get('late_groups')} 2xx/4xx/5xx={r.get('rcpt_2xx')}/{r.get('rcpt_4xx')}/{r.get('rcpt_5xx')} "
+                f"errors={r.get('errors')}")
     return (f"{r['scenario']:<7} {r['system']:<13} tx/s={fmt(r.get('tx_per_s'))} rcpt/s={fmt(r.get('rcpt_per_s'))} "
             f"msg/s={fmt(r.get('msg_per_s'))} p50={fmt(r.get('p50_rcpt_us'), 0)}us p99={fmt(r.get('p99_rcpt_us'), 0)}us "
             f"cpu/rcpt={fmt(r.get('server_us_per_rcpt'))}us cpu/msg={fmt(r.get('server_us_per_msg'))}us "
@@ -86,6 +94,34 @@ def throughput_table(rows, scenario, key, out):
         out.append("\nRatios: " + "; ".join(parts) + ".")
 
 
+def sustained(r):
+    """The open-loop run kept up with the offered rate (else its latencies are a lower bound)."""
+    return (r.get("achieved_ratio") or 0) >= 0.99 and not r.get("errors")
+
+
+def rate_tables(rows, out):
+    """One table per offered rate: latency from the scheduled start of each group, and ratios to Doorman."""
+    for rate in sorted({r["offered_tx_per_s"] for r in rows}):
+        rs = [r for r in rows if r["offered_tx_per_s"] == rate]
+        out.append(f"\n### reject at a fixed rate: {fmt(rate, 0)} transactions/s offered ({fmt(rate * 10, 0)} rcpt/s), "
+                   "open loop\n")
+        out.append("| system | achieved tx/s | achieved/offered | p50 RCPT µs | p99 RCPT µs | p99.9 RCPT µs | max RCPT µs "
+                   "| groups late > 1 ms | server CPU µs/rcpt | server cores | client cores | 2xx/4xx/5xx | errors |")
+        out.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+        for r in rs:
+            out.append(f"| {r['system']} | {fmt(r.get('tx_per_s'))} | {fmt(r.get('achieved_ratio'), 3)} "
+                       f"| {fmt(r.get('p50_rcpt_us'), 0)} | {fmt(r.get('p99_rcpt_us'), 0)} | {fmt(r.get('p999_rcpt_us'), 0)} "
+                       f"| {fmt(r.get('max_rcpt_us'), 0)} | {r.get('late_groups')} | {fmt(r.get('server_us_per_rcpt'))} "
+                       f"| {fmt(r.get('server_cores'), 2)} | {fmt(r.get('client_cores'), 2)} "
+                       f"| {r.get('rcpt_2xx')}/{r.get('rcpt_4xx')}/{r.get('rcpt_5xx')} | {r.get('errors')} |")
+        base = next((r for r in rs if r["system"] == "doorman"), None)
+        if base:
+            parts = [f"{r['system']}/doorman: p50 {ratio(r.get('p50_rcpt_us'), base.get('p50_rcpt_us'))}, "
+                     f"p99 {ratio(r.get('p99_rcpt_us'), base.get('p99_rcpt_us'))}"
+                     + ("" if sustained(r) else " (rate not sustained)") for r in rs if r is not base]
+            out.append("\nRatios (latency, peer ÷ Doorman): " + "; ".join(parts) + ".")
+
+
 def full(results, a):
     by = {}
     for r in results:
@@ -98,6 +134,8 @@ def full(results, a):
     for sc, key in (("reject", "rcpt_per_s"), ("relay", "msg_per_s"), ("callout", "rcpt_per_s")):
         if sc in by:
             throughput_table(by[sc], sc, key, out)
+        if sc == "reject" and "reject-rate" in by:
+            rate_tables(by["reject-rate"], out)
     get = lambda sc, sys_: next((r for r in by.get(sc, []) if r["system"] == sys_), None)
     d, p = get("reject", "doorman"), get("reject", "postfix")
     if d and p:
@@ -106,7 +144,16 @@ def full(results, a):
     if d:
         targets.append(("reject-heavy ≤ 120 µs server CPU per recipient", f"{d['server_us_per_rcpt']} µs",
                         (d["server_us_per_rcpt"] or 1e9) <= 120))
-        targets.append(("reject-heavy p99 RCPT ≤ 5 ms", f"{d['p99_rcpt_us'] / 1000:.1f} ms", d["p99_rcpt_us"] <= 5000))
+        # Closed loop, 64 saturating sessions: latency = sessions ÷ throughput (Little's law); shown for
+        # reference, the target is judged below the peak (open loop).
+        targets.append(("reject-heavy p99 RCPT (closed loop, at saturation; reference)",
+                        f"{d['p99_rcpt_us'] / 1000:.1f} ms", None))
+    for r in sorted((r for r in by.get("reject-rate", []) if r["system"] == "doorman"),
+                    key=lambda r: r["offered_tx_per_s"]):
+        ok = r["p99_rcpt_us"] <= 5000 and sustained(r)
+        targets.append((f"reject-heavy p99 RCPT ≤ 5 ms at {fmt(r['offered_tx_per_s'], 0)} tx/s offered (open loop)",
+                        f"{r['p99_rcpt_us'] / 1000:.2f} ms" + ("" if sustained(r) else
+                                                             f" (achieved {r.get('achieved_ratio')} of the rate)"), ok))
     d, p = get("relay", "doorman"), get("relay", "postfix")
     if d and p:
         targets.append(("relay ≥ 2× Postfix messages/s", ratio(d["msg_per_s"], p["msg_per_s"]),
@@ -147,7 +194,7 @@ def full(results, a):
         out.append("| target | measured | |")
         out.append("|---|---|---|")
         for name, val, ok in targets:
-            out.append(f"| {name} | {val} | {'met' if ok else '**missed**'} |")
+            out.append(f"| {name} | {val} | {'-' if ok is None else 'met' if ok else '**missed**'} |")
     return "\n".join(out) + "\n"
 
 

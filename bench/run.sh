@@ -6,7 +6,9 @@
 #
 # Scenarios (default: all, in this order):
 #   reject   10 RCPT per transaction, 50 % unknown, 64 sessions, RSET (no DATA):
-#            doorman, postfix, haraka, smtp-sink
+#            doorman, postfix, haraka, smtp-sink; first closed loop (each
+#            session as fast as it can: the peak), then open loop at each
+#            fixed offered rate in RATE (latency below saturation)
 #   relay    1 RCPT, 4 KB DATA relayed to a back-end smtp-sink, 64 sessions:
 #            doorman, postfix (queue drained before the CPU sample), haraka, smtp-sink
 #   callout  Doorman in list mode vs callout mode with a warm cache vs cold
@@ -18,7 +20,10 @@
 #
 # Environment: BUILD_DIR (default build), JOBS (ninja -j, default nproc),
 # BENCH_SECONDS (per measured run, default 10), IDLE_SESSIONS (10000),
-# POSTFIX_IDLE_SESSIONS (1000), IMPORT_ADDRESSES (1000000), KEEP=1 keeps the
+# POSTFIX_IDLE_SESSIONS (1000), IMPORT_ADDRESSES (1000000), RATE (reject
+# scenario: offered transactions/s for the open-loop runs, space-separated
+# for several; "auto" = half of Postfix's closed-loop peak in this run, the
+# default; "" skips them), KEEP=1 keeps the
 # temporary directory with every log, NO_RESULTS=1 does not touch RESULTS.md.
 #
 # Needs root (a private Postfix instance runs as user postfix; ulimit -n).
@@ -288,14 +293,39 @@ start_system() {  # start_system NAME SINK_PORT USERS
 }
 
 # --- scenarios ---------------------------------------------------------------
+# Half of Postfix's closed-loop transactions/s in this run (so every system can sustain it), rounded down to 10.
+auto_rate() {
+  python3 - "$RESULTS" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+pf = next((r for r in rows if r["scenario"] == "reject" and r["system"] == "postfix" and r.get("tx_per_s")), None)
+print(max(10, int(pf["tx_per_s"] / 2 // 10 * 10)) if pf else 100)
+PY
+}
+
 scenario_reject() {
-  local sys
+  local sys rate rates=()
+  local load=(--sessions 64 --rcpts 10 --unknown-percent 50 --seconds "$DUR")
   start_sink
   for sys in doorman postfix haraka smtp-sink; do
     [ "$sys" = haraka ] && [ -z "$HARAKA_BIN" ] && continue
     start_system "$sys" "$SINK_PORT" "$T/users1k.txt"
-    measure reject "$sys" -- --sessions 64 --rcpts 10 --unknown-percent 50 --seconds "$DUR" || true
+    measure reject "$sys" -- "${load[@]}" || true
     stop "${SYS_PIDS[@]}"
+  done
+  # Open loop: the same load offered at a fixed rate; latency from each group's scheduled start.
+  for rate in ${RATE-auto}; do
+    [ "$rate" = auto ] && rate=$(auto_rate)
+    rates+=("$rate")
+  done
+  for rate in "${rates[@]}"; do
+    log "reject-rate: $rate transactions/s offered ($((rate * 10)) rcpt/s)"
+    for sys in doorman postfix haraka smtp-sink; do
+      [ "$sys" = haraka ] && [ -z "$HARAKA_BIN" ] && continue
+      start_system "$sys" "$SINK_PORT" "$T/users1k.txt"
+      measure reject-rate "$sys" -- "${load[@]}" --rate "$rate" || true
+      stop "${SYS_PIDS[@]}"
+    done
   done
   stop "$SINK_PID"
 }
@@ -412,7 +442,7 @@ for s in "${SCENARIOS[@]}"; do
   esac
 done
 ELAPSED=$(( $(date +%s) - T0 ))
-REPORT_ARGS=(--haraka "$HARAKA_VERSION_USED" --elapsed "$ELAPSED" --command "bench/run.sh ${*:-}")
+REPORT_ARGS=(--haraka "$HARAKA_VERSION_USED" --elapsed "$ELAPSED" --command "${RATE+RATE=\"$RATE\" }bench/run.sh ${*:-}")
 python3 "$BENCH/report.py" "${REPORT_ARGS[@]}" < "$RESULTS" > "$T/report.md"
 cat "$T/report.md"
 if [ "${NO_RESULTS:-0}" != 1 ]; then

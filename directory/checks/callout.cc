@@ -50,26 +50,26 @@ std::optional<doorman::v1::Verdict> check_callout(const Facts& f, Steps* steps) 
     int64_t refresh = e->result == "valid" ? f.positive_refresh_ms : f.negative_refresh_ms;
     std::string due = age >= refresh ? ", due for a background refresh" : "";
     if (e->result == "valid") {
-      steps->push_back("callout: '" + key + "' cached valid (" + age_text(age) + " old" + due + ") -> accept");
+      if (steps) steps->push_back("callout: '" + key + "' cached valid (" + age_text(age) + " old" + due + ") -> accept");
       return make_accept(f, "callout cache: valid at " + e->backend, doorman::v1::SOURCE_CACHE);
     }
-    steps->push_back("callout: '" + key + "' cached unknown (" + age_text(age) + " old" + due + ") -> reject");
+    if (steps) steps->push_back("callout: '" + key + "' cached unknown (" + age_text(age) + " old" + due + ") -> reject");
     return make_verdict(doorman::v1::DECISION_REJECT, 550, "5.1.1",
                         bracketed(f) + ": Recipient address rejected: User unknown",
                         "callout cache: unknown at " + e->backend, doorman::v1::SOURCE_CACHE);
   }
   if (is_catch_all(f)) {
     if (f.config->catch_all_policy() == doorman::v1::CATCH_ALL_POLICY_DEFER) {
-      steps->push_back("callout: the back-end of " + f.domain + " accepts any address (catch-all), policy defer -> defer");
+      if (steps) steps->push_back("callout: the back-end of " + f.domain + " accepts any address (catch-all), policy defer -> defer");
       auto v = temporary_failure(f, "catch-all back-end of " + f.domain + ", policy defer");
       v.set_source(doorman::v1::SOURCE_POLICY);
       return v;
     }
-    steps->push_back("callout: the back-end of " + f.domain +
+    if (steps) steps->push_back("callout: the back-end of " + f.domain +
                      " accepts any address (catch-all), policy accept -> accept (unknown recipients bounce later)");
     return make_accept(f, "catch-all back-end of " + f.domain + ", policy accept", doorman::v1::SOURCE_POLICY);
   }
-  steps->push_back("callout: '" + key + "' is not cached -> probe the back-end; defer unless it answers in time");
+  if (steps) steps->push_back("callout: '" + key + "' is not cached -> probe the back-end; defer unless it answers in time");
   return make_verdict(doorman::v1::DECISION_DEFER, 450, "4.1.1",
                       bracketed(f) + ": Recipient address verification in progress", "callout pending",
                       doorman::v1::SOURCE_PROBE);

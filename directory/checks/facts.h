@@ -28,9 +28,12 @@ struct Facts {
   std::string domain;                // lower-cased domain, when parsed
   Status lookup;                     // the Redis fetch; not ok = no facts below
   std::optional<doorman::v1::Domain> config;  // nullopt: domain not guarded
-  std::set<std::string> asked;       // candidate local parts looked up
+  // The group's facts about this recipient's key (store::normalise_local),
+  // not the whole group's: copying those per recipient was the directory's
+  // largest allocation cost.
+  std::set<std::string> asked;       // the key, if it was looked up
   std::set<std::string> listed;      // ... and found in the domain's list
-  std::map<std::string, store::CacheEntry> cached;  // callout results per candidate
+  std::map<std::string, store::CacheEntry> cached;  // its callout result, if cached
   std::optional<store::CacheEntry> catch_all;       // the domain's catch-all status
   // When the checks run and when cached callout results are due for a
   // refresh (from the directory's options; see callout/settings.h).
@@ -51,6 +54,8 @@ struct CalloutPlan {
 };
 
 using Steps = std::vector<std::string>;
+// `steps` is null when nobody will read them (CheckRecipients): a check then
+// builds no step line, which on the hot path cost more than the checks.
 using Check = std::optional<doorman::v1::Verdict> (*)(const Facts&, Steps*);
 
 // Verdict builders shared by the checks.

@@ -9,12 +9,12 @@ namespace doorman::directory::checks {
 std::optional<doorman::v1::Verdict> check_guarded_domain(const Facts& f, Steps* steps) {
   if (f.config) {
     std::string sep = store::separator_of(*f.config);
-    steps->push_back("domain: " + f.domain + " is guarded, mode " + store::mode_name(f.config->mode()) +
+    if (steps) steps->push_back("domain: " + f.domain + " is guarded, mode " + store::mode_name(f.config->mode()) +
                      (f.config->local_part_case_sensitive() ? ", case-sensitive" : ", case-insensitive") +
                      (sep.empty() ? ", no sub-addressing" : ", sub-address separator '" + sep + "'"));
     return std::nullopt;
   }
-  steps->push_back("domain: " + f.domain + " is not guarded here -> reject (relay denied)");
+  if (steps) steps->push_back("domain: " + f.domain + " is not guarded here -> reject (relay denied)");
   return make_verdict(doorman::v1::DECISION_REJECT, 550, "5.7.1", bracketed(f) + ": Relay access denied",
                       "domain " + f.domain + " not guarded", doorman::v1::SOURCE_POLICY);
 }

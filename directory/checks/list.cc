@@ -10,18 +10,18 @@ std::optional<doorman::v1::Verdict> check_list(const Facts& f, Steps* steps) {
   if (f.config->mode() != doorman::v1::DOMAIN_MODE_LIST) return std::nullopt;
   std::string key = store::normalise_local(f.parsed.mailbox.local, *f.config);
   if (!f.asked.count(key)) {
-    steps->push_back("list: '" + key + "' was not looked up -> defer");
+    if (steps) steps->push_back("list: '" + key + "' was not looked up -> defer");
     return temporary_failure(f, "internal: list key not fetched");
   }
   if (f.listed.count(key)) {
-    steps->push_back("list: '" + key + "' is in the list of " + f.domain + " -> accept");
+    if (steps) steps->push_back("list: '" + key + "' is in the list of " + f.domain + " -> accept");
     return make_accept(f, "in list of " + f.domain, doorman::v1::SOURCE_LIST);
   }
   if (f.config->callout_fallback()) {
-    steps->push_back("list: '" + key + "' is not in the list of " + f.domain + ", callout fallback -> ask the back-end");
+    if (steps) steps->push_back("list: '" + key + "' is not in the list of " + f.domain + ", callout fallback -> ask the back-end");
     return std::nullopt;
   }
-  steps->push_back("list: '" + key + "' is not in the list of " + f.domain + " -> reject");
+  if (steps) steps->push_back("list: '" + key + "' is not in the list of " + f.domain + " -> reject");
   return make_verdict(doorman::v1::DECISION_REJECT, 550, "5.1.1",
                       bracketed(f) + ": Recipient address rejected: User unknown", "not in list of " + f.domain,
                       doorman::v1::SOURCE_LIST);

@@ -12,7 +12,7 @@ doorman::v1::Verdict temporary_failure(const Facts& f, std::string reason) {
 
 std::optional<doorman::v1::Verdict> check_lookup_error(const Facts& f, Steps* steps) {
   if (f.lookup.ok()) return std::nullopt;
-  steps->push_back("lookup: directory store unavailable (" + f.lookup.message + ") -> defer");
+  if (steps) steps->push_back("lookup: directory store unavailable (" + f.lookup.message + ") -> defer");
   return temporary_failure(f, "lookup failed: " + f.lookup.message);
 }
 

@@ -1,6 +1,7 @@
 #include "directory/checks/registry.h"
 
 #include "directory/checks/checks.h"
+#include "directory/store/normalise.h"
 
 namespace doorman::directory::checks {
 
@@ -35,24 +36,27 @@ Facts make_facts(std::string_view address, const store::GroupFacts& group, const
     f.lookup = Status::Error(Code::kInternal, "domain not fetched");
     return f;
   }
-  f.config = it->second.config;
-  f.asked = it->second.asked;
-  f.listed = it->second.listed;
-  f.cached = it->second.cached;
-  f.catch_all = it->second.catch_all;
+  const store::DomainFacts& d = it->second;
+  f.config = d.config;
+  f.catch_all = d.catch_all;
+  if (!f.config) return f;
+  std::string key = store::normalise_local(f.parsed.mailbox.local, *f.config);
+  if (d.asked.count(key)) f.asked.insert(key);
+  if (d.listed.count(key)) f.listed.insert(key);
+  if (auto c = d.cached.find(key); c != d.cached.end()) f.cached.insert(*c);
   return f;
 }
 
-Evaluation evaluate(const Facts& facts) {
+Evaluation evaluate(const Facts& facts, bool explain) {
   Evaluation e;
   for (const auto& c : registry()) {
-    if (auto v = c.fn(facts, &e.steps)) {
+    if (auto v = c.fn(facts, explain ? &e.steps : nullptr)) {
       e.verdict = std::move(*v);
       if (c.fn == check_callout) e.callout = plan_callout(facts);
       return e;
     }
   }
-  e.steps.push_back("no check decided (unknown mode) -> defer");
+  if (explain) e.steps.push_back("no check decided (unknown mode) -> defer");
   e.verdict = temporary_failure(facts, "no check decided");
   return e;
 }

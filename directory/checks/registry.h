@@ -2,7 +2,8 @@
 //
 // make_facts() turns one address and the group's fetched facts into Facts;
 // evaluate() runs the table in order and returns the first verdict, with
-// every check's step line. CheckRecipients and Explain both call evaluate(),
+// every check's step line when `explain` (Explain; CheckRecipients does not
+// read them, so they are not built). Both call evaluate(),
 // so their answers cannot differ. Adding a check: one file, one line in
 // kChecks (registry.cc), one test. Pure; no I/O.
 #pragma once
@@ -39,6 +40,6 @@ struct CalloutAges {
 // ok).
 Facts make_facts(std::string_view address, const store::GroupFacts& group, const Status& lookup,
                  const CalloutAges& ages = {});
-Evaluation evaluate(const Facts& facts);
+Evaluation evaluate(const Facts& facts, bool explain = true);
 
 }  // namespace doorman::directory::checks

@@ -6,13 +6,13 @@ namespace doorman::directory::checks {
 
 std::optional<doorman::v1::Verdict> check_syntax(const Facts& f, Steps* steps) {
   if (f.parsed.ok()) {
-    steps->push_back("syntax: ok, local part '" + f.parsed.mailbox.local + "', domain '" + f.domain + "'");
+    if (steps) steps->push_back("syntax: ok, local part '" + f.parsed.mailbox.local + "', domain '" + f.domain + "'");
     return std::nullopt;
   }
   std::string why = f.parsed.error == smtp::AddressError::kTooLong    ? "too long"
                     : f.parsed.error == smtp::AddressError::kNonAscii ? "non-ASCII (no SMTPUTF8)"
                                                                       : "malformed";
-  steps->push_back("syntax: address is " + why + " -> reject");
+  if (steps) steps->push_back("syntax: address is " + why + " -> reject");
   return make_verdict(doorman::v1::DECISION_REJECT, 501, "5.1.3", "Bad recipient address syntax",
                       "address syntax: " + why, doorman::v1::SOURCE_POLICY);
 }

@@ -38,7 +38,7 @@ void check_group(store::RedisConn* conn, const std::vector<std::string>& recipie
                                                 : store::fetch_group(*conn, mailboxes, &group, extra, extra_replies);
   for (const auto& r : recipients) {
     checks::Facts f = checks::make_facts(r, group, lookup, ages);
-    checks::Evaluation e = checks::evaluate(f);
+    checks::Evaluation e = checks::evaluate(f, /*explain=*/steps != nullptr);
     verdicts->push_back(std::move(e.verdict));
     if (steps) steps->push_back(std::move(e.steps));
     if (plans) plans->push_back(std::move(e.callout));
@@ -140,7 +140,7 @@ grpc::ServerUnaryReactor* RecipientService::CheckRecipients(grpc::CallbackServer
     }
     int accepted = 0, rejected = 0, deferred = 0;
     for (size_t i = 0; i < verdicts.size(); ++i) {
-      const auto& v = verdicts[i];
+      auto& v = verdicts[i];
       m.recipients(metric_decision(v.decision()), metric_source(v.source())).inc();
       if (v.decision() == v1::DECISION_ACCEPT) ++accepted;
       else if (v.decision() == v1::DECISION_REJECT) ++rejected;
@@ -148,7 +148,7 @@ grpc::ServerUnaryReactor* RecipientService::CheckRecipients(grpc::CallbackServer
       if (log::enabled(log::Level::kDebug))
         log::debug("verdict").kv("session", req->session().session_id()).kv("rcpt", req->recipients(static_cast<int>(i)))
             .kv("code", v.code()).kv("reason", v.reason());
-      *resp->add_verdicts() = v;
+      *resp->add_verdicts() = std::move(v);  // the last use of `verdicts`
     }
     log::info("check").kv("session", req->session().session_id()).kv("recipients", verdicts.size())
         .kv("accepted", accepted).kv("rejected", rejected).kv("deferred", deferred);

@@ -107,6 +107,10 @@ TEST(DirectoryChecks, Table) {
       EXPECT_EQ(e.verdict.code() / 100, 4u);
     }
     EXPECT_EQ(e.verdict.text().find("10.0.0"), std::string::npos);
+    // CheckRecipients does not explain: the same verdict, no step lines built.
+    Evaluation quiet = evaluate(facts_for(c), /*explain=*/false);
+    EXPECT_EQ(quiet.verdict.SerializeAsString(), e.verdict.SerializeAsString());
+    EXPECT_TRUE(quiet.steps.empty());
   }
 }
 
