@@ -1,7 +1,9 @@
 // Fuzz target: a whole SMTP session — the state machine with a fake
 // directory and a fake back-end, fed the input in pieces chosen by the first
-// byte. Invariants: every output line is a reply line ("ddd " or "ddd-"), the
-// input buffer stays bounded, and a closed session stays closed.
+// byte. STARTTLS is offered; the fake handshake succeeds unless bit 7 of the
+// first byte says it fails. Invariants: every output line is a reply line
+// ("ddd " or "ddd-"), the input buffer stays bounded, a closed session stays
+// closed, and nothing buffered before a handshake survives it.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -48,6 +50,16 @@ struct Harness {
         a = session.on_relay(*relay);
         continue;
       }
+      if (a.start_tls) {
+        // Nothing may be in flight across STARTTLS: no check, no back-end
+        // step awaiting a result (an RSET'd or abandoned back-end is fine).
+        if (a.check) std::abort();
+        for (const auto& op : a.relay)
+          if (op.kind != RelayOp::Kind::kAbort && op.kind != RelayOp::Kind::kRelease) std::abort();
+        a = (seed & 128) ? session.on_tls_failed() : session.on_tls("TLSv1.3 with cipher X (256/256 bits)");
+        if (session.buffered() != 0) std::abort();
+        continue;
+      }
       if (!a.check) return;
       if (seed & 32) {
         a = session.on_check_failed();
@@ -77,6 +89,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   h.config.hard_error_limit = 2000;
   h.config.max_message_size = 4096;
   h.config.now = [] { return std::string("Thu, 1 Jan 2026 00:00:00 +0000"); };
+  h.config.starttls = true;
   h.handle(h.session.start());
   size_t piece = 1 + data[0] % 23;
   std::string_view in(reinterpret_cast<const char*>(data + 1), size - 1);
