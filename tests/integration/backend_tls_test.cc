@@ -41,14 +41,7 @@ class BackendTls : public ::testing::Test {
     return {"--" + prefix + "-tls", "required", "--" + prefix + "-tls-verify", "--" + prefix + "-tls-ca-file", ca,
             "--" + prefix + "-tls-server-name", "localhost"};
   }
-  std::string rcpt(const std::string& to) {
-    SmtpClient c;
-    if (!c.connect(stack_.edge_port())) return "connect failed";
-    c.reply();
-    c.command("EHLO client.test");
-    c.command("MAIL FROM:<s@remote.test>");
-    return c.command("RCPT TO:<" + to + ">");
-  }
+  std::string rcpt(const std::string& to) { return rcpt_in_new_session(stack_.edge_port(), to); }
   std::string deliver(const std::string& to) {
     SmtpClient c;
     if (!c.connect(stack_.edge_port())) return "connect failed";

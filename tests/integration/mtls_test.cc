@@ -73,12 +73,7 @@ class MutualTls : public Pki {
   }
   // The RCPT reply for `address` in a fresh session.
   std::string rcpt(const std::string& address) {
-    SmtpClient c;
-    if (!c.connect(stack_.edge_port())) return "no connection";
-    c.reply();
-    c.command("EHLO client.test");
-    c.command("MAIL FROM:<sender@remote.test>");
-    return c.command("RCPT TO:<" + address + ">");
+    return rcpt_in_new_session(stack_.edge_port(), address, "sender@remote.test");
   }
   // The edge reconnects with back-off: poll until the reply starts with `prefix`.
   std::string eventually(const std::string& address, const std::string& prefix) {

@@ -94,4 +94,13 @@ bool SmtpClient::closed_by_peer(int timeout_ms) {
   return false;
 }
 
+std::string rcpt_in_new_session(int port, const std::string& to, const std::string& from) {
+  SmtpClient c;
+  if (!c.connect(port)) return "no connection";
+  c.reply();
+  c.command("EHLO client.test");
+  c.command("MAIL FROM:<" + from + ">");
+  return c.command("RCPT TO:<" + to + ">");
+}
+
 }  // namespace doorman::test

@@ -34,4 +34,9 @@ class SmtpClient {
   std::string buf_;
 };
 
+// A fresh session on 127.0.0.1:port: greeting, EHLO client.test, MAIL FROM
+// `from`, then RCPT TO `to`; returns the RCPT reply ("no connection" when the
+// connection fails). The session is closed afterwards.
+std::string rcpt_in_new_session(int port, const std::string& to, const std::string& from = "s@remote.test");
+
 }  // namespace doorman::test
