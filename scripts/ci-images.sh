@@ -10,6 +10,7 @@
 #      a domain applied with doormanctl inside the directory container, an edge container, smtp-sink on the host
 #      as the back-end, and real SMTP conversations through the edge container with swaks:
 #      250 for a listed address (message relayed to the sink and found there), 550 5.1.1 for an unknown one;
+#      and STARTTLS with a certificate mounted read-only (swaks --tls --tls-verify; ESMTPS in Received:);
 #   6. docker stop (SIGTERM to PID 1) of edge and directory must end with exit code 0 (the graceful drain);
 #   7. removes the containers, stops smtp-sink and dockerd by PID, waits for them.
 # Idempotent; leaves nothing running. Image and build cache live in $DOORMAN_DOCKER_ROOT (kept between runs).
@@ -31,6 +32,7 @@ DIR_HTTP_PORT=$((BASE + 26))   # 36326
 EDGE_PORT=$((BASE + 25))       # 36325 SMTP
 EDGE_HTTP_PORT=$((BASE + 27))  # 36327
 EDGE_PROXY_PORT=$((BASE + 28)) # 36328 SMTP behind a (pretend) load balancer: PROXY protocol v2
+EDGE_TLS_PORT=$((BASE + 29))   # 36329 SMTP with STARTTLS (certificate mounted read-only)
 SINK_PORT=$((BASE + 24))       # 36324
 REDIS_VERSION=7.0  # Debian 12's redis-server; the chart's redis.image.tag
 VERSION=$(sed -n 's/^project(doorman VERSION \([0-9.]*\).*/\1/p' CMakeLists.txt)
@@ -68,11 +70,11 @@ cleanup() {
   set +e
   if [ -n "$DOCKERD_PID" ] && kill -0 "$DOCKERD_PID" 2>/dev/null; then
     if [ $rc -ne 0 ]; then
-      for c in edge edge-proxy directory redis; do
+      for c in edge edge-proxy edge-tls directory redis; do
         echo "---- logs of $PREFIX-$c (last 40 lines)"; docker logs --tail 40 "$PREFIX-$c" 2>&1 || true
       done
     fi
-    docker rm -f "$PREFIX-edge" "$PREFIX-edge-proxy" "$PREFIX-directory" "$PREFIX-redis" >/dev/null 2>&1 || true
+    docker rm -f "$PREFIX-edge" "$PREFIX-edge-proxy" "$PREFIX-edge-tls" "$PREFIX-directory" "$PREFIX-redis" >/dev/null 2>&1 || true
   fi
   if [ -n "$SINK_PID" ]; then kill "$SINK_PID" 2>/dev/null || true; wait "$SINK_PID" 2>/dev/null || true; fi
   if [ -n "$DOCKERD_PID" ]; then
@@ -108,7 +110,7 @@ port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 # --- 1. packages ---------------------------------------------------------------------------------------------------
 step "packages"
 missing=()
-for p in docker.io debootstrap swaks postfix ca-certificates; do
+for p in docker.io debootstrap swaks postfix ca-certificates openssl libnet-ssleay-perl libio-socket-ssl-perl; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -120,7 +122,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" > "$WORK/apt.log" 2>&1 ||
     { cat "$WORK/apt.log"; fail "apt-get install"; }
 fi
-for p in $REDIS_PORT $DIR_PORT $DIR_HTTP_PORT $EDGE_PORT $EDGE_HTTP_PORT $EDGE_PROXY_PORT $SINK_PORT; do
+for p in $REDIS_PORT $DIR_PORT $DIR_HTTP_PORT $EDGE_PORT $EDGE_HTTP_PORT $EDGE_PROXY_PORT $EDGE_TLS_PORT $SINK_PORT; do
   port_free "$p" || fail "port 127.0.0.1:$p is in use (set DOORMAN_CI_PORT_BASE)"
 done
 
@@ -141,7 +143,7 @@ done
 docker version > /dev/null 2>&1 || fail "dockerd did not answer in 60 s"
 echo "ci-images: dockerd pid $DOCKERD_PID, storage driver $(docker info -f '{{.Driver}}'), data root $DATA_ROOT"
 # Leftovers of an interrupted run.
-docker rm -f "$PREFIX-edge" "$PREFIX-edge-proxy" "$PREFIX-directory" "$PREFIX-redis" > /dev/null 2>&1 || true
+docker rm -f "$PREFIX-edge" "$PREFIX-edge-proxy" "$PREFIX-edge-tls" "$PREFIX-directory" "$PREFIX-redis" > /dev/null 2>&1 || true
 
 # --- 3. the base image ---------------------------------------------------------------------------------------------
 step "base image debian:bookworm-slim"
@@ -246,6 +248,8 @@ help=$(docker run --rm --network none "doorman/edge:$VERSION" --help 2>&1 || tru
 grep -q -- '--http-listen' <<< "$help" && HAS_HTTP=1
 HAS_PROXY=0
 grep -q -- '--proxy-protocol' <<< "$help" && HAS_PROXY=1
+HAS_TLS=0
+grep -q -- '--tls-cert-file' <<< "$help" && HAS_TLS=1
 help=$(docker run --rm --network none "doorman/directory:$VERSION" --help 2>&1 || true)
 grep -q -- '--http-listen' <<< "$help" && DIR_HAS_HTTP=1
 head -c 30 /dev/urandom | base64 > "$WORK/conf/admin-token"; chmod 644 "$WORK/conf/admin-token"
@@ -337,6 +341,32 @@ if [ $HAS_PROXY -eq 1 ]; then
     { cat "$WORK/swaks-noproxy.log"; fail "PROXY v2: a connection without a header was served"; }
   echo "ci-images: PROXY v2: a connection without a header is refused (no greeting)"
   docker stop --time 40 "$PREFIX-edge-proxy" > /dev/null
+fi
+
+if [ $HAS_TLS -eq 1 ]; then
+  step "STARTTLS (certificate from a mounted Secret-like directory)"
+  TLS_DIR="$WORK/tls"
+  mkdir -p "$TLS_DIR"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj "/CN=mx-tls.ci.invalid" \
+    -addext "subjectAltName=DNS:mx-tls.ci.invalid" -keyout "$TLS_DIR/tls.key" -out "$TLS_DIR/tls.crt" 2> /dev/null ||
+    fail "openssl could not make a test certificate"
+  chmod 0644 "$TLS_DIR/tls.key"  # the container runs as 65532; in Kubernetes fsGroup does this
+  docker run -d --name "$PREFIX-edge-tls" "${HARDEN[@]}" -v "$TLS_DIR:/etc/doorman/tls:ro" "doorman/edge:$VERSION" \
+    --listen "127.0.0.1:$EDGE_TLS_PORT" --directory "127.0.0.1:$DIR_PORT" --hostname mx-tls.ci.invalid \
+    --tls-cert-file /etc/doorman/tls/tls.crt --tls-key-file /etc/doorman/tls/tls.key --http-listen= > /dev/null
+  wait_port "$EDGE_TLS_PORT" "edge (STARTTLS)"
+  TTOKEN="ci-tls-$$-$RANDOM"
+  "${SWAKS[@]/$EDGE_PORT/$EDGE_TLS_PORT}" --to alice@ci.invalid --header "X-Doorman-CI: $TTOKEN" --tls \
+    --tls-verify --tls-ca-path "$TLS_DIR/tls.crt" --tls-sni mx-tls.ci.invalid > "$WORK/swaks-tls.log" 2>&1 ||
+    { cat "$WORK/swaks-tls.log"; fail "STARTTLS: swaks --tls failed"; }
+  grep -q 'TLS started' "$WORK/swaks-tls.log" || { cat "$WORK/swaks-tls.log"; fail "STARTTLS: no TLS session"; }
+  for _ in $(seq 1 50); do grep -qs "X-Doorman-CI: $TTOKEN" "$SINK_DIR"/* && break; sleep 0.1; done
+  f=$(grep -ls "X-Doorman-CI: $TTOKEN" "$SINK_DIR"/* | head -1)
+  [ -n "$f" ] || fail "STARTTLS: the message did not reach the sink"
+  grep -q 'with ESMTPS' "$f" && grep -q 'using TLSv1' "$f" ||
+    { head -5 "$f"; fail "STARTTLS: Received: does not record ESMTPS and the cipher"; }
+  echo "ci-images: STARTTLS: verified certificate, 250, relayed; Received: $(grep -o 'using TLSv[0-9.]* with cipher [A-Z0-9_-]*' "$f")"
+  docker stop --time 40 "$PREFIX-edge-tls" > /dev/null
 fi
 
 # --- 6. graceful stop ----------------------------------------------------------------------------------------------
