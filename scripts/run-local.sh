@@ -3,7 +3,7 @@
 # Doorman stack on loopback in the foreground:
 #   redis-server      127.0.0.1:16379  (state in .run/redis)
 #   doorman-directory 127.0.0.1:50051
-#   doorman-edge      127.0.0.1:2525   (SMTP; try it with swaks)
+#   doorman-edge      127.0.0.1:2525   (SMTP with STARTTLS; try it with swaks)
 #   demo back-end     127.0.0.1:2526   (Postfix's smtp-sink; messages in .run/sink)
 # and applies examples/demo-domains.yaml (domain example.com, list mode).
 # Ctrl-C stops every process it started, by PID.
@@ -68,8 +68,16 @@ wait_port "$DIRECTORY_ADDR" directory
 
 build/directory/doormanctl --server "$DIRECTORY_ADDR" apply -f examples/demo-domains.yaml
 
+# STARTTLS with a self-signed certificate for the demo (made once, kept in .run/tls).
+mkdir -p "$RUN/tls"
+if [ ! -s "$RUN/tls/tls.crt" ]; then
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 365 -subj "/CN=mx.example.com" \
+    -addext "subjectAltName=DNS:mx.example.com" -keyout "$RUN/tls/tls.key" -out "$RUN/tls/tls.crt" 2> /dev/null
+fi
+
 build/edge/doorman-edge --listen "$EDGE_ADDR" --directory "$DIRECTORY_ADDR" --hostname mx.example.com \
-  --postmaster-domain example.com > "$RUN/logs/edge.log" 2>&1 &
+  --postmaster-domain example.com --tls-cert-file "$RUN/tls/tls.crt" --tls-key-file "$RUN/tls/tls.key" \
+  > "$RUN/logs/edge.log" 2>&1 &
 PIDS+=($!)
 wait_port "$EDGE_ADDR" edge
 
@@ -80,6 +88,7 @@ Doorman is running (logs in .run/logs/). Try it:
   swaks --server $EDGE_ADDR --to alice@example.com      # listed: 250 at RCPT
   swaks --server $EDGE_ADDR --to nobody@example.com     # unknown: 550 5.1.1 in-session
   swaks --server $EDGE_ADDR --to someone@elsewhere.org  # not guarded: 550 5.7.1
+  swaks --server $EDGE_ADDR --to alice@example.com --tls   # STARTTLS (self-signed demo certificate)
 
   export DOORMAN_TOKEN_FILE=$RUN/admin-token   # the admin API's bearer token
   build/directory/doormanctl --server $DIRECTORY_ADDR address add erin@example.com
