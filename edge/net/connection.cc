@@ -292,6 +292,7 @@ void Connection::start_tls() {
   delay_timer_.expires_after(std::chrono::seconds(server_.config().tls_handshake_timeout_seconds));
   delay_timer_.async_wait([self = shared_from_this()](const error_code& ec) {
     if (ec || self->closed_) return;
+    if (auto* m = edge_metrics()) m->tls_handshake_failed.inc();
     self->end_reason_ = "tls_failed";
     self->close("TLS handshake timeout");
   });

@@ -32,7 +32,7 @@ class StartTls : public ::testing::Test {
     std::string domains = "domains:\n  - name: example.com\n    mode: list\n    routes: [\"127.0.0.1:" +
                           std::to_string(backend_.port()) + "\"]\n    addresses: [alice]\n";
     ASSERT_EQ(stack_.start(domains, {"--tls-cert-file", cert_, "--tls-key-file", key_, "--tls-reload-check-seconds",
-                                     "1", "--http-listen", "127.0.0.1:" + std::to_string(http_)}),
+                                     "1", "--tls-handshake-timeout-seconds", "2", "--http-listen", "127.0.0.1:" + std::to_string(http_)}),
               "");
   }
 
@@ -141,6 +141,38 @@ print("quit", t.recv(4096).decode().strip())
   EXPECT_NE(r.out.find("after 250 2.0.0 Ok\n"), std::string::npos) << r.out;
   EXPECT_EQ(r.out.find("214"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("quit 221 2.0.0 Bye"), std::string::npos) << r.out;
+}
+
+// Bad input after "220 Ready to start TLS": plaintext instead of a
+// ClientHello, or silence. Either way the edge closes the connection (no
+// plaintext reply, no hang) and counts a failed handshake.
+TEST_F(StartTls, PlaintextOrSilenceInsteadOfAHandshakeIsClosed) {
+  const char* script = R"PY(
+import socket, sys, time
+port, mode = int(sys.argv[1]), sys.argv[2]
+s = socket.create_connection(("127.0.0.1", port), timeout=15)
+f = s.makefile("rb")
+def reply():
+    while True:
+        l = f.readline().decode()
+        if len(l) < 4 or l[3] != "-": return l.strip()
+reply(); s.sendall(b"EHLO c.test\r\n"); reply()
+s.sendall(b"STARTTLS\r\n"); print("starttls", reply())
+t0 = time.time()
+if mode == "plaintext": s.sendall(b"MAIL FROM:<x@y.test>\r\n")
+rest = s.recv(4096)
+print("after", repr(rest), "closed_in %.1f" % (time.time() - t0))
+)PY";
+  for (std::string mode : {"plaintext", "silence"}) {
+    RunResult r = run({"python3", "-c", script, std::to_string(stack_.edge_port()), mode}, std::chrono::seconds(40));
+    ASSERT_EQ(r.exit_code, 0) << mode << ": " << r.out << r.err;
+    EXPECT_NE(r.out.find("starttls 220 2.0.0 Ready to start TLS"), std::string::npos) << r.out;
+    // Plaintext gets at most a TLS alert record (0x15), never an SMTP reply.
+    EXPECT_EQ(r.out.find("after b'5"), std::string::npos) << mode << ": " << r.out;
+    EXPECT_EQ(r.out.find("after b'2"), std::string::npos) << mode << ": " << r.out;
+    EXPECT_NE(r.out.find("closed_in"), std::string::npos) << mode << ": " << r.out;
+  }
+  EXPECT_GE(metric("doorman_edge_tls_handshakes_total{result=\"failed\"}"), 2);
 }
 
 // cert-manager rotates the Secret: the edge serves the new certificate
