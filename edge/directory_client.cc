@@ -60,8 +60,12 @@ void DirectoryClient::check(const CheckRequest& request, const std::string& sess
   s->set_mail_from(request.mail_from);
   for (const auto& r : request.recipients) call->request.add_recipients(r.mailbox);
   const size_t expected = request.recipients.size();
+  {
+    std::lock_guard lock(in_flight_->mu);
+    ++in_flight_->count;
+  }
   stub_->async()->CheckRecipients(&call->context, &call->request, &call->response,
-                                  [call, expected](grpc::Status status) {
+                                  [call, expected, in_flight = in_flight_](grpc::Status status) {
                                     CheckResult result;
                                     if (!status.ok()) {
                                       result.error = "grpc " + std::to_string(status.error_code()) + ": " +
@@ -76,7 +80,16 @@ void DirectoryClient::check(const CheckRequest& request, const std::string& sess
                                         result.verdicts.push_back(from_proto(v));
                                     }
                                     call->done(std::move(result));
+                                    std::lock_guard lock(in_flight->mu);
+                                    if (--in_flight->count == 0) in_flight->idle.notify_all();
                                   });
 }
+
+void DirectoryClient::wait_idle(std::chrono::milliseconds max) {
+  std::unique_lock lock(in_flight_->mu);
+  in_flight_->idle.wait_for(lock, max, [this] { return in_flight_->count == 0; });
+}
+
+DirectoryClient::~DirectoryClient() { wait_idle(deadline_ + std::chrono::seconds(1)); }
 
 }  // namespace doorman::edge

@@ -16,7 +16,9 @@
 #include <grpcpp/grpcpp.h>
 
 #include <chrono>
+#include <condition_variable>
 #include <functional>
+#include <mutex>
 #include <memory>
 #include <string>
 #include <vector>
@@ -41,6 +43,12 @@ class DirectoryClient {
   void check(const CheckRequest& request, const std::string& session_id, const std::string& client_ip,
              std::function<void(CheckResult)> done);
 
+  // Waits (at most `max`) until no call is in flight. The edge calls it after
+  // its server stopped and before the io_contexts that the callbacks post to
+  // are destroyed; the destructor waits too.
+  void wait_idle(std::chrono::milliseconds max);
+  ~DirectoryClient();
+
   // Converts a wire verdict; exposed for tests.
   static Verdict from_proto(const doorman::v1::Verdict& v);
 
@@ -48,6 +56,14 @@ class DirectoryClient {
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<doorman::v1::RecipientService::Stub> stub_;
   std::chrono::milliseconds deadline_;
+  // Calls in flight, shared with their callbacks (which may run on gRPC
+  // threads after this object is gone).
+  struct InFlight {
+    std::mutex mu;
+    std::condition_variable idle;
+    size_t count = 0;
+  };
+  std::shared_ptr<InFlight> in_flight_ = std::make_shared<InFlight>();
 };
 
 }  // namespace doorman::edge

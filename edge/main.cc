@@ -74,6 +74,9 @@ int main(int argc, char** argv) {
     }
   }
   server.run();
+  // Calls still in flight post their results to the server's io_contexts:
+  // let them finish (their deadline bounds this) before those are destroyed.
+  directory.wait_idle(std::chrono::milliseconds(config.directory_timeout_ms) + std::chrono::seconds(1));
   http.stop();
   edge::set_edge_metrics(nullptr);
   return 0;
