@@ -15,9 +15,10 @@ export ASAN_OPTIONS="log_path=$REPORTS/asan:detect_leaks=${DOORMAN_DETECT_LEAKS:
 export UBSAN_OPTIONS="log_path=$REPORTS/ubsan:print_stacktrace=1:halt_on_error=1"
 status=0
 ctest --test-dir build-asan --output-on-failure -j2 --timeout 600 || status=$?
+sleep 2  # a process still writing its report (symbolising is slow under ASan)
 if compgen -G "$REPORTS/*" > /dev/null; then
   echo "sanitizer reports:"
-  for f in "$REPORTS"/*; do echo "== $f"; head -60 "$f"; done
+  for f in "$REPORTS"/*; do echo "== $f"; head -120 "$f"; done
   status=1
 fi
 rm -rf "$REPORTS"
