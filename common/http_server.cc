@@ -9,6 +9,7 @@
 #include <optional>
 
 #include "common/metrics.h"
+#include "common/run_guarded.h"
 
 namespace doorman {
 
@@ -111,9 +112,9 @@ std::string HttpServer::start(const std::string& listen) {
   if (!ec) impl_->acceptor.bind(ep, ec);
   if (!ec) impl_->acceptor.listen(64, ec);
   if (ec) return "cannot listen on " + listen + ": " + ec.message();
-  impl_->port = impl_->acceptor.local_endpoint().port();
+  impl_->port = impl_->acceptor.local_endpoint(ec).port();
   impl_->accept();
-  impl_->thread = std::thread([this] { impl_->io.run(); });
+  impl_->thread = std::thread([this] { run_guarded(impl_->io, "http"); });
   return "";
 }
 

@@ -89,6 +89,11 @@ std::string parse_config(int argc, const char* const* argv, EdgeConfig* c, std::
   o.add_string("proxy-protocol", &c->proxy_protocol,
                "expect a PROXY protocol header from a TCP load balancer first: off, v1, v2 or any; "
                "a connection without a valid header is closed");
+  o.add_string("proxy-trusted-networks", &c->proxy_trusted_networks,
+               "peers allowed to send a PROXY header (the load balancers), CIDR list such as "
+               "\"10.0.0.0/8,fd00::/8\"; required when proxy-protocol is on; other peers are closed at once");
+  o.add_int("ipv6-client-prefix", &c->ipv6_client_prefix, 0, 128,
+            "IPv6 clients count as one per this prefix for max-sessions-per-ip (IPv4: one per address)");
   o.add_string("hostname", &c->hostname, "our name in the greeting, EHLO reply and Received header (default: the host name)");
   o.add_int("threads", &c->threads, 0, 256, "I/O threads, one io_context each; 0 = one per core");
   o.add_string("directory", &c->directory, "directory gRPC target, e.g. dns:///doorman-directory:50051");
@@ -143,6 +148,9 @@ std::string parse_config(int argc, const char* const* argv, EdgeConfig* c, std::
             "back-end reply to the final dot (RFC 5321: 10 min); past it 451 4.4.2");
   o.add_int("backend-pool-max-idle", &c->backend_pool_max_idle, 0, 1000,
             "idle back-end connections kept per back-end and I/O thread, for reuse");
+  o.add_int("backend-max-connections", &c->backend_max_connections, 0, 100000,
+            "back-end connections in use per back-end host:port by this edge (0 = no cap); when every back-end "
+            "of a route is full, recipients get 451 4.4.5");
   o.add_int("backend-pool-idle-seconds", &c->backend_pool_idle_seconds, 1, 3600,
             "how long an idle back-end connection may be reused");
   o.add_string("backend-tls", &c->backend_tls,
@@ -169,6 +177,11 @@ std::string parse_config(int argc, const char* const* argv, EdgeConfig* c, std::
   proxy::Version proxy_version = proxy::Version::kAny;
   if (!proxy::parse_mode(c->proxy_protocol, &proxy_on, &proxy_version))
     return "option proxy-protocol: expected off, v1, v2 or any";
+  if (std::string e = c->proxy_trusted.parse(c->proxy_trusted_networks); !e.empty())
+    return "option proxy-trusted-networks: " + e;
+  if (proxy_on && c->proxy_trusted.empty())
+    return "option proxy-trusted-networks is required with proxy-protocol: a PROXY header from any other peer "
+           "would let it choose its own client address";
   TlsClientSettings::Mode backend_mode;
   if (!parse_tls_mode(c->backend_tls, &backend_mode))
     return "option backend-tls: expected none, opportunistic or required";

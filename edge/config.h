@@ -8,6 +8,7 @@
 #include <string>
 
 #include "common/grpc_tls.h"
+#include "common/networks.h"
 #include "edge/net/backend.h"
 #include "edge/session/session.h"
 #include "edge/tls/tls_context.h"
@@ -18,6 +19,11 @@ struct EdgeConfig {
   std::string listen = "127.0.0.1:2525";
   std::string http_listen = "127.0.0.1:9025";
   std::string proxy_protocol = "off";  // off | v1 | v2 | any
+  // Peers allowed to send a PROXY header (CIDR list); required with it on.
+  std::string proxy_trusted_networks;
+  NetworkList proxy_trusted;  // parsed from proxy_trusted_networks
+  // IPv6 clients count by this prefix for max-sessions-per-ip (IPv4: per address).
+  int64_t ipv6_client_prefix = 64;
   std::string hostname;  // default: gethostname()
   int64_t threads = 0;   // 0: one per core
   std::string directory = "127.0.0.1:50051";
@@ -57,6 +63,8 @@ struct EdgeConfig {
   int64_t backend_data_end_timeout_seconds = 600;
   int64_t backend_pool_max_idle = 8;
   int64_t backend_pool_idle_seconds = 60;
+  // Connections in use per back-end "host:port" by this process (0 = no cap).
+  int64_t backend_max_connections = 100;
   // STARTTLS towards back-ends (common/tls_client.h).
   std::string backend_tls = "none";  // none | opportunistic | required
   bool backend_tls_verify = false;

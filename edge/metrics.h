@@ -35,6 +35,10 @@ class EdgeMetrics : public SessionObserver {
   metrics::Counter& relay_bytes;
   metrics::Counter& backend_connect_failures;
   metrics::Gauge& backend_idle;
+  metrics::Gauge& backend_connections;
+  metrics::Counter& backend_limit_refusals;
+  metrics::Counter& handler_exceptions;
+  metrics::Counter& proxy_untrusted;
   metrics::Counter& tls_handshake_ok;
   metrics::Counter& tls_handshake_failed;
   metrics::Counter& tls_load_ok;

@@ -120,7 +120,7 @@ for (const name of ["defaults", "external-redis", "hpa", "proxy", "servicemonito
   check(name === "hpa" ? hpas.length === 2 && !edge.spec.replicas : hpas.length === 0, `${name}: HPAs`);
   check(find(objs, "ServiceMonitor").length === (name === "servicemonitor" ? 2 : 0), `${name}: ServiceMonitors`);
   check(find(objs, "StatefulSet", "redis").length === (name === "external-redis" ? 0 : 1), `${name}: Redis StatefulSet`);
-  if (name === "proxy") check(/proxy-protocol = v2/.test(conf), "proxy: --proxy-protocol");
+  if (name === "proxy") check(/proxy-protocol = v2/.test(conf) && /proxy-trusted-networks = 10.0.0.0\/8,/.test(conf), "proxy: --proxy-protocol and --proxy-trusted-networks");
   if (name === "external-redis") {
     const dconf = find(objs, "ConfigMap", "directory").find((c) => c.data["directory.conf"]).data["directory.conf"];
     check(/redis-host = redis.shared/.test(dconf) && /redis-password-file/.test(dconf) && /apply = /.test(dconf),

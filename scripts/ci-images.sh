@@ -323,7 +323,7 @@ if [ $HAS_PROXY -eq 1 ]; then
   step "PROXY protocol v2 (edge behind a load balancer)"
   docker run -d --name "$PREFIX-edge-proxy" "${HARDEN[@]}" "doorman/edge:$VERSION" \
     --listen "127.0.0.1:$EDGE_PROXY_PORT" --directory "127.0.0.1:$DIR_PORT" --hostname mx-lb.ci.invalid \
-    --proxy-protocol v2 > /dev/null
+    --proxy-protocol v2 --proxy-trusted-networks 127.0.0.0/8 --http-listen "" > /dev/null
   wait_port "$EDGE_PROXY_PORT" "edge (PROXY)"
   PTOKEN="ci-proxy-$$-$RANDOM"
   "${SWAKS[@]/$EDGE_PORT/$EDGE_PROXY_PORT}" --to bob@ci.invalid --header "X-Doorman-CI: $PTOKEN" \

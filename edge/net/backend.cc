@@ -51,7 +51,8 @@ void BackendConnection::open(const std::string& host_port, Done done) {
         done(false);
         return;
       }
-      self->socket_.set_option(asio::ip::tcp::no_delay(true));
+      error_code ignored;  // a peer that reset already fails at the greeting
+      self->socket_.set_option(asio::ip::tcp::no_delay(true), ignored);
       // Greeting, then EHLO (HELO if EHLO is refused).
       self->send("", 1, self->timeouts_.greeting, [self, done](bool ok, std::vector<smtp::Reply> greeting) {
         if (!ok || greeting[0].code != 220) {

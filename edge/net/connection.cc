@@ -1,5 +1,6 @@
 #include "edge/net/connection.h"
 
+#include "common/ip_prefix.h"
 #include "common/log.h"
 #include "edge/metrics.h"
 #include "edge/net/server.h"
@@ -30,7 +31,7 @@ Connection::Connection(asio::ip::tcp::socket socket, Server& server, size_t cont
       client_ip_(remote_ip(socket_)),
       session_(server.session_config(), SessionInfo{id_, client_ip_}),
       relay_(socket_.get_executor(), server.pool(context_index), server.backend_timeouts(), server.config().hostname,
-             &server.backend_tls()),
+             &server.backend_tls(), &server.backend_limiter()),
       idle_timer_(socket_.get_executor()),
       delay_timer_(socket_.get_executor()),
       started_(std::chrono::steady_clock::now()) {
@@ -51,6 +52,14 @@ void Connection::start(bool refuse) {
     return;
   }
   if (server_.config().proxy_protocol != "off") {
+    if (!server_.config().proxy_trusted.contains(client_ip_)) {
+      // Only a trusted balancer may say who the client is.
+      log::warn("proxy_untrusted").kv("session", id_).kv("peer", client_ip_);
+      if (auto* m = edge_metrics()) m->proxy_untrusted.inc();
+      end_reason_ = "proxy_invalid";
+      close("PROXY protocol from an untrusted peer");
+      return;
+    }
     read_proxy_header();
     return;
   }
@@ -58,7 +67,10 @@ void Connection::start(bool refuse) {
 }
 
 void Connection::greet() {
-  if (!server_.acquire_ip(client_ip_)) {
+  // IPv6 counts by prefix: a /64 must not give a client 2^64 session budgets.
+  ip_key_ = client_identity(client_ip_, static_cast<int>(server_.config().ipv6_client_prefix));
+  if (ip_key_.empty()) ip_key_ = client_ip_;
+  if (!server_.acquire_ip(ip_key_)) {
     end_reason_ = "too_many_sessions";
     queue_write("421 4.7.0 " + server_.config().hostname + " Error: too many connections from your address\r\n");
     close_after_write_ = true;
@@ -79,6 +91,9 @@ void Connection::greet() {
     if (ec || self->closed_ || !self->pregreet_) return;
     self->pregreet_ = false;
     self->perform(self->session_.start());
+    // The pregreet read is still waiting for the client's first command:
+    // it is now an ordinary read and gets the idle timeout like any other.
+    if (self->reading_) self->arm_idle_timer();
   });
 }
 
@@ -260,6 +275,9 @@ void Connection::do_write() {
     return;
   }
   writing_.swap(out_);
+  // A client that stops reading must not hold the session: the write gets
+  // the idle timeout too (a read in progress has armed it already).
+  if (!reading_) arm_idle_timer();
   auto on_written = [self = shared_from_this()](const error_code& ec, size_t) {
     self->writing_.clear();
     if (self->closed_) return;
@@ -367,17 +385,28 @@ void Connection::on_relay(RelayResult result) {
   }
   if (closed_) return;
   if (result.status != RelayResult::Status::kOk)
-    log::warn("relay_error").kv("session", id_).kv("status", result.status == RelayResult::Status::kUnreachable
-                                                                  ? "unreachable" : "lost");
+    log::warn("relay_error").kv("session", id_).kv("status", result.status == RelayResult::Status::kUnreachable ? "unreachable"
+                                                             : result.status == RelayResult::Status::kBusy     ? "busy"
+                                                                                                               : "lost");
   perform(session_.on_relay(std::move(result)));
 }
 
 void Connection::arm_idle_timer() {
   idle_timer_.expires_after(std::chrono::seconds(server_.config().idle_timeout_seconds));
   idle_timer_.async_wait([self = shared_from_this()](const error_code& ec) {
-    if (ec || self->closed_ || !self->reading_) return;
+    if (ec || self->closed_) return;
+    if (!self->writing_.empty() || self->timed_out_) {
+      // Our replies (or the 421 after a timeout) could not be written for a
+      // whole timeout: the client is not reading. Nothing more to say.
+      self->end_reason_ = "timeout";
+      self->close("write timeout");
+      return;
+    }
+    if (!self->reading_) return;  // waiting for the directory or a back-end: their own deadlines
     self->end_reason_ = "timeout";
+    self->timed_out_ = true;
     self->perform(self->session_.on_timeout());
+    if (!self->closed_) self->arm_idle_timer();  // bounds the write of the 421
   });
 }
 
@@ -401,7 +430,7 @@ void Connection::close(const char* reason) {
   idle_timer_.cancel();
   delay_timer_.cancel();
   relay_.close();  // an unfinished back-end transaction is abandoned, never completed
-  if (ip_counted_) server_.release_ip(client_ip_);
+  if (ip_counted_) server_.release_ip(ip_key_);
   const SessionStats& s = session_.stats();
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started_);
   log::info("session_end")

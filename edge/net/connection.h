@@ -59,6 +59,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   size_t context_index_;
   std::string id_;
   std::string client_ip_;
+  std::string ip_key_;  // what max-sessions-per-ip counts (IPv6: by prefix)
   Session session_;
   Relay relay_;
   // After STARTTLS: the context this session's handshake used, the TLS
@@ -81,6 +82,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool close_after_write_ = false;
   bool tls_after_write_ = false;  // STARTTLS accepted: handshake once out_ is written
   bool closed_ = false;
+  bool timed_out_ = false;  // the idle timeout fired: the next one closes hard
   std::string end_reason_ = "client_quit";
   std::chrono::steady_clock::time_point started_;
   std::chrono::steady_clock::time_point check_started_;

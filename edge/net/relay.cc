@@ -7,14 +7,25 @@ namespace doorman::edge {
 namespace asio = boost::asio;
 
 Relay::Relay(asio::any_io_executor executor, BackendPool& pool, const BackendTimeouts& timeouts,
-             std::string helo_name, const BackendTls* tls)
-    : executor_(std::move(executor)), pool_(pool), timeouts_(timeouts), helo_name_(std::move(helo_name)), tls_(tls) {}
+             std::string helo_name, const BackendTls* tls, BackendLimiter* limiter)
+    : executor_(std::move(executor)),
+      pool_(pool),
+      timeouts_(timeouts),
+      helo_name_(std::move(helo_name)),
+      tls_(tls),
+      limiter_(limiter) {}
 
 Relay::~Relay() { close(); }
 
 void Relay::close() {
   if (conn_) conn_->close();
   conn_.reset();
+  release_lease();
+}
+
+void Relay::release_lease() {
+  if (limiter_ && !lease_.empty()) limiter_->release(lease_);
+  lease_.clear();
 }
 
 void Relay::lost(Done done) {
@@ -31,10 +42,14 @@ void Relay::perform(const RelayOp& op, Done done) {
           auto c = conn_;
           start_mail(c, shared, done, [this, shared, done] {
             conn_.reset();
+            release_lease();
+            busy_ = false;
             try_route(shared, 0, done);
           });
         } else {
           conn_.reset();
+          release_lease();
+          busy_ = false;
           try_route(shared, 0, std::move(done));
         }
         return;
@@ -75,6 +90,7 @@ void Relay::perform(const RelayOp& op, Done done) {
     case RelayOp::Kind::kRelease: {
       auto c = std::move(conn_);
       conn_.reset();
+      release_lease();
       if (!c || !c->usable()) return;
       BackendPool* pool = &pool_;
       c->transact({"RSET"}, timeouts_.command, [c, pool](bool ok, std::vector<smtp::Reply> replies) {
@@ -90,10 +106,20 @@ void Relay::perform(const RelayOp& op, Done done) {
 }
 
 void Relay::try_route(std::shared_ptr<RelayOp> op, size_t index, Done done) {
+  release_lease();  // the previous back-end of the route was not usable
   if (index >= op->route.size()) {
-    asio::post(executor_,
-               [done = std::move(done)] { done(RelayResult{RelayResult::Status::kUnreachable, {}, false}); });
+    const auto status = busy_ ? RelayResult::Status::kBusy : RelayResult::Status::kUnreachable;
+    busy_ = false;
+    asio::post(executor_, [done = std::move(done), status] { done(RelayResult{status, {}, false}); });
     return;
+  }
+  if (limiter_) {
+    if (!limiter_->try_acquire(op->route[index])) {
+      busy_ = true;
+      try_route(std::move(op), index + 1, std::move(done));
+      return;
+    }
+    lease_ = op->route[index];
   }
   if (auto pooled = pool_.take(op->route[index])) {
     // A pooled connection may have been closed by the back-end meanwhile:

@@ -8,7 +8,10 @@
 // be reached the result is kUnreachable (451 4.4.1). MAIL FROM carries SIZE
 // and BODY=8BITMIME only when the back-end offers them. A finished
 // transaction is RSET and returned to the pool; an abandoned one (bad
-// message, client gone) is closed without the final dot.
+// message, client gone) is closed without the final dot. With a limiter,
+// a back-end at its connection limit is skipped like an unreachable one, and
+// a route whose back-ends are all full or unreachable, at least one full,
+// gives kBusy (451 4.4.5).
 #pragma once
 
 #include <functional>
@@ -16,6 +19,7 @@
 #include <string>
 
 #include "edge/net/backend.h"
+#include "edge/net/backend_limit.h"
 #include "edge/session/session.h"
 
 namespace doorman::edge {
@@ -24,8 +28,9 @@ class Relay {
  public:
   using Done = std::function<void(RelayResult)>;
 
+  // `limiter` (optional) caps the connections per back-end across sessions.
   Relay(boost::asio::any_io_executor executor, BackendPool& pool, const BackendTimeouts& timeouts,
-        std::string helo_name, const BackendTls* tls = nullptr);
+        std::string helo_name, const BackendTls* tls = nullptr, BackendLimiter* limiter = nullptr);
   ~Relay();
 
   // Starts `op`; `done` is called once, later, for every kind but kAbort and
@@ -40,6 +45,7 @@ class Relay {
   void start_mail(std::shared_ptr<BackendConnection> c, std::shared_ptr<RelayOp> op, Done done,
                   std::function<void()> on_io_failure);
   void lost(Done done);
+  void release_lease();  // gives back this session's count on a back-end
 
   boost::asio::any_io_executor executor_;
   BackendPool& pool_;
@@ -47,6 +53,9 @@ class Relay {
   std::string helo_name_;
   const BackendTls* tls_;
   std::shared_ptr<BackendConnection> conn_;
+  BackendLimiter* limiter_;
+  std::string lease_;  // the back-end this session counts on ("" = none)
+  bool busy_ = false;  // a back-end of the route being tried was at its limit
 };
 
 }  // namespace doorman::edge

@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "common/log.h"
+#include "common/run_guarded.h"
 #include "edge/metrics.h"
 #include "edge/net/connection.h"
 
@@ -25,6 +26,7 @@ Server::Server(const EdgeConfig& config, DirectoryClient& directory, TlsServerCo
     : config_(config),
       session_config_(config.session()),
       backend_timeouts_(config.backend_timeouts()),
+      backend_limiter_(config.backend_max_connections),
       directory_(directory),
       tls_(tls),
       contexts_([&] {
@@ -88,8 +90,12 @@ void Server::run() {
                                  : config_.directory_tls_cert_file.empty() ? "tls"
                                                                            : "mtls");
   std::vector<std::thread> threads;
-  for (size_t i = 1; i < contexts_.size(); ++i) threads.emplace_back([this, i] { contexts_[i]->io.run(); });
-  contexts_[0]->io.run();
+  auto count = [] {
+    if (auto* m = edge_metrics()) m->handler_exceptions.inc();
+  };
+  for (size_t i = 1; i < contexts_.size(); ++i)
+    threads.emplace_back([this, i, count] { run_guarded(contexts_[i]->io, "io", count); });
+  run_guarded(contexts_[0]->io, "io", count);
   for (auto& t : threads) t.join();
   log::info("stopped");
 }

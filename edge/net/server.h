@@ -29,6 +29,7 @@
 #include "edge/config.h"
 #include "edge/directory_client.h"
 #include "edge/net/backend.h"
+#include "edge/net/backend_limit.h"
 
 namespace doorman::edge {
 
@@ -62,6 +63,7 @@ class Server {
   bool acquire_ip(const std::string& ip);
   void release_ip(const std::string& ip);
   BackendPool& pool(size_t context_index) { return contexts_[context_index]->pool; }
+  BackendLimiter& backend_limiter() { return backend_limiter_; }
   const BackendTimeouts& backend_timeouts() const { return backend_timeouts_; }
   const BackendTls& backend_tls() const { return backend_tls_; }
   // Sets up TLS towards back-ends (before run()). Returns "" or an error.
@@ -82,6 +84,7 @@ class Server {
   SessionConfig session_config_;
   BackendTimeouts backend_timeouts_;
   BackendTls backend_tls_;
+  BackendLimiter backend_limiter_;
   DirectoryClient& directory_;
   TlsServerContext* tls_;
   std::vector<std::unique_ptr<Context>> contexts_;

@@ -19,6 +19,9 @@ const Reply kBareCr{550, "5.5.2", "Error: bare <CR> received"};
 const Reply kNul{550, "5.5.2", "Error: NUL character received"};
 const Reply kTooBig{552, "5.3.4", "Message size exceeds fixed limit"};
 const Reply kLost{451, "4.4.2", "Error: connection to the mail server lost, try again later"};
+// For recipients of a batch that reached the hard error limit before they
+// were relayed: the same text whatever their verdict.
+const Reply kTooManyErrorsRcpt{451, "4.7.0", "Error: too many errors"};
 
 Reply lookup_failure(const std::string& mailbox) {
   return Reply{451, "4.4.3", "<" + mailbox + ">: Temporary lookup failure, try again later"};
@@ -117,6 +120,11 @@ void Session::set_slot(size_t slot, const Reply& r) {
   s.wire = r.wire();
 }
 
+void Session::drop_slots_after(size_t slot) {
+  const size_t keep = slot + 1 - slots_sent_;
+  if (keep < slots_.size()) slots_.erase(slots_.begin() + static_cast<std::ptrdiff_t>(keep), slots_.end());
+}
+
 void Session::close_with(const Reply& r) {
   if (close_after_flush_) return;
   reply(r);
@@ -193,6 +201,9 @@ void Session::process(Actions& a) {
           observe_relay("aborted");
         }
       }
+      // The back-end is gone (or the message is bad): what the client still
+      // sends is read and dropped, so a session's memory stays bounded.
+      if (data_aborted_) data_out_.clear();
       if (data_->done()) {
         finish_data(a);
         continue;
@@ -268,6 +279,14 @@ void Session::process(Actions& a) {
     handle_line(r.line);
   }
   in_.erase(0, pos);
+  if (!group_.empty() && pending_ == Pending::kNone && close_after_flush_) {
+    // The session is closing (hard error limit) before the group was asked
+    // about: its replies must not wait for a check that never starts, and
+    // must not depend on verdicts.
+    for (size_t slot : group_slots_) set_slot(slot, kTooManyErrorsRcpt);
+    group_.clear();
+    group_slots_.clear();
+  }
   if (!group_.empty() && pending_ == Pending::kNone && !closed_ && !close_after_flush_) {
     CheckRequest req;
     req.helo = helo_;
@@ -455,11 +474,10 @@ void Session::cmd_rcpt(std::string_view arg) {
     if (!to.empty() && to.front() == ' ') to.remove_prefix(1);
   }
   if (smtp::iequals(to, "<postmaster>")) {
-    if (config_.postmaster_domain.empty()) {
-      reply_error(Reply{550, "5.1.1", "<postmaster>: Recipient address rejected: User unknown"});
-      return;
-    }
-    mailbox = "postmaster@" + config_.postmaster_domain;
+    // Without a configured domain the directory resolves the bare name (its
+    // --postmaster-domain, else the first guarded domain), and the back-end
+    // gets "<postmaster>" as RFC 5321 requires every server to accept.
+    mailbox = config_.postmaster_domain.empty() ? std::string("postmaster") : "postmaster@" + config_.postmaster_domain;
   } else {
     smtp::PathArg p = smtp::parse_path_arg(arg, "TO:");
     if (!p.ok()) {
@@ -573,7 +591,10 @@ Actions Session::on_verdicts(std::vector<Verdict> verdicts) {
   Actions a;
   pending_ = Pending::kNone;
   RelayOp op{RelayOp::Kind::kRcpts};
-  for (size_t i = 0; i < verdicts.size(); ++i) {
+  // Absolute slot of the recipient whose rejection reached the hard error
+  // limit: no reply after it may depend on a verdict.
+  std::optional<size_t> limit_slot;
+  for (size_t i = 0; i < verdicts.size() && !limit_slot; ++i) {
     Verdict& v = verdicts[i];
     const std::string& mailbox = group_[i].mailbox;
     if (v.delay > verdict_delay_) verdict_delay_ = std::min(v.delay, std::chrono::milliseconds(30000));
@@ -607,6 +628,7 @@ Actions Session::on_verdicts(std::vector<Verdict> verdicts) {
         observe_recipient("rejected", v.source);
         ++errors_;  // unknown recipients count: harvest defence
         ++stats_.errors;
+        if (errors_ >= config_.hard_error_limit) limit_slot = slot;
         break;
       case Verdict::Decision::kDefer:
         set_slot(slot, v.reply);
@@ -617,15 +639,18 @@ Actions Session::on_verdicts(std::vector<Verdict> verdicts) {
   }
   group_.clear();
   group_slots_.clear();
-  if (errors_ >= config_.hard_error_limit) {
+  if (limit_slot) {
+    // Accepted recipients before the limit never reach the back-end; every
+    // command after it goes unanswered (as Postfix at its hard limit).
     relay_group_.clear();
-    close_with(Reply{421, "4.7.0", config_.hostname + " Error: too many errors"});
-    for (Slot& s : slots_) {  // accepted ones never reached the back-end
+    drop_slots_after(*limit_slot);
+    for (Slot& s : slots_) {
       if (!s.ready) {
         s.ready = true;
-        s.wire = Reply{451, "4.7.0", "Error: too many errors"}.wire();
+        s.wire = kTooManyErrorsRcpt.wire();
       }
     }
+    close_with(Reply{421, "4.7.0", config_.hostname + " Error: too many errors"});
   }
   if (!relay_group_.empty()) {
     op.open = !relay_open_;
@@ -667,11 +692,14 @@ Actions Session::on_relay(RelayResult r) {
     case Pending::kRcpts: {
       if (ok && !r.mail_refused) relay_open_ = true;
       if (!ok) relay_open_ = false;
-      for (size_t i = 0; i < relay_group_.size(); ++i) {
+      std::optional<size_t> limit_slot;
+      for (size_t i = 0; i < relay_group_.size() && !limit_slot; ++i) {
         const RelayRcpt& rr = relay_group_[i];
         Reply rep;
         if (r.status == RelayResult::Status::kUnreachable) {
           rep = Reply{451, "4.4.1", "<" + rr.mailbox + ">: Temporary failure, try again later"};
+        } else if (r.status == RelayResult::Status::kBusy) {
+          rep = Reply{451, "4.4.5", "<" + rr.mailbox + ">: Too many connections to the mail server, try again later"};
         } else if (!ok || i >= r.replies.size()) {
           rep = Reply{451, "4.4.2", "<" + rr.mailbox + ">: Temporary failure, try again later"};
         } else if (r.replies[i].code >= 200 && r.replies[i].code < 300 && !r.mail_refused) {
@@ -688,6 +716,11 @@ Actions Session::on_relay(RelayResult r) {
         } else if (rep.code >= 500) {
           ++stats_.rcpt_rejected;
           observe_recipient("rejected", "backend");
+          // The back-end's "unknown" counts like the directory's: in
+          // accept-all mode it is the only harvest signal.
+          ++errors_;
+          ++stats_.errors;
+          if (errors_ >= config_.hard_error_limit) limit_slot = rr.slot;
         } else {
           ++stats_.rcpt_deferred;
           observe_recipient("deferred", ok ? "backend" : "error");
@@ -696,6 +729,10 @@ Actions Session::on_relay(RelayResult r) {
       }
       relay_group_.clear();
       if (rcpt_accepted_ == 0 && !relay_open_) route_.clear();
+      if (limit_slot) {
+        drop_slots_after(*limit_slot);
+        close_with(Reply{421, "4.7.0", config_.hostname + " Error: too many errors"});
+      }
       break;
     }
     case Pending::kData:

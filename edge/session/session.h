@@ -60,7 +60,8 @@ struct SessionConfig {
   int soft_error_limit = 10;              // errors before replies are delayed
   int hard_error_limit = 20;              // errors before 421 and close
   std::chrono::milliseconds error_delay{1000};  // delay per reply past the soft limit
-  // Domain that a bare "RCPT TO:<postmaster>" is checked as; empty: reject it.
+  // Domain that a bare "RCPT TO:<postmaster>" is checked as; empty: the
+  // directory decides (its --postmaster-domain, else the first guarded domain).
   std::string postmaster_domain;
   // STARTTLS (RFC 3207) is offered: the shell has a certificate and key.
   bool starttls = false;
@@ -125,6 +126,7 @@ struct RelayResult {
     kOk,
     kUnreachable,  // no back-end of the route could be reached: 451 4.4.1
     kLost,         // connection lost or timed out: 451 4.4.2
+    kBusy,         // every back-end of the route is at its connection limit: 451 4.4.5
   };
   Status status = Status::kOk;
   // kRcpts: one reply per recipient (a refused MAIL FROM is reported as that
@@ -198,6 +200,9 @@ class Session {
   bool tls_active() const { return tls_active_; }
   const SessionStats& stats() const { return stats_; }
   size_t buffered() const { return in_.size(); }
+  // Client bytes held by the session now (input and message data not yet
+  // handed to the relay): bounded whatever the client sends.
+  size_t held_bytes() const { return in_.size() + data_out_.size(); }
 
  private:
   enum class Mode { kCommand, kData };
@@ -222,6 +227,8 @@ class Session {
   void reply_error(const smtp::Reply& r);
   void reply_raw(std::string wire);
   void set_slot(size_t slot, const smtp::Reply& r);
+  // Forgets every reply after absolute slot `slot` (the session is closing).
+  void drop_slots_after(size_t slot);
   void finish(Actions& a);
   void close_with(const smtp::Reply& r);
   std::string received_header() const;

@@ -15,7 +15,7 @@ TEST(EdgeProxyProtocol, UsesTheHeaderAddressAndRefusesConnectionsWithoutOne) {
   Stack stack;
   ASSERT_EQ(stack.start("domains:\n  - name: example.com\n    mode: list\n    routes: [\"127.0.0.1:" +
                             std::to_string(backend.port()) + "\"]\n    addresses: [alice]\n",
-                        {"--proxy-protocol", "any"}),
+                        {"--proxy-protocol", "any", "--proxy-trusted-networks", "127.0.0.0/8,::1"}),
             "");
   SmtpClient c;
   ASSERT_TRUE(c.connect(stack.edge_port()));

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
 #include <functional>
 #include <optional>
@@ -51,6 +52,7 @@ Verdict verdict_for(const std::string& mailbox) {
 // A fake back-end for the relay ops, recording what it was sent.
 struct FakeBackend {
   bool unreachable = false;
+  bool busy = false;  // every back-end of the route at its connection limit
   bool lose_on_chunk = false;
   std::function<Reply(const std::string&)> rcpt = [](const std::string&) { return Reply{250, "2.1.5", "Ok"}; };
   Reply mail{250, "2.1.0", "Ok"};
@@ -68,6 +70,7 @@ struct FakeBackend {
       case RelayOp::Kind::kRcpts:
         if (op.open) {
           if (unreachable) return RelayResult{RelayResult::Status::kUnreachable, {}, false};
+          if (busy) return RelayResult{RelayResult::Status::kBusy, {}, false};
           opened_routes.push_back(op.route.at(0));
           content.clear();
         }
@@ -133,7 +136,10 @@ struct Driver {
         continue;
       }
       std::vector<Verdict> vs;
-      for (const auto& r : a.check->recipients) vs.push_back(verdict_for(r.mailbox));
+      for (const auto& r : a.check->recipients) {
+        checked.push_back(r.mailbox);
+        vs.push_back(directory(r.mailbox));
+      }
       a = session.on_verdicts(std::move(vs));
     }
   }
@@ -158,6 +164,8 @@ struct Driver {
   int tls_handshakes = 0;
   int checks = 0;
   std::vector<size_t> group_sizes;
+  std::vector<std::string> checked;  // every mailbox asked about, in order
+  std::function<Verdict(const std::string&)> directory = verdict_for;
   std::chrono::milliseconds total_delay{0};
 };
 
@@ -724,6 +732,194 @@ TEST(SessionStartTls, ReceivedHeaderRecordsEsmtpsAndCipher) {
             "\tby doorman.localdomain (Doorman) with ESMTPS id S1.1\r\n"
             "\tfor <alice@example.com>; Sat, 28 Nov 2026 02:00:00 +0000\r\nhi\r\n");
 }
+
+
+// ---- Issue #12: abuse and failure holes ----
+
+namespace issue12 {
+
+std::string batch(const std::vector<std::string>& rcpts) {
+  std::string in = "EHLO c\r\nMAIL FROM:<s@remote.test>\r\n";
+  for (const auto& r : rcpts) in += "RCPT TO:<" + r + ">\r\n";
+  return in;
+}
+
+// MAIL + 200 RCPTs, unknown names with alice, bob and postmaster at 50, 120
+// and 199: once the hard error limit is reached nothing more is answered, so
+// the transcript is the same as for 200 unknown names.
+TEST(SessionHardening, PipelinedBatchPastTheHardLimitRevealsNoMailbox) {
+  for (const auto& split : splittings()) {
+    std::vector<std::string> with_valid, all_unknown;
+    for (int i = 1; i <= 200; ++i) {
+      std::string u = "u" + std::to_string(i) + "@example.com";
+      all_unknown.push_back(u);
+      with_valid.push_back(i == 50 ? "alice@example.com" : i == 120 ? "bob@example.com" : i == 199 ? "postmaster@example.com" : u);
+    }
+    Driver a, b;
+    a.start();
+    b.start();
+    a.feed(batch(with_valid), split);
+    b.feed(batch(all_unknown), split);
+    EXPECT_EQ(a.out, b.out);
+    EXPECT_TRUE(a.closed);
+    auto lines = reply_lines(a.out);
+    // greeting, 5 EHLO lines, MAIL, 20 x 550, 421
+    ASSERT_EQ(lines.size(), 1u + 5u + 1u + 20u + 1u);
+    for (size_t i = 7; i < 27; ++i) EXPECT_EQ(lines[i].substr(0, 9), "550 5.1.1") << i;
+    EXPECT_EQ(lines.back(), "421 4.7.0 doorman.localdomain Error: too many errors");
+    EXPECT_EQ(a.out.find("alice"), std::string::npos);
+    EXPECT_TRUE(a.backend.rcpts.empty());  // nothing reached the back-end
+  }
+}
+
+// Property: whatever the verdicts after the recipient that reaches the hard
+// limit, the replies are identical (random verdicts, random splittings).
+TEST(SessionHardening, RepliesAfterTheHardLimitNeverDependOnVerdicts) {
+  std::mt19937 rng(12);
+  for (int round = 0; round < 300; ++round) {
+    const int n = 30 + static_cast<int>(rng() % 60);
+    std::vector<int> kinds(static_cast<size_t>(n));  // 0 unknown, 1 valid, 2 deferred
+    for (auto& k : kinds) k = rng() % 3 == 0 ? static_cast<int>(rng() % 3) : 0;
+    // Where the limit is reached: the 20th unknown (if any).
+    int unknown = 0, limit_at = -1;
+    for (int i = 0; i < n && limit_at < 0; ++i)
+      if (kinds[static_cast<size_t>(i)] == 0 && ++unknown == 20) limit_at = i;
+    std::vector<int> other = kinds;
+    if (limit_at >= 0)
+      for (int i = limit_at + 1; i < n; ++i) other[static_cast<size_t>(i)] = static_cast<int>(rng() % 3);
+    std::vector<size_t> split;
+    for (int i = 0; i < 20; ++i) split.push_back(1 + rng() % 200);
+    auto run = [&](const std::vector<int>& k) {
+      std::vector<std::string> rcpts;
+      for (int i = 0; i < n; ++i) {
+        int kind = k[static_cast<size_t>(i)];
+        // The same name at each position: only the verdict differs.
+        rcpts.push_back("r" + std::to_string(i) + "@example.com");
+        (void)kind;
+      }
+      Driver d;
+      d.directory = [k](const std::string& m) {
+        int i = std::stoi(m.substr(1, m.find('@') - 1));
+        switch (k[static_cast<size_t>(i)]) {
+          case 1: return verdict_for("alice@example.com");
+          case 2: return verdict_for("slow@example.com");
+          default: return verdict_for(m);
+        }
+      };
+      d.start();
+      d.feed(batch(rcpts), split);
+      return d.out;
+    };
+    std::string a = run(kinds), b = run(other);
+    if (limit_at < 0) continue;
+    // The output up to and including the limit reply may differ (verdicts
+    // before the limit are answered); everything after it must not. Cut
+    // both at the reply of the limit recipient: its text names r<limit_at>.
+    const std::string marker = "<r" + std::to_string(limit_at) + "@example.com>";
+    size_t pa = a.find(marker), pb = b.find(marker);
+    ASSERT_NE(pa, std::string::npos) << "round " << round;
+    ASSERT_NE(pb, std::string::npos) << "round " << round;
+    EXPECT_EQ(a.substr(a.find('\n', pa)), b.substr(b.find('\n', pb))) << "round " << round;
+    EXPECT_EQ(a.substr(a.find('\n', pa) + 1).rfind("421 4.7.0", 0), 0u) << "round " << round;
+  }
+}
+
+// Syntax errors after a pipelined RCPT reach the hard limit before the group
+// was asked about: the session must still answer and close (it used to wait
+// for a check that never started, forever).
+TEST(SessionHardening, HardLimitWhileAGroupIsCollectedStillClosesTheSession) {
+  for (const auto& split : splittings()) {
+    Driver d;
+    d.start();
+    std::string in = "EHLO c\r\nMAIL FROM:<>\r\nRCPT TO:<alice@example.com>\r\n";
+    for (int i = 0; i < 20; ++i) in += "RCPT TO:<<bad\r\n";
+    d.feed(in, split);
+    EXPECT_TRUE(d.closed);
+    auto lines = reply_lines(d.out);
+    EXPECT_EQ(lines.back(), "421 4.7.0 doorman.localdomain Error: too many errors");
+    // In one write alice's verdict is never told; in pieces her group may
+    // have been answered before the errors arrived.
+    if (split.size() == 1 && split[0] > in.size()) {
+      EXPECT_EQ(d.out.find("250 2.1.5"), std::string::npos);
+    }
+  }
+}
+
+// accept-all: the back-end's refusals are the harvest signal and count as
+// errors too, pipelined or one at a time.
+TEST(SessionHardening, BackendRefusalsCountTowardsTheHardLimit) {
+  auto accept_all = [](const std::string& m) {
+    Verdict v;
+    v.decision = Verdict::Decision::kAccept;
+    v.reply = Reply{250, "2.1.5", "OK"};
+    v.route = {"127.0.0.1:2526"};
+    (void)m;
+    return v;
+  };
+  auto backend_knows_alice = [](const std::string& m) {
+    return m.rfind("alice@", 0) == 0 ? Reply{250, "2.1.5", "Ok"} : Reply{550, "5.1.1", "User unknown"};
+  };
+  std::vector<std::string> rcpts;
+  for (int i = 1; i <= 40; ++i) rcpts.push_back(i == 30 ? "alice@example.com" : "u" + std::to_string(i) + "@example.com");
+  for (const auto& split : splittings()) {
+    Driver d;
+    d.directory = accept_all;
+    d.backend.rcpt = backend_knows_alice;
+    d.start();
+    d.feed(batch(rcpts), split);
+    EXPECT_TRUE(d.closed);
+    auto lines = reply_lines(d.out);
+    EXPECT_EQ(lines.back(), "421 4.7.0 doorman.localdomain Error: too many errors");
+    EXPECT_EQ(std::count_if(lines.begin(), lines.end(), [](const std::string& l) { return l.rfind("550", 0) == 0; }), 20);
+    EXPECT_EQ(d.out.find("250 2.1.5"), std::string::npos);
+  }
+}
+
+// The back-end went away mid-DATA: the rest of a 40 MB message is read and
+// dropped; the session holds no more than one chunk.
+TEST(SessionHardening, MemoryStaysBoundedAfterTheBackendDropsMidData) {
+  Driver d;
+  d.backend.lose_on_chunk = true;
+  d.start();
+  d.feed("EHLO c\r\nMAIL FROM:<>\r\nRCPT TO:<alice@example.com>\r\nDATA\r\n");
+  const std::string chunk = std::string(16382, 'x') + "\r\n";
+  size_t most = 0;
+  for (int i = 0; i < 40 * 64; ++i) {  // 40 MiB
+    d.feed(chunk);
+    most = std::max(most, d.session.held_bytes());
+  }
+  d.feed(".\r\n");
+  EXPECT_LE(most, 2 * chunk.size());
+  EXPECT_EQ(reply_lines(d.out).back(), "451 4.4.2 Error: connection to the mail server lost, try again later");
+}
+
+// RFC 5321 §4.5.1: a bare <Postmaster> is accepted without any
+// configuration: the directory is asked about "postmaster" and resolves it.
+TEST(SessionHardening, BarePostmasterGoesToTheDirectoryWithoutAConfiguredDomain) {
+  Driver d;  // postmaster_domain is empty by default
+  d.directory = [](const std::string& m) {
+    return m == "postmaster" ? verdict_for("postmaster@example.com") : verdict_for(m);
+  };
+  d.start();
+  d.feed("EHLO c\r\nMAIL FROM:<>\r\nRCPT TO:<Postmaster>\r\n");
+  EXPECT_EQ(reply_lines(d.out).back(), "250 2.1.5 OK");
+  ASSERT_EQ(d.checked.size(), 1u);
+  EXPECT_EQ(d.checked[0], "postmaster");
+  ASSERT_EQ(d.backend.rcpts.size(), 1u);
+  EXPECT_EQ(d.backend.rcpts[0], "postmaster");  // RCPT TO:<postmaster> to the back-end
+}
+
+TEST(SessionHardening, FullBackendsGive451_4_4_5) {
+  Driver d;
+  d.backend.busy = true;
+  d.start();
+  d.feed("EHLO c\r\nMAIL FROM:<>\r\nRCPT TO:<alice@example.com>\r\n");
+  EXPECT_EQ(reply_lines(d.out).back(),
+            "451 4.4.5 <alice@example.com>: Too many connections to the mail server, try again later");
+  EXPECT_FALSE(d.closed);
+}
+
+}  // namespace issue12
 
 }  // namespace
 }  // namespace doorman::edge
