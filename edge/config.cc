@@ -122,7 +122,8 @@ std::string parse_config(int argc, const char* const* argv, EdgeConfig* c, std::
   o.add_int("hard-error-limit", &c->hard_error_limit, 1, 10000, "errors in a session before 421 4.7.0 and close");
   o.add_int("error-delay-ms", &c->error_delay_ms, 0, 60000, "delay of each reply past the soft error limit");
   o.add_string("postmaster-domain", &c->postmaster_domain,
-               "domain that a bare RCPT TO:<postmaster> is checked as (empty: rejected)");
+               "domain that a bare RCPT TO:<postmaster> is checked as (empty: the directory resolves it, to its "
+               "postmaster-domain or else the first guarded domain)");
   o.add_int("shutdown-grace-seconds", &c->shutdown_grace_seconds, 0, 3600,
             "on SIGTERM, how long transactions in progress may take to finish");
   o.add_string("tls-cert-file", &c->tls_cert_file,

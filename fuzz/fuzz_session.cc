@@ -2,7 +2,8 @@
 // directory and a fake back-end, fed the input in pieces chosen by the first
 // byte. STARTTLS is offered; the fake handshake succeeds unless bit 7 of the
 // first byte says it fails. Invariants: every output line is a reply line
-// ("ddd " or "ddd-"), the input buffer stays bounded, a closed session stays
+// ("ddd " or "ddd-"), the bytes held (input and message data not yet handed
+// to the relay, also after the back-end was lost) stay bounded, a closed session stays
 // closed, and nothing buffered before a handshake survives it.
 #include <cstddef>
 #include <cstdint>
@@ -98,7 +99,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     Actions a = h.session.feed(in.substr(pos, piece));
     if (was_closed && (!a.output.empty() || a.check || !a.relay.empty())) std::abort();
     h.handle(std::move(a));
-    if (h.session.buffered() > 512 + piece + 64 && !h.session.waiting()) std::abort();
+    if (h.session.held_bytes() > 512 + piece + 64 && !h.session.waiting()) std::abort();
   }
   if (data[0] & 64) h.handle(h.session.on_timeout());
   return 0;

@@ -14,7 +14,8 @@ REPORTS=$(mktemp -d /tmp/doorman-sanitizers.XXXXXX)
 export ASAN_OPTIONS="log_path=$REPORTS/asan:detect_leaks=${DOORMAN_DETECT_LEAKS:-1}:strict_string_checks=1:detect_stack_use_after_return=1"
 export UBSAN_OPTIONS="log_path=$REPORTS/ubsan:print_stacktrace=1:halt_on_error=1"
 status=0
-ctest --test-dir build-asan --output-on-failure -j2 --timeout 600 || status=$?
+ctest --test-dir build-asan --output-on-failure -j2 --timeout 600 2>&1 | tee build-asan-ctest.log || status=$?
+bash scripts/ctest-summary.sh build-asan-ctest.log || status=1
 sleep 2  # a process still writing its report (symbolising is slow under ASan)
 if compgen -G "$REPORTS/*" > /dev/null; then
   echo "sanitizer reports:"

@@ -22,8 +22,10 @@ stage "1/4 build and test"
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo > build.log 2>&1 || { cat build.log; exit 1; }
 cmake --build build -j2
 ctest --test-dir build --output-on-failure -j2 --timeout 300 | tee build-ctest.log
+# A skipped test fails the run (CI is root: the real Postfix tests must run).
+bash scripts/ctest-summary.sh build-ctest.log
 total=$(sed -n 's/.*tests passed, 0 tests failed out of \([0-9]*\).*/\1/p' build-ctest.log | tail -1)
-[ -n "$total" ] || { echo "could not read the ctest summary"; exit 1; }
+skipped=$(grep -c '(Skipped)' build-ctest.log || true)
 
 if [ "$QUICK" = 0 ]; then
   stage "2/4 sanitizers (ASan + UBSan)"
@@ -38,4 +40,4 @@ if [ "$QUICK" = 0 ]; then
 fi
 
 echo
-echo "tests: $total passed, 0 failed"
+echo "tests: $((total - skipped)) passed, 0 failed, $skipped skipped"

@@ -1,6 +1,7 @@
 #include "edge/session/session.h"
 
 #include <charconv>
+#include <cstdint>
 #include <ctime>
 
 #include "smtp/address.h"
@@ -626,9 +627,17 @@ Actions Session::on_verdicts(std::vector<Verdict> verdicts) {
         set_slot(slot, v.reply);
         ++stats_.rcpt_rejected;
         observe_recipient("rejected", v.source);
-        ++errors_;  // unknown recipients count: harvest defence
-        ++stats_.errors;
-        if (errors_ >= config_.hard_error_limit) limit_slot = slot;
+        // Unknown recipients count (harvest defence), in command order: one
+        // after a recipient that goes to the back-end first is counted when
+        // the back-end has answered for that one, so where the limit falls
+        // never depends on a later recipient's verdict.
+        if (relay_group_.empty()) {
+          ++errors_;
+          ++stats_.errors;
+          if (errors_ >= config_.hard_error_limit) limit_slot = slot;
+        } else {
+          uncounted_errors_.push_back(slot);
+        }
         break;
       case Verdict::Decision::kDefer:
         set_slot(slot, v.reply);
@@ -693,8 +702,21 @@ Actions Session::on_relay(RelayResult r) {
       if (ok && !r.mail_refused) relay_open_ = true;
       if (!ok) relay_open_ = false;
       std::optional<size_t> limit_slot;
+      // The directory's rejections of this group that follow a relayed
+      // recipient count now, in command order with the back-end's answers.
+      size_t next_uncounted = 0;
+      auto count_errors_before = [&](size_t slot) {
+        while (!limit_slot && next_uncounted < uncounted_errors_.size() && uncounted_errors_[next_uncounted] < slot) {
+          ++errors_;
+          ++stats_.errors;
+          if (errors_ >= config_.hard_error_limit) limit_slot = uncounted_errors_[next_uncounted];
+          ++next_uncounted;
+        }
+      };
       for (size_t i = 0; i < relay_group_.size() && !limit_slot; ++i) {
         const RelayRcpt& rr = relay_group_[i];
+        count_errors_before(rr.slot);
+        if (limit_slot) break;
         Reply rep;
         if (r.status == RelayResult::Status::kUnreachable) {
           rep = Reply{451, "4.4.1", "<" + rr.mailbox + ">: Temporary failure, try again later"};
@@ -727,6 +749,8 @@ Actions Session::on_relay(RelayResult r) {
         }
         set_slot(rr.slot, rep);
       }
+      count_errors_before(SIZE_MAX);
+      uncounted_errors_.clear();
       relay_group_.clear();
       if (rcpt_accepted_ == 0 && !relay_open_) route_.clear();
       if (limit_slot) {

@@ -272,6 +272,9 @@ class Session {
   bool relay_open_ = false;
   std::vector<std::string> route_;
   std::vector<RelayRcpt> relay_group_;  // sent to the back-end, awaiting replies
+  // Slots of the directory's rejections that follow a relayed recipient of
+  // the same group: counted as errors when the back-end has answered.
+  std::vector<size_t> uncounted_errors_;
   std::optional<smtp::DataReader> data_;
   std::string data_out_;
   bool data_aborted_ = false;

@@ -875,6 +875,35 @@ TEST(SessionHardening, BackendRefusalsCountTowardsTheHardLimit) {
   }
 }
 
+// Errors count in command order, the directory's and the back-end's alike:
+// where the limit falls must not depend on a later recipient's verdict (a
+// directory rejection after a relayed recipient used to be counted first).
+TEST(SessionHardening, ErrorsCountInCommandOrderAcrossDirectoryAndBackend) {
+  auto run = [](bool z_exists) {
+    SessionConfig c = test_config();
+    c.soft_error_limit = 100;
+    c.hard_error_limit = 3;
+    Driver d(c);
+    d.directory = [z_exists](const std::string& m) {
+      if (m.rfind("x@", 0) == 0 || (z_exists && m.rfind("z@", 0) == 0)) return verdict_for("alice@example.com");
+      return verdict_for(m);
+    };
+    d.backend.rcpt = [](const std::string& m) {
+      return m.rfind("x@", 0) == 0 ? Reply{550, "5.1.1", "User unknown"} : Reply{250, "2.1.5", "Ok"};
+    };
+    d.start();
+    d.feed("EHLO c\r\nMAIL FROM:<>\r\n");
+    d.feed("RCPT TO:<u1@example.com>\r\n");
+    d.feed("RCPT TO:<u2@example.com>\r\n");
+    d.feed("RCPT TO:<x@example.com>\r\nRCPT TO:<z@example.com>\r\n");
+    EXPECT_TRUE(d.closed);
+    return d.out;
+  };
+  const std::string unknown_z = run(false), existing_z = run(true);
+  EXPECT_EQ(unknown_z, existing_z);
+  EXPECT_EQ(reply_lines(unknown_z).back(), "421 4.7.0 doorman.localdomain Error: too many errors");
+}
+
 // The back-end went away mid-DATA: the rest of a 40 MB message is read and
 // dropped; the session holds no more than one chunk.
 TEST(SessionHardening, MemoryStaysBoundedAfterTheBackendDropsMidData) {
