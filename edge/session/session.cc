@@ -260,7 +260,7 @@ void Session::process(Actions& a) {
     // RFC 2920: a group of RCPTs is verified at once; any other command
     // waits until the group's verdicts are in, since its reply may depend
     // on them (DATA) or change the transaction (RSET, MAIL).
-    if (!group_.empty() && c.verb != Verb::kRcpt) break;
+    if (!group_.empty() && (c.verb != Verb::kRcpt || group_.size() >= kMaxCheckGroup)) break;
     bool more_input = rest.size() > r.consumed;
     pos += r.consumed;
     if (config_.observer) config_.observer->command(verb_name(c.verb));

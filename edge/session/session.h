@@ -52,6 +52,11 @@ class SessionObserver {
   virtual void relay(std::string_view outcome) = 0;
 };
 
+// Recipients in one directory call at most (the directory refuses more:
+// directory/service/recipient_service.h); a longer pipelined run of RCPTs
+// is asked about in several calls.
+inline constexpr size_t kMaxCheckGroup = 1000;
+
 struct SessionConfig {
   std::string hostname = "doorman.localdomain";  // greeting, EHLO, Received
   size_t max_line = 512;                  // command line incl. CRLF

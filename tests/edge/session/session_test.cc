@@ -904,6 +904,24 @@ TEST(SessionHardening, ErrorsCountInCommandOrderAcrossDirectoryAndBackend) {
   EXPECT_EQ(reply_lines(unknown_z).back(), "421 4.7.0 doorman.localdomain Error: too many errors");
 }
 
+// With --max-recipients above the directory's 1000 per call, a long
+// pipelined run of RCPTs is asked about in calls of at most 1000.
+TEST(SessionHardening, LongRcptRunsAreSplitIntoCallsTheDirectoryTakes) {
+  SessionConfig c = test_config();
+  c.max_recipients = 5000;
+  c.soft_error_limit = 100000;
+  c.hard_error_limit = 100001;
+  c.error_delay = std::chrono::milliseconds(0);
+  Driver d(c);
+  d.start();
+  std::vector<std::string> rcpts(2500, "alice@example.com");
+  d.feed(batch(rcpts));
+  ASSERT_FALSE(d.group_sizes.empty());
+  for (size_t n : d.group_sizes) EXPECT_LE(n, kMaxCheckGroup);
+  EXPECT_EQ(d.checked.size(), 2500u);
+  EXPECT_EQ(reply_lines(d.out).back(), "250 2.1.5 OK");
+}
+
 // The back-end went away mid-DATA: the rest of a 40 MB message is read and
 // dropped; the session holds no more than one chunk.
 TEST(SessionHardening, MemoryStaysBoundedAfterTheBackendDropsMidData) {
