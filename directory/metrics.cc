@@ -107,8 +107,9 @@ DirectoryMetrics::DirectoryMetrics(metrics::Registry& r) : registry_(r) {
                                    {{"reason", name(static_cast<AuthFailure>(i))}});
   for (size_t i = 0; i < harvest_actions_.size(); ++i)
     harvest_actions_[i] = &r.counter("doorman_directory_harvest_actions_total",
-                                     "Recipients touched by the harvest defence, by action: tarpit (a rejection "
-                                     "carried a delay), defer (450 4.7.1 for a client IP past the defer threshold).",
+                                     "Recipients touched by the harvest defence, by action: tarpit (a verdict "
+                                     "carried a delay), defer (450 4.7.1 for a client past the defer threshold, "
+                                     "also for the rest of the call that crossed it).",
                                      {{"action", name(static_cast<HarvestAction>(i))}});
   harvest_fallback_ = &r.gauge("doorman_directory_harvest_fallback",
                                "1 while the harvest counters are kept in this replica's memory because Redis is "

@@ -383,9 +383,11 @@ grpc::ServerUnaryReactor* AdminService::Explain(Ctx* ctx, const v1::ExplainReque
       resp->add_steps(harvest->describe(ip, hs));
       if (harvest->deferred(hs)) {
         *resp->mutable_verdict() = harvest::defer_verdict(req->address());
-      } else if (harvest->tarpitted(hs, harvest::is_unknown(verdicts.front()) ? 1 : 0) &&
-                 verdicts.front().decision() == v1::DECISION_REJECT) {
-        resp->mutable_verdict()->set_delay_ms(static_cast<uint32_t>(harvest->settings().tarpit_delay.count()));
+      } else {
+        // What CheckRecipients would do to it as a call of its own.
+        std::vector<v1::Verdict> one = {resp->verdict()};
+        harvest->apply_to_call(hs, {req->address()}, &one);
+        *resp->mutable_verdict() = std::move(one.front());
       }
     } else if (!req->session().client_ip().empty() && harvest) {
       resp->add_steps("harvest: client IP '" + req->session().client_ip() + "' not counted (not an IP, or defence off)");

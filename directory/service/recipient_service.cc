@@ -126,17 +126,13 @@ grpc::ServerUnaryReactor* RecipientService::CheckRecipients(grpc::CallbackServer
                      std::vector<v1::Verdict>& verdicts, CheckResult result, const harvest::State& hs) {
     DirectoryMetrics& m = directory_metrics();
     if (!ip.empty() && !harvest->deferred(hs)) {
-      uint64_t unknown = 0;
-      for (const auto& v : verdicts) unknown += harvest::is_unknown(v) ? 1 : 0;
-      if (harvest->tarpitted(hs, unknown)) {
-        const auto delay = static_cast<uint32_t>(harvest->settings().tarpit_delay.count());
-        for (auto& v : verdicts) {
-          if (v.decision() != v1::DECISION_REJECT) continue;
-          v.set_delay_ms(delay);
-          m.harvest_actions(HarvestAction::kTarpit).inc();
-        }
-      }
-      harvest->record(*pool, ip, hs, unknown, now_ms);
+      // In call order: past a threshold, the rest of this call is tarpitted
+      // or deferred too (harvest.h).
+      std::vector<std::string> rcpts(req->recipients().begin(), req->recipients().end());
+      harvest::CallOutcome o = harvest->apply_to_call(hs, rcpts, &verdicts);
+      m.harvest_actions(HarvestAction::kTarpit).inc(o.tarpitted);
+      m.harvest_actions(HarvestAction::kDefer).inc(o.deferred);
+      harvest->record(*pool, ip, hs, o.unknown, now_ms);
     }
     int accepted = 0, rejected = 0, deferred = 0;
     for (size_t i = 0; i < verdicts.size(); ++i) {

@@ -40,8 +40,11 @@
 //        PEXPIRE = window + one sub-window
 //   doorman:v1:harvest-block:{ip}     STRING  the IP is deferred until this
 //        unix ms; PX = the cooldown
-// The IP is plain IPv4/IPv6 text (hex digits, '.', ':'; harvest.h), and the
-// bucket number comes last, so keys cannot collide.
+// {ip} is the client identity of common/ip_prefix.h (client_identity): an
+// IPv4 address "192.0.2.1" or an IPv6 network "2001:db8:1:2::/64" (a bare
+// IPv6 address with --harvest-ipv6-prefix=128), rebuilt from parsed bytes,
+// so it only holds 0-9 a-f '.' ':' '/'; the bucket number comes last, so
+// keys cannot collide.
 //
 // The domain name inside a key is already validated and lower-cased; it can
 // not contain ':' or spaces (smtp::is_valid_domain), so keys cannot collide.
