@@ -320,6 +320,12 @@ int run(int argc, char** argv) {
       for (const auto& e : errors) std::cerr << "doorman-directory: " << e << "\n";
       return 1;
     }
+    if (apply_config.domains.empty()) {
+      // An empty --apply would delete every domain at each start.
+      std::cerr << "doorman-directory: " << c.apply
+                << " lists no domains: applying it at start-up would delete every guarded domain; refused\n";
+      return 1;
+    }
   }
 
   // Block the stop signals in every thread; the main thread waits for them.

@@ -231,6 +231,7 @@ grpc::ServerUnaryReactor* AdminService::CreateDomain(Ctx* ctx, const v1::CreateD
     if (d.catch_all_policy() == v1::CATCH_ALL_POLICY_UNSPECIFIED) d.set_catch_all_policy(v1::CATCH_ALL_POLICY_ACCEPT);
     if (!d.has_callout_sender()) d.set_callout_sender("");
     if (!d.has_callout_fallback()) d.set_callout_fallback(false);
+    if (!d.has_allow_routing_local_parts()) d.set_allow_routing_local_parts(false);
     s = store::create_domain(conn, d);
     if (!s.ok()) return s;
     log::info("domain_created").kv("domain", d.name()).kv("mode", store::mode_name(d.mode()));

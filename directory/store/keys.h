@@ -21,6 +21,8 @@
 //        callout_sender        probe sender ("" or absent = "<>")
 //        catch_all_policy      "accept" (default) | "defer"
 //        callout_fallback      "0" | "1" (list mode: callout for unlisted)
+//        allow_routing_local_parts "0" | "1" (absent = "0": local parts with
+//                              '%', '!' or a quoted '@' are refused)
 //
 // Callout cache (directory/callout/, shared by every replica):
 //   doorman:v1:callout:{name}:{local} STRING  one probe result of the
@@ -67,6 +69,7 @@ inline constexpr std::string_view kFieldSeparator = "subaddress_separator";
 inline constexpr std::string_view kFieldCalloutSender = "callout_sender";
 inline constexpr std::string_view kFieldCatchAllPolicy = "catch_all_policy";
 inline constexpr std::string_view kFieldCalloutFallback = "callout_fallback";
+inline constexpr std::string_view kFieldAllowRouting = "allow_routing_local_parts";
 
 inline std::string domains() { return std::string(kPrefix) + "domains"; }
 inline std::string domain(std::string_view name) { return std::string(kPrefix) + "domain:" + std::string(name); }
