@@ -4,6 +4,7 @@
 #include <random>
 
 #include "common/log.h"
+#include "directory/metrics.h"
 #include "directory/service/grpc_status.h"
 #include "directory/service/recipient_service.h"
 #include "directory/store/keys.h"
@@ -17,11 +18,21 @@ namespace {
 using store::RedisConn;
 namespace v1 = doorman::v1;
 
+// Whether a job for a call with this deadline starts too late: the caller
+// has gone, so it does no Redis work (counted, DEADLINE_EXCEEDED).
+bool expired_before_start(std::chrono::system_clock::time_point deadline, grpc::ServerUnaryReactor* reactor) {
+  if (std::chrono::system_clock::now() < deadline) return false;
+  directory_metrics().expired_jobs(JobKind::kAdmin).inc();
+  reactor->Finish(grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "deadline passed before the job ran"));
+  return true;
+}
+
 // Submits `work` (RedisConn& -> Status) and finishes the RPC with its status.
 template <class F>
 grpc::ServerUnaryReactor* run(store::RedisPool& pool, grpc::CallbackServerContext* ctx, F work) {
   auto* reactor = ctx->DefaultReactor();
-  bool queued = pool.submit([reactor, work = std::move(work)](RedisConn& conn) mutable {
+  bool queued = pool.submit([reactor, deadline = ctx->deadline(), work = std::move(work)](RedisConn& conn) mutable {
+    if (expired_before_start(deadline, reactor)) return;
     reactor->Finish(to_grpc(work(conn)));
   });
   if (!queued) reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "directory busy or stopping"));
@@ -395,7 +406,8 @@ grpc::ServerUnaryReactor* AdminService::Explain(Ctx* ctx, const v1::ExplainReque
     }
   };
   auto* reactor = ctx->DefaultReactor();
-  bool queued = pool_.submit([reactor, explain](RedisConn& conn) {
+  bool queued = pool_.submit([reactor, explain, deadline = ctx->deadline()](RedisConn& conn) {
+    if (expired_before_start(deadline, reactor)) return;
     explain(&conn, "");
     reactor->Finish(grpc::Status::OK);
   });
