@@ -75,6 +75,7 @@ struct Config {
   int64_t harvest_defer_threshold = 100;
   std::string harvest_cooldown = "10m";
   int64_t harvest_memory_ips = 100000;
+  int64_t harvest_ipv6_prefix = 64;
   // Callout (callout/settings.h has the defaults and why).
   std::string callout_wait = "2s";
   std::string callout_connect_timeout = "5s";
@@ -154,6 +155,8 @@ void add_options(Options& o, Config& c) {
                "harvest: how long an IP past the defer threshold stays deferred [1s..24h]");
   o.add_int("harvest-memory-ips", &c.harvest_memory_ips, 1, 10000000,
             "harvest: client IPs counted in memory while Redis is unavailable (least recently used dropped)");
+  o.add_int("harvest-ipv6-prefix", &c.harvest_ipv6_prefix, 0, 128,
+            "harvest: IPv6 clients are counted per network of this prefix length (IPv4 per address)");
   o.add_string("callout-wait", &c.callout_wait,
                "callout: how long a check waits for a probe before answering 450 4.1.1 (must fit the edge's "
                "3 s deadline) [10ms..60s]");
@@ -253,6 +256,7 @@ std::string harvest_settings_from(Config& c, directory::harvest::Settings* s) {
   s->tarpit_threshold = static_cast<uint64_t>(c.harvest_tarpit_threshold);
   s->defer_threshold = static_cast<uint64_t>(c.harvest_defer_threshold);
   s->memory_ips = static_cast<size_t>(c.harvest_memory_ips);
+  s->ipv6_prefix = static_cast<int>(c.harvest_ipv6_prefix);
   return "";
 }
 
@@ -314,6 +318,12 @@ int run(int argc, char** argv) {
     std::vector<std::string> errors;
     if (!directory::apply::load(c.apply, &apply_config, &errors)) {
       for (const auto& e : errors) std::cerr << "doorman-directory: " << e << "\n";
+      return 1;
+    }
+    if (apply_config.domains.empty()) {
+      // An empty --apply would delete every domain at each start.
+      std::cerr << "doorman-directory: " << c.apply
+                << " lists no domains: applying it at start-up would delete every guarded domain; refused\n";
       return 1;
     }
   }

@@ -107,9 +107,16 @@ DirectoryMetrics::DirectoryMetrics(metrics::Registry& r) : registry_(r) {
                                    {{"reason", name(static_cast<AuthFailure>(i))}});
   for (size_t i = 0; i < harvest_actions_.size(); ++i)
     harvest_actions_[i] = &r.counter("doorman_directory_harvest_actions_total",
-                                     "Recipients touched by the harvest defence, by action: tarpit (a rejection "
-                                     "carried a delay), defer (450 4.7.1 for a client IP past the defer threshold).",
+                                     "Recipients touched by the harvest defence, by action: tarpit (a verdict "
+                                     "carried a delay), defer (450 4.7.1 for a client past the defer threshold, "
+                                     "also for the rest of the call that crossed it).",
                                      {{"action", name(static_cast<HarvestAction>(i))}});
+  for (size_t i = 0; i < expired_jobs_.size(); ++i)
+    expired_jobs_[i] = &r.counter("doorman_directory_expired_jobs_total",
+                                  "Redis pool jobs whose caller's gRPC deadline had passed, by kind: check "
+                                  "(CheckRecipients), admin (AdminService). Passed while queued: no Redis work; "
+                                  "passed during the lookup: no callout probe and no harvest write.",
+                                  {{"kind", name(static_cast<JobKind>(i))}});
   harvest_fallback_ = &r.gauge("doorman_directory_harvest_fallback",
                                "1 while the harvest counters are kept in this replica's memory because Redis is "
                                "unavailable, else 0.");
@@ -129,6 +136,15 @@ const char* name(HarvestAction a) {
     case HarvestAction::kTarpit: return "tarpit";
     case HarvestAction::kDefer: return "defer";
     case HarvestAction::kCount: break;
+  }
+  return "?";
+}
+
+const char* name(JobKind k) {
+  switch (k) {
+    case JobKind::kCheck: return "check";
+    case JobKind::kAdmin: return "admin";
+    case JobKind::kCount: break;
   }
   return "?";
 }

@@ -31,6 +31,8 @@ enum class CacheResult { kHit, kMiss, kRefresh, kCount };
 enum class AuthFailure { kMissing, kInvalid, kCount };
 // doorman_directory_harvest_actions_total{action}
 enum class HarvestAction { kTarpit, kDefer, kCount };
+// doorman_directory_expired_jobs_total{kind}
+enum class JobKind { kCheck, kAdmin, kCount };
 
 const char* name(CheckResult r);
 const char* name(Decision d);
@@ -39,6 +41,7 @@ const char* name(ProbeResult r);
 const char* name(CacheResult r);
 const char* name(AuthFailure r);
 const char* name(HarvestAction a);
+const char* name(JobKind k);
 
 class DirectoryMetrics {
  public:
@@ -65,6 +68,8 @@ class DirectoryMetrics {
   metrics::Counter& harvest_actions(HarvestAction a) { return *harvest_actions_[static_cast<size_t>(a)]; }
   // 1 while the harvest counters live in this process's memory (Redis down).
   metrics::Gauge& harvest_fallback() { return *harvest_fallback_; }
+  // Pool jobs dropped because their call's deadline had passed.
+  metrics::Counter& expired_jobs(JobKind k) { return *expired_jobs_[static_cast<size_t>(k)]; }
 
   // `method` is the AdminService RPC name (from the gRPC method path, a
   // fixed set), `code` the gRPC status code name (OK, NOT_FOUND, ...).
@@ -89,6 +94,7 @@ class DirectoryMetrics {
   std::array<metrics::Counter*, static_cast<size_t>(AuthFailure::kCount)> auth_failures_{};
   std::array<metrics::Counter*, static_cast<size_t>(HarvestAction::kCount)> harvest_actions_{};
   metrics::Gauge* harvest_fallback_ = nullptr;
+  std::array<metrics::Counter*, static_cast<size_t>(JobKind::kCount)> expired_jobs_{};
 };
 
 // The process-wide instance over metrics::global(), created on first use.

@@ -39,7 +39,8 @@ std::string routes_text(const v1::Domain& d) {
 
 std::string describe(const v1::Domain& d) {
   return "mode " + store::mode_name(d.mode()) + ", routes " + routes_text(d) +
-         (d.local_part_case_sensitive() ? ", case-sensitive" : "") + ", separator '" + store::separator_of(d) + "'";
+         (d.local_part_case_sensitive() ? ", case-sensitive" : "") + ", separator '" + store::separator_of(d) + "'" +
+         (d.allow_routing_local_parts() ? ", routing local parts allowed" : "");
 }
 
 // "mode list -> callout, routes a -> b", or "" when equal.
@@ -62,6 +63,9 @@ std::string diff(const v1::Domain& live, const v1::Domain& want) {
   if (live.callout_fallback() != want.callout_fallback())
     parts.push_back(std::string("callout_fallback ") + (live.callout_fallback() ? "true" : "false") + " -> " +
                     (want.callout_fallback() ? "true" : "false"));
+  if (live.allow_routing_local_parts() != want.allow_routing_local_parts())
+    parts.push_back(std::string("allow_routing_local_parts ") + (live.allow_routing_local_parts() ? "true" : "false") +
+                    " -> " + (want.allow_routing_local_parts() ? "true" : "false"));
   std::string out;
   for (const auto& p : parts) out += (out.empty() ? "" : ", ") + p;
   return out;
@@ -182,7 +186,7 @@ bool load(const std::string& path, Config* out, std::vector<std::string>* errors
   std::set<std::string> seen;
   static const std::set<std::string> kKeys = {"name", "mode", "routes", "case_sensitive", "subaddress_separator",
                                               "addresses", "address_files", "callout_sender", "catch_all_policy",
-                                              "callout_fallback"};
+                                              "callout_fallback", "allow_routing_local_parts"};
   for (const auto& item : list) {
     if (!item.IsMap()) {
       err(item, "each domain must be a map");
@@ -247,6 +251,9 @@ bool load(const std::string& path, Config* out, std::vector<std::string>* errors
         spec.domain.set_callout_fallback(fb.as<bool>());
         if (fb.as<bool>() && mode != v1::DOMAIN_MODE_LIST) err(fb, name + ": callout_fallback needs mode list");
       }
+      spec.domain.set_allow_routing_local_parts(false);
+      if (YAML::Node routing = item["allow_routing_local_parts"])
+        spec.domain.set_allow_routing_local_parts(routing.as<bool>());
       if (YAML::Node addrs = item["addresses"]) {
         if (!addrs.IsSequence()) err(addrs, name + ": 'addresses' must be a list");
         for (const auto& a : addrs) {
@@ -283,7 +290,17 @@ bool load(const std::string& path, Config* out, std::vector<std::string>* errors
   return errors->empty();
 }
 
-int apply(v1::AdminService::StubInterface& stub, const Config& config, bool dry_run, Io io) {
+std::string empty_refusal(const std::string& path) {
+  return "error: " + path +
+         " lists no domains: applying it would delete every guarded domain (and an empty directory defers all "
+         "mail); give --allow-empty if that is what you want";
+}
+
+int apply(v1::AdminService::StubInterface& stub, const Config& config, bool dry_run, Io io, bool allow_empty) {
+  if (config.domains.empty() && !allow_empty) {
+    io.err << empty_refusal(config.path) << "\n";
+    return 1;
+  }
   // What is there now.
   std::map<std::string, v1::Domain> live;
   {

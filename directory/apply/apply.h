@@ -59,8 +59,13 @@ struct Io {
   std::chrono::milliseconds timeout{10000};  // per unary call
 };
 
-// Returns 0 on success, 1 when an operation failed.
-int apply(doorman::v1::AdminService::StubInterface& stub, const Config& config, bool dry_run, Io io);
+// Returns 0 on success, 1 when an operation failed. A config without
+// domains would delete every domain: it is refused (1, nothing done) unless
+// `allow_empty`.
+int apply(doorman::v1::AdminService::StubInterface& stub, const Config& config, bool dry_run, Io io,
+          bool allow_empty = false);
+// The message of that refusal.
+std::string empty_refusal(const std::string& path);
 
 // The warning printed for accept-all domains.
 std::string accept_all_warning(const std::string& domain);

@@ -3,6 +3,8 @@
 //   syntax          unparsable address        -> 501 5.1.3 REJECT (POLICY)
 //   lookup_error    Redis failed              -> 451 4.4.3 DEFER  (ERROR)
 //   guarded_domain  domain not guarded here   -> 550 5.7.1 REJECT (POLICY)
+//   routing         '%', '!' or '@' in the local part, unless the domain
+//                   allows them (routing.cc)    -> 550 5.7.1 REJECT (POLICY)
 //   postmaster      postmaster@guarded domain -> 250 2.1.5 ACCEPT (POLICY),
 //                   RFC 5321 §4.5.1
 //   accept_all      mode accept-all           -> 250 2.1.5 ACCEPT (POLICY)
@@ -31,6 +33,7 @@ namespace doorman::directory::checks {
 std::optional<doorman::v1::Verdict> check_syntax(const Facts& f, Steps* steps);
 std::optional<doorman::v1::Verdict> check_lookup_error(const Facts& f, Steps* steps);
 std::optional<doorman::v1::Verdict> check_guarded_domain(const Facts& f, Steps* steps);
+std::optional<doorman::v1::Verdict> check_routing(const Facts& f, Steps* steps);
 std::optional<doorman::v1::Verdict> check_postmaster(const Facts& f, Steps* steps);
 std::optional<doorman::v1::Verdict> check_accept_all(const Facts& f, Steps* steps);
 std::optional<doorman::v1::Verdict> check_list(const Facts& f, Steps* steps);

@@ -10,6 +10,7 @@ const std::vector<NamedCheck>& registry() {
       {"syntax", check_syntax},
       {"lookup_error", check_lookup_error},
       {"guarded_domain", check_guarded_domain},
+      {"routing", check_routing},
       {"postmaster", check_postmaster},
       {"accept_all", check_accept_all},
       {"list", check_list},

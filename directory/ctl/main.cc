@@ -60,7 +60,8 @@ struct Args {
 
 // Flags that take no value.
 const std::vector<std::string> kBoolFlags = {"case-sensitive", "case-insensitive", "no-subaddress", "dry-run",
-                                             "callout-fallback", "no-callout-fallback", "help", "h"};
+                                             "callout-fallback", "no-callout-fallback", "allow-routing-local-parts",
+                                             "no-allow-routing-local-parts", "allow-empty", "help", "h"};
 
 Args parse_args(const std::vector<std::string>& in, size_t from) {
   Args a;
@@ -133,7 +134,7 @@ void print_domain(const v1::Domain& d) {
                   : st.state() == v1::CatchAllStatus::STATE_NORMAL  ? "no"
                                                                     : "unknown");
   }
-  std::cout << "\n";
+  std::cout << " allow_routing_local_parts=" << (d.allow_routing_local_parts() ? "true" : "false") << "\n";
   if (d.catch_all().state() == v1::CatchAllStatus::STATE_CATCH_ALL)
     std::cout << "  warning: " << d.name() << ": " << d.catch_all().warning() << "\n";
 }
@@ -181,11 +182,16 @@ void domain_flags(const Args& a, v1::Domain* d, bool create) {
     throw UsageError{"--callout-fallback and --no-callout-fallback exclude each other"};
   if (a.has("callout-fallback")) d->set_callout_fallback(true);
   if (a.has("no-callout-fallback")) d->set_callout_fallback(false);
+  if (a.has("allow-routing-local-parts") && a.has("no-allow-routing-local-parts"))
+    throw UsageError{"--allow-routing-local-parts and --no-allow-routing-local-parts exclude each other"};
+  if (a.has("allow-routing-local-parts")) d->set_allow_routing_local_parts(true);
+  if (a.has("no-allow-routing-local-parts")) d->set_allow_routing_local_parts(false);
 }
 
 const std::vector<std::string> kDomainFlags = {"mode", "route", "case-sensitive", "case-insensitive",
                                                "subaddress-separator", "no-subaddress", "callout-sender",
-                                               "catch-all-policy", "callout-fallback", "no-callout-fallback"};
+                                               "catch-all-policy", "callout-fallback", "no-callout-fallback",
+                                               "allow-routing-local-parts", "no-allow-routing-local-parts"};
 
 std::string ms_text(int64_t ms) {
   bool neg = ms < 0;
@@ -469,7 +475,7 @@ int cmd_explain(Global& g, const Args& a) {
 }
 
 int cmd_apply(Global& g, const Args& a) {
-  check_flags(a, {"f", "file", "dry-run"});
+  check_flags(a, {"f", "file", "dry-run", "allow-empty"});
   std::string file = a.has("f") ? a.get("f") : a.get("file");
   if (file.empty() && a.pos.size() == 1) file = a.pos[0];
   if (file.empty()) throw UsageError{"expected -f FILE"};
@@ -480,8 +486,8 @@ int cmd_apply(Global& g, const Args& a) {
     std::cerr << "error: " << file << " is invalid; nothing was changed\n";
     return kFailed;
   }
-  return apply::apply(*g.stub, config, a.has("dry-run"),
-                      {std::cout, std::cerr, std::chrono::seconds(g.timeout_seconds)});
+  return apply::apply(*g.stub, config, a.has("dry-run"), {std::cout, std::cerr, std::chrono::seconds(g.timeout_seconds)},
+                      a.has("allow-empty"));
 }
 
 struct Command {
@@ -494,11 +500,13 @@ const Command kCommands[] = {
     {"domain add", cmd_domain_add,
      "domain add NAME --mode list|callout|accept-all --route HOST:PORT [--route ...]\n"
      "           [--case-sensitive] [--subaddress-separator X | --no-subaddress]\n"
-     "           [--callout-sender ADDRESS|\"<>\"] [--catch-all-policy accept|defer] [--callout-fallback]"},
+     "           [--callout-sender ADDRESS|\"<>\"] [--catch-all-policy accept|defer] [--callout-fallback]\n"
+     "           [--allow-routing-local-parts]"},
     {"domain update", cmd_domain_update,
      "domain update NAME [--mode M] [--route HOST:PORT ...] [--case-sensitive | --case-insensitive]\n"
      "           [--subaddress-separator X | --no-subaddress] [--callout-sender ADDRESS|\"<>\"]\n"
      "           [--catch-all-policy accept|defer] [--callout-fallback | --no-callout-fallback]\n"
+     "           [--allow-routing-local-parts | --no-allow-routing-local-parts]\n"
      "           (options not given are kept)"},
     {"domain get", cmd_domain_get, "domain get NAME"},
     {"domain delete", cmd_domain_delete, "domain delete NAME   (also deletes its address list)"},
@@ -514,7 +522,9 @@ const Command kCommands[] = {
     {"callout show", cmd_callout_show, "callout show ADDRESS   (the cached probe result: result, age, expiry, source)"},
     {"callout forget", cmd_callout_forget, "callout forget ADDRESS...   (drop cached results: the next check probes)"},
     {"callout flush", cmd_callout_flush, "callout flush DOMAIN   (drop every cached result and the catch-all status)"},
-    {"apply", cmd_apply, "apply -f domains.yaml [--dry-run]   (make the directory match the file)"},
+    {"apply", cmd_apply,
+     "apply -f domains.yaml [--dry-run] [--allow-empty]   (make the directory match the file;\n"
+     "           a file without domains deletes them all and is refused without --allow-empty)"},
 };
 
 void usage(std::ostream& out) {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdlib>
 
+#include "common/ip_prefix.h"
 #include "common/log.h"
 #include "directory/metrics.h"
 #include "directory/store/keys.h"
@@ -36,11 +37,32 @@ Harvest::Harvest(Settings settings)
     : settings_(settings), bucket_ms_(std::max<int64_t>(1, settings.window.count() / kBuckets)) {}
 
 std::string Harvest::usable_ip(std::string_view ip) const {
-  if (!settings_.enabled || ip.empty() || ip.size() > 45) return "";
-  for (char c : ip)
-    if (!std::isxdigit(static_cast<unsigned char>(c)) && c != '.' && c != ':') return "";
-  std::string out(ip);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (!settings_.enabled) return "";
+  return client_identity(ip, settings_.ipv6_prefix);
+}
+
+CallOutcome Harvest::apply_to_call(const State& before, const std::vector<std::string>& rcpts,
+                                   std::vector<v1::Verdict>* verdicts) const {
+  CallOutcome out;
+  const auto delay = static_cast<uint32_t>(settings_.tarpit_delay.count());
+  // Thresholds reached before the call hold from its first recipient on.
+  bool tarpit = tarpitted(before, 0);
+  bool defer = crosses_defer(before, 0);
+  for (size_t i = 0; i < verdicts->size(); ++i) {
+    v1::Verdict& v = (*verdicts)[i];
+    if (defer) {
+      v = defer_verdict(i < rcpts.size() ? rcpts[i] : "");
+      ++out.deferred;
+      continue;
+    }
+    if (is_unknown(v)) ++out.unknown;
+    if (!tarpit && tarpitted(before, out.unknown)) tarpit = true;
+    if (tarpit) {
+      v.set_delay_ms(delay);
+      ++out.tarpitted;
+    }
+    if (crosses_defer(before, out.unknown)) defer = true;
+  }
   return out;
 }
 

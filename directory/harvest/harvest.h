@@ -7,8 +7,9 @@
 // counter (keys::harvest, INCRBY + PEXPIRE), and the count is the sum of the
 // sub-windows that overlap the last `window` (so it slides in steps of
 // window/kBuckets). Past `tarpit_threshold` unknown recipients, every
-// rejection for that IP carries Verdict.delay_ms = `tarpit_delay` (the edge
-// waits before sending it). Past `defer_threshold`, a block key
+// verdict for that IP - accepts too, so the delay reveals nothing - carries
+// Verdict.delay_ms = `tarpit_delay` (the edge waits before sending it).
+// Past `defer_threshold`, a block key
 // (keys::harvest_block, PX = `cooldown`) is set and, while it lives, all of
 // that IP's recipients get DEFER 450 4.7.1 (source SOURCE_LIMIT) without
 // any check or probe running - a blocked IP cannot make probes either.
@@ -24,9 +25,20 @@
 // recently used dropped first), so one replica still defends itself; mail is
 // never failed because of the harvest defence.
 //
-// SECURITY: sees client IPs relayed by the edge; an IP that is not a plain
-// IPv4/IPv6 text (at most 45 characters of hex digits, '.', ':') is not
-// counted, so it cannot shape keys. Metrics carry no IP.
+// Counting is in call order: once the count before the call plus the
+// call's unknown recipients so far reaches a threshold, every LATER
+// recipient of the same call is treated as past it (apply_to_call), so a
+// 200-recipient call cannot probe 200 addresses against the count read
+// before it.
+//
+// Identities (common/ip_prefix.h client_identity): an IPv4 address (or
+// IPv4-mapped IPv6) counts alone; IPv6 is counted per `ipv6_prefix` network
+// (default /64), since one client usually holds a whole /64.
+//
+// SECURITY: sees client IPs relayed by the edge; an IP that does not parse
+// as IPv4/IPv6 text is not counted, and the identity is rebuilt from the
+// parsed bytes (only 0-9 a-f . : /), so it cannot shape keys. Metrics carry
+// no IP.
 #pragma once
 
 #include <chrono>
@@ -55,6 +67,14 @@ struct Settings {
   uint64_t defer_threshold = 100;  // 0 = never defer
   std::chrono::milliseconds cooldown = std::chrono::minutes(10);
   size_t memory_ips = 100000;  // in-memory fallback bound
+  int ipv6_prefix = 64;        // IPv6 clients are counted per network of this length (0..128)
+};
+
+// What apply_to_call did to one call's verdicts.
+struct CallOutcome {
+  uint64_t unknown = 0;    // unknown recipients revealed (and to be recorded)
+  uint64_t tarpitted = 0;  // verdicts that got the tarpit delay
+  uint64_t deferred = 0;   // verdicts replaced by defer_verdict
 };
 
 // What is known about one client IP.
@@ -70,9 +90,20 @@ class Harvest : public std::enable_shared_from_this<Harvest> {
   explicit Harvest(Settings settings);
   const Settings& settings() const { return settings_; }
 
-  // The IP as counted, or "" when the defence does not apply (disabled,
+  // The client's identity as counted (client_identity: "192.0.2.1",
+  // "2001:db8:1:2::/64"), or "" when the defence does not apply (disabled,
   // empty or not an IP).
   std::string usable_ip(std::string_view ip) const;
+
+  // Applies the tarpit and the defer of a call that is not deferred as a
+  // whole, walking `verdicts` (one per `rcpts`, in order) and counting
+  // unknown ones: once before.unknown + unknown so far reaches the tarpit
+  // threshold, that verdict and every later one carry delay_ms (accepts
+  // too, so the delay reveals nothing); once it reaches the defer
+  // threshold, every LATER verdict becomes exactly defer_verdict(rcpt). The
+  // outcome's `unknown` is what record() must count. Pure.
+  CallOutcome apply_to_call(const State& before, const std::vector<std::string>& rcpts,
+                            std::vector<doorman::v1::Verdict>* verdicts) const;
 
   // The read folded into the lookup pipeline: MGET block bucket....
   store::Command read_command(const std::string& ip, int64_t now_ms) const;

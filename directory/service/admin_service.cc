@@ -4,6 +4,7 @@
 #include <random>
 
 #include "common/log.h"
+#include "directory/metrics.h"
 #include "directory/service/grpc_status.h"
 #include "directory/service/recipient_service.h"
 #include "directory/store/keys.h"
@@ -17,11 +18,21 @@ namespace {
 using store::RedisConn;
 namespace v1 = doorman::v1;
 
+// Whether a job for a call with this deadline starts too late: the caller
+// has gone, so it does no Redis work (counted, DEADLINE_EXCEEDED).
+bool expired_before_start(std::chrono::system_clock::time_point deadline, grpc::ServerUnaryReactor* reactor) {
+  if (std::chrono::system_clock::now() < deadline) return false;
+  directory_metrics().expired_jobs(JobKind::kAdmin).inc();
+  reactor->Finish(grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "deadline passed before the job ran"));
+  return true;
+}
+
 // Submits `work` (RedisConn& -> Status) and finishes the RPC with its status.
 template <class F>
 grpc::ServerUnaryReactor* run(store::RedisPool& pool, grpc::CallbackServerContext* ctx, F work) {
   auto* reactor = ctx->DefaultReactor();
-  bool queued = pool.submit([reactor, work = std::move(work)](RedisConn& conn) mutable {
+  bool queued = pool.submit([reactor, deadline = ctx->deadline(), work = std::move(work)](RedisConn& conn) mutable {
+    if (expired_before_start(deadline, reactor)) return;
     reactor->Finish(to_grpc(work(conn)));
   });
   if (!queued) reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "directory busy or stopping"));
@@ -231,6 +242,7 @@ grpc::ServerUnaryReactor* AdminService::CreateDomain(Ctx* ctx, const v1::CreateD
     if (d.catch_all_policy() == v1::CATCH_ALL_POLICY_UNSPECIFIED) d.set_catch_all_policy(v1::CATCH_ALL_POLICY_ACCEPT);
     if (!d.has_callout_sender()) d.set_callout_sender("");
     if (!d.has_callout_fallback()) d.set_callout_fallback(false);
+    if (!d.has_allow_routing_local_parts()) d.set_allow_routing_local_parts(false);
     s = store::create_domain(conn, d);
     if (!s.ok()) return s;
     log::info("domain_created").kv("domain", d.name()).kv("mode", store::mode_name(d.mode()));
@@ -383,16 +395,19 @@ grpc::ServerUnaryReactor* AdminService::Explain(Ctx* ctx, const v1::ExplainReque
       resp->add_steps(harvest->describe(ip, hs));
       if (harvest->deferred(hs)) {
         *resp->mutable_verdict() = harvest::defer_verdict(req->address());
-      } else if (harvest->tarpitted(hs, harvest::is_unknown(verdicts.front()) ? 1 : 0) &&
-                 verdicts.front().decision() == v1::DECISION_REJECT) {
-        resp->mutable_verdict()->set_delay_ms(static_cast<uint32_t>(harvest->settings().tarpit_delay.count()));
+      } else {
+        // What CheckRecipients would do to it as a call of its own.
+        std::vector<v1::Verdict> one = {resp->verdict()};
+        harvest->apply_to_call(hs, {req->address()}, &one);
+        *resp->mutable_verdict() = std::move(one.front());
       }
     } else if (!req->session().client_ip().empty() && harvest) {
       resp->add_steps("harvest: client IP '" + req->session().client_ip() + "' not counted (not an IP, or defence off)");
     }
   };
   auto* reactor = ctx->DefaultReactor();
-  bool queued = pool_.submit([reactor, explain](RedisConn& conn) {
+  bool queued = pool_.submit([reactor, explain, deadline = ctx->deadline()](RedisConn& conn) {
+    if (expired_before_start(deadline, reactor)) return;
     explain(&conn, "");
     reactor->Finish(grpc::Status::OK);
   });

@@ -118,25 +118,27 @@ grpc::ServerUnaryReactor* RecipientService::CheckRecipients(grpc::CallbackServer
     return reactor;
   }
   const auto started = std::chrono::steady_clock::now();
+  // The caller's deadline (time_point::max() without one): work for a caller
+  // that has gone is dropped.
+  const auto deadline = ctx->deadline();
+  auto expired = [deadline] { return std::chrono::system_clock::now() >= deadline; };
   std::shared_ptr<harvest::Harvest> harvest = harvest_;
   const std::string ip = harvest ? harvest->usable_ip(req->session().client_ip()) : "";
   const int64_t now_ms = harvest::now_ms();
   store::RedisPool* pool = &pool_;
-  auto respond = [req, resp, reactor, started, harvest, ip, now_ms, pool](
+  auto respond = [req, resp, reactor, started, harvest, ip, now_ms, pool, expired](
                      std::vector<v1::Verdict>& verdicts, CheckResult result, const harvest::State& hs) {
     DirectoryMetrics& m = directory_metrics();
-    if (!ip.empty() && !harvest->deferred(hs)) {
-      uint64_t unknown = 0;
-      for (const auto& v : verdicts) unknown += harvest::is_unknown(v) ? 1 : 0;
-      if (harvest->tarpitted(hs, unknown)) {
-        const auto delay = static_cast<uint32_t>(harvest->settings().tarpit_delay.count());
-        for (auto& v : verdicts) {
-          if (v.decision() != v1::DECISION_REJECT) continue;
-          v.set_delay_ms(delay);
-          m.harvest_actions(HarvestAction::kTarpit).inc();
-        }
-      }
-      harvest->record(*pool, ip, hs, unknown, now_ms);
+    // An expired caller never sees these verdicts: nothing was revealed, so
+    // nothing is counted.
+    if (!ip.empty() && !harvest->deferred(hs) && !expired()) {
+      // In call order: past a threshold, the rest of this call is tarpitted
+      // or deferred too (harvest.h).
+      std::vector<std::string> rcpts(req->recipients().begin(), req->recipients().end());
+      harvest::CallOutcome o = harvest->apply_to_call(hs, rcpts, &verdicts);
+      m.harvest_actions(HarvestAction::kTarpit).inc(o.tarpitted);
+      m.harvest_actions(HarvestAction::kDefer).inc(o.deferred);
+      harvest->record(*pool, ip, hs, o.unknown, now_ms);
     }
     int accepted = 0, rejected = 0, deferred = 0;
     for (size_t i = 0; i < verdicts.size(); ++i) {
@@ -157,8 +159,15 @@ grpc::ServerUnaryReactor* RecipientService::CheckRecipients(grpc::CallbackServer
     reactor->Finish(grpc::Status::OK);
   };
   callout::Callout* engine = callout_;
-  auto work = [req, respond, engine, started, harvest, ip, now_ms](store::RedisConn* conn, const std::string& error) {
+  auto work = [req, respond, engine, started, harvest, ip, now_ms, reactor, expired](store::RedisConn* conn,
+                                                                                     const std::string& error) {
     DirectoryMetrics& m = directory_metrics();
+    if (expired()) {
+      // Queued past the caller's deadline: no Redis work, no probe.
+      m.expired_jobs(JobKind::kCheck).inc();
+      reactor->Finish(grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "deadline passed before the lookup"));
+      return;
+    }
     std::vector<std::string> rcpts(req->recipients().begin(), req->recipients().end());
     std::vector<v1::Verdict> verdicts;
     std::vector<checks::Facts> facts;
@@ -182,6 +191,12 @@ grpc::ServerUnaryReactor* RecipientService::CheckRecipients(grpc::CallbackServer
         respond(verdicts, result, hs);
         return;
       }
+    }
+    if (expired()) {
+      // The lookup outlived the caller: start no probe, write no count.
+      m.expired_jobs(JobKind::kCheck).inc();
+      reactor->Finish(grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "deadline passed during the lookup"));
+      return;
     }
     for (const auto& p : plans) {
       if (!p.applies) continue;

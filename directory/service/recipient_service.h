@@ -16,6 +16,11 @@
 // for a refresh are served and refreshed in the background. Without a
 // callout engine (nullptr), a miss stays 450 4.1.1.
 //
+// Deadlines: the job carries the call's deadline; started after it, it does
+// no Redis work and finishes with DEADLINE_EXCEEDED; a lookup that outlived
+// it starts no probe and writes no harvest count (counted in
+// doorman_directory_expired_jobs_total{kind="check"}).
+//
 // Harvest defence (harvest/harvest.h): with a client IP in the session, its
 // unknown-recipient count is read in the same lookup round trip. A deferred
 // IP gets 450 4.7.1 for every recipient, with no probe; past the tarpit

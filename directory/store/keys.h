@@ -21,6 +21,8 @@
 //        callout_sender        probe sender ("" or absent = "<>")
 //        catch_all_policy      "accept" (default) | "defer"
 //        callout_fallback      "0" | "1" (list mode: callout for unlisted)
+//        allow_routing_local_parts "0" | "1" (absent = "0": local parts with
+//                              '%', '!' or a quoted '@' are refused)
 //
 // Callout cache (directory/callout/, shared by every replica):
 //   doorman:v1:callout:{name}:{local} STRING  one probe result of the
@@ -40,8 +42,11 @@
 //        PEXPIRE = window + one sub-window
 //   doorman:v1:harvest-block:{ip}     STRING  the IP is deferred until this
 //        unix ms; PX = the cooldown
-// The IP is plain IPv4/IPv6 text (hex digits, '.', ':'; harvest.h), and the
-// bucket number comes last, so keys cannot collide.
+// {ip} is the client identity of common/ip_prefix.h (client_identity): an
+// IPv4 address "192.0.2.1" or an IPv6 network "2001:db8:1:2::/64" (a bare
+// IPv6 address with --harvest-ipv6-prefix=128), rebuilt from parsed bytes,
+// so it only holds 0-9 a-f '.' ':' '/'; the bucket number comes last, so
+// keys cannot collide.
 //
 // The domain name inside a key is already validated and lower-cased; it can
 // not contain ':' or spaces (smtp::is_valid_domain), so keys cannot collide.
@@ -64,6 +69,7 @@ inline constexpr std::string_view kFieldSeparator = "subaddress_separator";
 inline constexpr std::string_view kFieldCalloutSender = "callout_sender";
 inline constexpr std::string_view kFieldCatchAllPolicy = "catch_all_policy";
 inline constexpr std::string_view kFieldCalloutFallback = "callout_fallback";
+inline constexpr std::string_view kFieldAllowRouting = "allow_routing_local_parts";
 
 inline std::string domains() { return std::string(kPrefix) + "domains"; }
 inline std::string domain(std::string_view name) { return std::string(kPrefix) + "domain:" + std::string(name); }

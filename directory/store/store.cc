@@ -36,6 +36,8 @@ Command hset_domain(const Domain& d) {
   c.push_back(d.catch_all_policy() == doorman::v1::CATCH_ALL_POLICY_DEFER ? "defer" : "accept");
   c.push_back(std::string(keys::kFieldCalloutFallback));
   c.push_back(d.callout_fallback() ? "1" : "0");
+  c.push_back(std::string(keys::kFieldAllowRouting));
+  c.push_back(d.allow_routing_local_parts() ? "1" : "0");
   return c;
 }
 
@@ -48,6 +50,7 @@ bool parse_domain_hash(const std::string& name, const Reply& r, Domain* out) {
   out->set_subaddress_separator(std::string(kDefaultSeparator));
   out->set_catch_all_policy(doorman::v1::CATCH_ALL_POLICY_ACCEPT);
   out->set_callout_fallback(false);
+  out->set_allow_routing_local_parts(false);
   for (size_t i = 0; i + 1 < r.elements.size(); i += 2) {
     const std::string& f = r.elements[i].str;
     const std::string& v = r.elements[i + 1].str;
@@ -73,6 +76,8 @@ bool parse_domain_hash(const std::string& name, const Reply& r, Domain* out) {
       out->set_catch_all_policy(v == "defer" ? doorman::v1::CATCH_ALL_POLICY_DEFER : doorman::v1::CATCH_ALL_POLICY_ACCEPT);
     } else if (f == keys::kFieldCalloutFallback) {
       out->set_callout_fallback(v == "1");
+    } else if (f == keys::kFieldAllowRouting) {
+      out->set_allow_routing_local_parts(v == "1");
     }
   }
   return true;
@@ -223,6 +228,7 @@ Status update_domain(RedisConn& conn, const Domain& patch, Domain* out) {
   if (patch.catch_all_policy() != doorman::v1::CATCH_ALL_POLICY_UNSPECIFIED)
     current.set_catch_all_policy(patch.catch_all_policy());
   if (patch.has_callout_fallback()) current.set_callout_fallback(patch.callout_fallback());
+  if (patch.has_allow_routing_local_parts()) current.set_allow_routing_local_parts(patch.allow_routing_local_parts());
   std::vector<Reply> r;
   s = conn.pipeline({{"DEL", keys::domain(current.name())}, hset_domain(current)}, &r);
   if (!s.ok()) return s;

@@ -117,8 +117,57 @@ TEST(DirectoryChecks, Table) {
 TEST(DirectoryChecks, RegistryOrder) {
   std::vector<std::string> names;
   for (const auto& c : registry()) names.emplace_back(c.name);
-  EXPECT_EQ(names, (std::vector<std::string>{"syntax", "lookup_error", "guarded_domain", "postmaster", "accept_all",
-                                             "list", "callout"}));
+  EXPECT_EQ(names, (std::vector<std::string>{"syntax", "lookup_error", "guarded_domain", "routing", "postmaster",
+                                             "accept_all", "list", "callout"}));
+}
+
+// Issue #12: '%', '!' and a quoted '@' in the local part route mail through
+// a back-end that honours them; refused in every mode unless the domain
+// opts out.
+TEST(DirectoryChecks, RoutingLocalPartsAreRefusedInEveryMode) {
+  const std::vector<std::string> routed = {"victim%other.test@example.com", "other.test!victim@example.com",
+                                           "\"victim@other.test\"@example.com", "\"victim%other\"@example.com",
+                                           "Postmaster%other.test@Example.COM", "a%b%c@example.com"};
+  for (auto mode : {v1::DOMAIN_MODE_LIST, v1::DOMAIN_MODE_CALLOUT, v1::DOMAIN_MODE_ACCEPT_ALL}) {
+    for (const auto& address : routed) {
+      SCOPED_TRACE(store::mode_name(mode) + " " + address);
+      v1::Domain d = domain("example.com", mode);
+      // Listed in its routed form: still refused.
+      Case c{"", address.c_str(), d, {"victim%other.test", "other.test!victim", "victim@other.test"},
+             false, {}, 0, "", "", {}};
+      Evaluation e = evaluate(facts_for(c));
+      EXPECT_EQ(e.verdict.decision(), v1::DECISION_REJECT);
+      EXPECT_EQ(e.verdict.code(), 550u);
+      EXPECT_EQ(e.verdict.enhanced_code(), "5.7.1");
+      EXPECT_EQ(e.verdict.source(), v1::SOURCE_POLICY);
+      EXPECT_NE(e.verdict.text().find(">: Recipient address rejected: routing in the local part is not allowed"),
+                std::string::npos)
+          << e.verdict.text();
+      EXPECT_FALSE(e.callout.probe);  // no probe for it either
+      ASSERT_FALSE(e.steps.empty());
+      EXPECT_NE(e.steps.back().find("routing: local part contains"), std::string::npos) << e.steps.back();
+      // The opt-out: the usual checks decide, and explain says why.
+      d.set_allow_routing_local_parts(true);
+      Case open{"", address.c_str(), d, {}, false, {}, 0, "", "", {}};
+      e = evaluate(facts_for(open));
+      EXPECT_NE(e.verdict.enhanced_code(), "5.7.1");
+      bool said = false;
+      for (const auto& step : e.steps) said = said || step.find("allowed for example.com") != std::string::npos;
+      EXPECT_TRUE(said);
+    }
+  }
+  // The exact reply.
+  Case c{"", "victim%other.test@example.com", domain("example.com", v1::DOMAIN_MODE_ACCEPT_ALL), {}, false,
+         {}, 0, "", "", {}};
+  EXPECT_EQ(evaluate(facts_for(c)).verdict.text(),
+            "<victim%other.test@example.com>: Recipient address rejected: routing in the local part is not allowed");
+  // A domain that is not guarded keeps its "Relay access denied".
+  Case relay{"", "victim%x@other.org", std::nullopt, {}, false, {}, 0, "", "", {}};
+  EXPECT_EQ(evaluate(facts_for(relay)).verdict.text(), "<victim%x@other.org>: Relay access denied");
+  // Other local parts are untouched, and so is the plain postmaster.
+  Case plain{"", "vic.tim+tag@example.com", domain("example.com", v1::DOMAIN_MODE_ACCEPT_ALL), {}, false,
+             {}, 0, "", "", {}};
+  EXPECT_EQ(evaluate(facts_for(plain)).verdict.code(), 250u);
 }
 
 TEST(DirectoryChecks, StepsExplainTheDecision) {

@@ -132,6 +132,87 @@ TEST_F(DirectoryCtl, ApplyValidatesBeforeWriting) {
   EXPECT_EQ(ctl({"domain", "list"}).out, "");
 }
 
+// Issue #12: the per-domain opt-out of the routing check, through
+// doormanctl and apply, shown in domain get/list and explain.
+TEST_F(DirectoryCtl, RoutingLocalPartsOptOutRoundTrips) {
+  RunResult r = ctl({"domain", "add", "example.com", "--mode", "accept-all", "--route", "127.0.0.1:2526"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("allow_routing_local_parts=false"), std::string::npos) << r.out;
+  r = ctl({"explain", "victim%other.test@example.com"});
+  EXPECT_NE(r.out.find("550 5.7.1 <victim%other.test@example.com>: Recipient address rejected: routing in the local "
+                       "part is not allowed"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("routing: local part contains '%'"), std::string::npos) << r.out;
+  r = ctl({"domain", "update", "example.com", "--allow-routing-local-parts"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("allow_routing_local_parts=true"), std::string::npos) << r.out;
+  EXPECT_NE(ctl({"domain", "list"}).out.find("allow_routing_local_parts=true"), std::string::npos);
+  EXPECT_NE(ctl({"domain", "get", "example.com"}).out.find("allow_routing_local_parts=true"), std::string::npos);
+  r = ctl({"explain", "victim%other.test@example.com"});
+  EXPECT_NE(r.out.find("250 2.1.5 OK"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("allowed for example.com (allow_routing_local_parts)"), std::string::npos) << r.out;
+  // Other updates keep it.
+  ASSERT_EQ(ctl({"domain", "update", "example.com", "--case-sensitive"}).exit_code, 0);
+  EXPECT_NE(ctl({"domain", "get", "example.com"}).out.find("allow_routing_local_parts=true"), std::string::npos);
+  ASSERT_EQ(ctl({"domain", "update", "example.com", "--case-insensitive"}).exit_code, 0);
+  EXPECT_EQ(ctl({"domain", "update", "example.com", "--allow-routing-local-parts", "--no-allow-routing-local-parts"})
+                .exit_code,
+            2);
+  // apply: the same setting is no change; leaving it out turns it off.
+  std::string on = write("on.yaml",
+                         "domains:\n"
+                         "  - name: example.com\n"
+                         "    mode: accept-all\n"
+                         "    routes: [\"127.0.0.1:2526\"]\n"
+                         "    allow_routing_local_parts: true\n");
+  r = ctl({"apply", "-f", on});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "no changes\n");
+  std::string off = write("off.yaml",
+                          "domains:\n"
+                          "  - name: example.com\n"
+                          "    mode: accept-all\n"
+                          "    routes: [\"127.0.0.1:2526\"]\n");
+  r = ctl({"apply", "-f", off});
+  EXPECT_NE(r.out.find("~ domain example.com: allow_routing_local_parts true -> false"), std::string::npos) << r.out;
+  EXPECT_NE(ctl({"domain", "get", "example.com"}).out.find("allow_routing_local_parts=false"), std::string::npos);
+  r = ctl({"apply", "-f", on});
+  EXPECT_NE(r.out.find("~ domain example.com: allow_routing_local_parts false -> true"), std::string::npos) << r.out;
+  EXPECT_NE(ctl({"explain", "victim%other.test@example.com"}).out.find("250 2.1.5"), std::string::npos);
+  std::string bad = write("bad.yaml",
+                          "domains:\n"
+                          "  - name: example.com\n"
+                          "    mode: accept-all\n"
+                          "    routes: [\"127.0.0.1:2526\"]\n"
+                          "    allow_routing_local_parts: sometimes\n");
+  EXPECT_EQ(ctl({"apply", "-f", bad}).exit_code, 1);
+}
+
+// Issue #12: a file without domains would delete them all.
+TEST_F(DirectoryCtl, ApplyOfAnEmptyDomainListNeedsAllowEmpty) {
+  ASSERT_EQ(ctl({"domain", "add", "example.com", "--mode", "list", "--route", "127.0.0.1:2526"}).exit_code, 0);
+  for (const char* text : {"domains: []\n", "domains:\n"}) {
+    std::string empty = write("empty.yaml", text);
+    RunResult r = ctl({"apply", "-f", empty});
+    EXPECT_EQ(r.exit_code, 1) << r.out;
+    EXPECT_NE(r.err.find("lists no domains"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("--allow-empty"), std::string::npos) << r.err;
+    r = ctl({"apply", "-f", empty, "--dry-run"});
+    EXPECT_EQ(r.exit_code, 1) << r.out;
+    EXPECT_NE(ctl({"domain", "list"}).out.find("example.com"), std::string::npos);
+  }
+  RunResult r = ctl({"apply", "-f", dir_ + "/empty.yaml", "--allow-empty"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("- domain example.com"), std::string::npos) << r.out;
+  EXPECT_EQ(ctl({"domain", "list"}).out, "");
+  // The directory refuses an empty --apply file at start-up.
+  RunResult d = run({DOORMAN_DIRECTORY_BIN, "--listen", "127.0.0.1:0", "--http-listen=", "--redis-port",
+                     std::to_string(redis_.port()), "--admin-insecure", "--apply", dir_ + "/empty.yaml"});
+  EXPECT_EQ(d.exit_code, 1) << d.err;
+  EXPECT_NE(d.err.find("lists no domains"), std::string::npos) << d.err;
+}
+
 TEST_F(DirectoryCtl, ImportReportsMalformedLinesAndWritesNothing) {
   ASSERT_EQ(ctl({"domain", "add", "example.com", "--mode", "list", "--route", "127.0.0.1:2526"}).exit_code, 0);
   std::string bad = write("bad.txt", "# header\na@example.com\n\nnot an address\nb@example.com\n");

@@ -129,15 +129,20 @@ TEST_F(Harvest, TarpitPastTheFirstThreshold) {
   EXPECT_EQ(v[2].decision(), v1::DECISION_ACCEPT);
   wait_count(ip, 2);
   const uint64_t tarpits = directory_metrics().harvest_actions(HarvestAction::kTarpit).value();
-  // The third unknown reaches the threshold: this call's rejections wait.
+  // The third unknown reaches the threshold: it and everything after it in
+  // this call wait - accepts too, so the delay reveals nothing.
   v = a_.check(ip, {"nobody3@example.com", "alice@example.com", "someone@unguarded.test"});
   EXPECT_EQ(v[0].code(), 550u);
   EXPECT_EQ(v[0].delay_ms(), 1500u);
   EXPECT_EQ(v[1].decision(), v1::DECISION_ACCEPT);
-  EXPECT_EQ(v[1].delay_ms(), 0u);
-  EXPECT_EQ(v[2].decision(), v1::DECISION_REJECT);  // relay denied: every rejection is tarpitted
+  EXPECT_EQ(v[1].delay_ms(), 1500u);
+  EXPECT_EQ(v[2].decision(), v1::DECISION_REJECT);  // relay denied
   EXPECT_EQ(v[2].delay_ms(), 1500u);
-  EXPECT_EQ(directory_metrics().harvest_actions(HarvestAction::kTarpit).value() - tarpits, 2u);
+  EXPECT_EQ(directory_metrics().harvest_actions(HarvestAction::kTarpit).value() - tarpits, 3u);
+  // Past the threshold, a call's accepts wait like its rejections.
+  v = a_.check(ip, {"alice@example.com"});
+  EXPECT_EQ(v[0].decision(), v1::DECISION_ACCEPT);
+  EXPECT_EQ(v[0].delay_ms(), 1500u);
   wait_count(ip, 3);
   // Another IP is unaffected.
   v = a_.check("198.51.100.7", {"nobody1@example.com"});
@@ -153,7 +158,8 @@ TEST_F(Harvest, TarpitPastTheFirstThreshold) {
 TEST_F(Harvest, DeferPastTheSecondThresholdForTheCooldown) {
   const std::string ip = "2001:db8::25";
   a_.check(ip, {"u1@example.com", "u2@example.com", "u3@example.com", "u4@example.com", "u5@example.com"});
-  wait_count(ip, 5);
+  const std::string id = "2001:db8::/64";  // IPv6 is counted per /64
+  wait_count(id, 5);
   const uint64_t defers = directory_metrics().harvest_actions(HarvestAction::kDefer).value();
   // The sixth unknown crosses the defer threshold: from the next call on,
   // every recipient of the IP is deferred - valid ones too.
@@ -177,7 +183,7 @@ TEST_F(Harvest, DeferPastTheSecondThresholdForTheCooldown) {
   EXPECT_GE(directory_metrics().harvest_actions(HarvestAction::kDefer).value() - defers, 2u);
   EXPECT_GE(directory_metrics().recipients(Decision::kDefer, Source::kLimit).value(), 2u);
   // Deferred calls do not count (the count stays at 6).
-  EXPECT_EQ(redis_count(ip), 6u);
+  EXPECT_EQ(redis_count(id), 6u);
   // Another IP is unaffected.
   v = a_.check("192.0.2.99", {"alice@example.com", "u1@example.com"});
   EXPECT_EQ(v[0].decision(), v1::DECISION_ACCEPT);
@@ -193,7 +199,7 @@ TEST_F(Harvest, DeferPastTheSecondThresholdForTheCooldown) {
   EXPECT_EQ(resp.verdict().code(), 450u);
   std::string steps;
   for (const auto& s : resp.steps()) steps += s + "\n";
-  EXPECT_NE(steps.find("harvest: client 2001:db8::25: 6 unknown"), std::string::npos) << steps;
+  EXPECT_NE(steps.find("harvest: client 2001:db8::/64: 6 unknown"), std::string::npos) << steps;
   EXPECT_NE(steps.find("deferred (450 4.7.1)"), std::string::npos) << steps;
 }
 
@@ -220,6 +226,123 @@ TEST_F(Harvest, TwoReplicasShareTheCount) {
     if (!deferred) std::this_thread::sleep_for(10ms);
   }
   EXPECT_TRUE(deferred);
+}
+
+// Issue #12: one call of 200 recipients is judged in order, not against the
+// count read before it. Tarpit at 10, defer at 20; known addresses at
+// 15, 50, 120 and 199, unknown ones everywhere else.
+TEST_F(Harvest, ThresholdsReactWithinOneCall) {
+  harvest::Settings hs = small();
+  hs.tarpit_threshold = 10;
+  hs.defer_threshold = 20;
+  b_.start(redis_.port(), hs);
+  const std::string ip = "198.51.100.20";
+  std::vector<std::string> rcpts;
+  for (int i = 0; i < 200; ++i) {
+    bool known = i == 15 || i == 50 || i == 120 || i == 199;
+    rcpts.push_back(known ? "alice@example.com" : "nobody" + std::to_string(i) + "@example.com");
+  }
+  const uint64_t defers = directory_metrics().harvest_actions(HarvestAction::kDefer).value();
+  auto v = b_.check(ip, rcpts);
+  ASSERT_EQ(v.size(), 200u);
+  // Before the 10th unknown (index 9): plain verdicts.
+  for (int i = 0; i < 9; ++i) {
+    EXPECT_EQ(v[i].code(), 550u) << i;
+    EXPECT_EQ(v[i].delay_ms(), 0u) << i;
+  }
+  // From the 10th unknown on, every verdict waits, the accept too.
+  for (int i = 9; i <= 20; ++i) EXPECT_EQ(v[i].delay_ms(), 1500u) << i;
+  EXPECT_EQ(v[15].decision(), v1::DECISION_ACCEPT);
+  // Index 20 is the 20th unknown: it keeps its own verdict ...
+  EXPECT_EQ(v[20].code(), 550u);
+  EXPECT_EQ(v[20].enhanced_code(), "5.1.1");
+  // ... and everything after it is exactly the deferral, known or not.
+  for (int i = 21; i < 200; ++i)
+    EXPECT_EQ(v[i].SerializeAsString(), harvest::defer_verdict(rcpts[i]).SerializeAsString()) << i;
+  for (int i : {50, 120, 199}) {
+    EXPECT_EQ(v[i].code(), 450u) << i;
+    EXPECT_EQ(v[i].enhanced_code(), "4.7.1") << i;
+    EXPECT_EQ(v[i].delay_ms(), 0u) << i;
+  }
+  // Replace the address by a placeholder: known and unknown look the same.
+  auto blind = [](v1::Verdict x, const std::string& rcpt) {
+    std::string t = x.text();
+    t.replace(0, rcpt.size() + 2, "<>");
+    x.set_text(t);
+    return x.SerializeAsString();
+  };
+  EXPECT_EQ(blind(v[50], rcpts[50]), blind(v[51], rcpts[51]));
+  EXPECT_EQ(blind(v[199], rcpts[199]), blind(v[198], rcpts[198]));
+  EXPECT_EQ(directory_metrics().harvest_actions(HarvestAction::kDefer).value() - defers, 179u);
+  // The count holds the 20 unknowns that were revealed, and the IP is
+  // blocked from the next call on.
+  wait_count(ip, 20);
+  bool deferred = false;
+  for (int i = 0; i < 100 && !deferred; ++i) {
+    v = b_.check(ip, {"alice@example.com"});
+    deferred = v[0].decision() == v1::DECISION_DEFER;
+    if (!deferred) std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_TRUE(deferred);
+}
+
+TEST(HarvestCall, ApplyToCallWalksInOrder) {
+  harvest::Settings s = small();  // tarpit 3, defer 6
+  harvest::Harvest h(s);
+  auto unknown = [] {
+    v1::Verdict v;
+    v.set_decision(v1::DECISION_REJECT);
+    v.set_code(550);
+    v.set_enhanced_code("5.1.1");
+    v.set_source(v1::SOURCE_LIST);
+    return v;
+  };
+  auto accept = [] {
+    v1::Verdict v;
+    v.set_decision(v1::DECISION_ACCEPT);
+    v.set_code(250);
+    v.set_source(v1::SOURCE_LIST);
+    return v;
+  };
+  // Count 1 before: the call's 2nd unknown reaches 3 (tarpit), its 5th
+  // reaches 6 (defer); the rest is deferred.
+  harvest::State before;
+  before.unknown = 1;
+  std::vector<v1::Verdict> v = {accept(), unknown(), unknown(), accept(), unknown(), unknown(), unknown(), accept()};
+  std::vector<std::string> rcpts = {"a@x", "b@x", "c@x", "d@x", "e@x", "f@x", "g@x", "h@x"};
+  harvest::CallOutcome o = h.apply_to_call(before, rcpts, &v);
+  EXPECT_EQ(o.unknown, 5u);
+  EXPECT_EQ(o.tarpitted, 5u);
+  EXPECT_EQ(o.deferred, 1u);
+  EXPECT_EQ(v[0].delay_ms(), 0u);
+  EXPECT_EQ(v[1].delay_ms(), 0u);
+  EXPECT_EQ(v[2].delay_ms(), 1500u);  // the 3rd unknown: tarpit from here on
+  EXPECT_EQ(v[3].delay_ms(), 1500u);  // an accept after the crossing
+  EXPECT_EQ(v[3].decision(), v1::DECISION_ACCEPT);
+  EXPECT_EQ(v[6].code(), 550u);       // the 6th unknown crosses the defer threshold and is kept
+  EXPECT_EQ(v[6].delay_ms(), 1500u);
+  EXPECT_EQ(v[7].SerializeAsString(), harvest::defer_verdict("h@x").SerializeAsString());
+  EXPECT_TRUE(h.crosses_defer(before, o.unknown));
+  // Already past both before the call: everything deferred, nothing counted.
+  before.unknown = 6;
+  v = {accept(), unknown()};
+  o = h.apply_to_call(before, {"a@x", "b@x"}, &v);
+  EXPECT_EQ(o.unknown, 0u);
+  EXPECT_EQ(o.deferred, 2u);
+  EXPECT_EQ(v[0].SerializeAsString(), harvest::defer_verdict("a@x").SerializeAsString());
+}
+
+// Issue #12: the addresses of one IPv6 /64 are one client.
+TEST_F(Harvest, Ipv6ClientsAreCountedPerPrefix) {
+  a_.check("2001:db8:1:2::a", {"p1@example.com", "p2@example.com"});
+  wait_count("2001:db8:1:2::/64", 2);
+  auto v = a_.check("2001:db8:1:2:ffff::b", {"p3@example.com"});  // same /64: the 3rd unknown
+  EXPECT_EQ(v[0].delay_ms(), 1500u);
+  v = a_.check("2001:db8:1:3::a", {"p4@example.com"});  // the next /64 is someone else
+  EXPECT_EQ(v[0].delay_ms(), 0u);
+  // IPv4-mapped IPv6 is the IPv4 address.
+  a_.check("::ffff:192.0.2.77", {"q1@example.com"});
+  wait_count("192.0.2.77", 1);
 }
 
 TEST(HarvestMemory, WithoutRedisTheReplicaCountsInMemory) {
@@ -262,8 +385,17 @@ TEST(HarvestMemory, WithoutRedisTheReplicaCountsInMemory) {
 TEST(HarvestMemory, UsableIpAndUnknownVerdicts) {
   harvest::Harvest h(small());
   EXPECT_EQ(h.usable_ip("192.0.2.1"), "192.0.2.1");
-  EXPECT_EQ(h.usable_ip("2001:DB8::1"), "2001:db8::1");
+  EXPECT_EQ(h.usable_ip("::ffff:192.0.2.1"), "192.0.2.1");
+  EXPECT_EQ(h.usable_ip("2001:DB8::1"), "2001:db8::/64");
+  EXPECT_EQ(h.usable_ip("2001:db8:0:0:ffff:ffff:ffff:ffff"), "2001:db8::/64");
+  harvest::Settings per_address = small();
+  per_address.ipv6_prefix = 128;
+  EXPECT_EQ(harvest::Harvest(per_address).usable_ip("2001:DB8::1"), "2001:db8::1");
+  harvest::Settings wide = small();
+  wide.ipv6_prefix = 48;
+  EXPECT_EQ(harvest::Harvest(wide).usable_ip("2001:db8:1:2::1"), "2001:db8:1::/48");
   EXPECT_EQ(h.usable_ip(""), "");
+  EXPECT_EQ(h.usable_ip("fe80::1%eth0"), "");
   EXPECT_EQ(h.usable_ip("1.2.3.4 x"), "");
   EXPECT_EQ(h.usable_ip("a:b:*"), "");
   harvest::Settings off = small();

@@ -4,8 +4,11 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <future>
 #include <thread>
 
+#include "directory/metrics.h"
 #include "directory/service/server.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "tests/support/redis_server.h"
@@ -252,6 +255,87 @@ TEST_F(DirectoryService, RedisDownDefersAndRestartRecovers) {
   }
   EXPECT_EQ(in_a_row, 6);
   EXPECT_TRUE(wait_health(grpc::health::v1::HealthCheckResponse::SERVING));
+}
+
+// Issue #12: a job queued on the Redis pool past its call's deadline does no
+// Redis work; it finishes the RPC with DEADLINE_EXCEEDED and is counted.
+// One pool worker, blocked by a job of the test, makes the pool slow.
+TEST(DirectoryDeadline, ExpiredJobsAreDroppedAndCounted) {
+  test::RedisServer redis;
+  ASSERT_TRUE(redis.start()) << redis.error();
+  store::RedisPool::Settings ps;
+  ps.redis.port = redis.port();
+  ps.connections = 1;
+  store::RedisPool pool(ps);
+  pool.start();
+  Server::Options so;
+  so.auth = auth::AdminAuth::with_token("deadline-token");
+  Server server(pool, nullptr, so);
+  ASSERT_EQ(server.start("127.0.0.1:0"), "");
+  const std::string addr = "127.0.0.1:" + std::to_string(server.port());
+  auto rcpt = v1::RecipientService::NewStub(grpc::CreateChannel(addr, grpc::InsecureChannelCredentials()));
+  auto admin = v1::AdminService::NewStub(grpc::experimental::CreateCustomChannelWithInterceptors(
+      addr, grpc::InsecureChannelCredentials(), grpc::ChannelArguments(), auth::bearer_interceptors("deadline-token")));
+  {
+    grpc::ClientContext ctx;
+    v1::CreateDomainRequest req;
+    req.mutable_domain()->set_name("example.com");
+    req.mutable_domain()->set_mode(v1::DOMAIN_MODE_LIST);
+    req.mutable_domain()->add_routes("127.0.0.1:2526");
+    v1::Domain d;
+    ASSERT_TRUE(admin->CreateDomain(&ctx, req, &d).ok());
+  }
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  std::atomic<bool> blocked{false};
+  ASSERT_TRUE(pool.submit([released, &blocked](store::RedisConn&) {
+    blocked = true;
+    released.wait();
+  }));
+  for (int i = 0; i < 200 && !blocked; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  ASSERT_TRUE(blocked);
+  redis.cli({"CONFIG", "RESETSTAT"});
+  DirectoryMetrics& m = directory_metrics();
+  const uint64_t checks = m.expired_jobs(JobKind::kCheck).value();
+  const uint64_t admins = m.expired_jobs(JobKind::kAdmin).value();
+  {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(200));
+    v1::CheckRecipientsRequest req;
+    req.add_recipients("alice@example.com");
+    v1::CheckRecipientsResponse resp;
+    EXPECT_EQ(rcpt->CheckRecipients(&ctx, req, &resp).error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  }
+  {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(200));
+    v1::GetDomainRequest req;
+    req.set_name("example.com");
+    v1::Domain d;
+    EXPECT_EQ(admin->GetDomain(&ctx, req, &d).error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  }
+  release.set_value();
+  for (int i = 0; i < 200 && (m.expired_jobs(JobKind::kCheck).value() == checks ||
+                              m.expired_jobs(JobKind::kAdmin).value() == admins);
+       ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_EQ(m.expired_jobs(JobKind::kCheck).value() - checks, 1u);
+  EXPECT_EQ(m.expired_jobs(JobKind::kAdmin).value() - admins, 1u);
+  // Neither dropped job reached Redis: no lookup, no domain read.
+  std::string stats = redis.cli({"INFO", "commandstats"});
+  EXPECT_EQ(stats.find("cmdstat_hgetall"), std::string::npos) << stats;
+  EXPECT_EQ(stats.find("cmdstat_smismember"), std::string::npos) << stats;
+  // A call with time left is answered as usual.
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  v1::CheckRecipientsRequest req;
+  req.add_recipients("alice@example.com");
+  v1::CheckRecipientsResponse resp;
+  ASSERT_TRUE(rcpt->CheckRecipients(&ctx, req, &resp).ok());
+  EXPECT_EQ(resp.verdicts(0).code(), 550u);
+  server.shutdown(std::chrono::milliseconds(100));
+  server.wait();
+  pool.stop();
 }
 
 }  // namespace
