@@ -6,7 +6,8 @@
 // grpc.health.v1 (SERVING while Redis is reachable) and reflection, and
 // on a separate HTTP port (--http-listen, default 127.0.0.1:9026, "" = off)
 // /metrics (Prometheus, docs/metrics.md), /healthz and /readyz (200 while
-// Redis is reachable and the directory is not shutting down).
+// Redis is reachable, the store carries its marker - see store/keys.h - and
+// the directory is not shutting down).
 //
 // SECURITY: talks to the edge and to operators over gRPC, plaintext by
 // default; --tls-cert-file/--tls-key-file serve TLS on every gRPC listener,
@@ -388,7 +389,11 @@ int run(int argc, char** argv) {
   std::atomic<bool> stopping{false};
   HttpServer http;
   if (!c.http_listen.empty()) {
-    add_standard_handlers(http, [&pool, &stopping] { return !stopping.load() && pool.connected_count() > 0; });
+    // Ready: a Redis connection is up, the store carries its marker (not a
+    // Redis that lost its data) and we are not shutting down.
+    add_standard_handlers(http, [&pool, &stopping, &server] {
+      return !stopping.load() && pool.connected_count() > 0 && server.store_configured();
+    });
     err = http.start(c.http_listen);
     if (!err.empty()) {
       std::cerr << "doorman-directory: http-listen: " << err << "\n";

@@ -159,8 +159,9 @@ grpc::ServerUnaryReactor* RecipientService::CheckRecipients(grpc::CallbackServer
     reactor->Finish(grpc::Status::OK);
   };
   callout::Callout* engine = callout_;
-  auto work = [req, respond, engine, started, harvest, ip, now_ms, reactor, expired](store::RedisConn* conn,
-                                                                                     const std::string& error) {
+  std::shared_ptr<StoreState> store_state = store_state_;
+  auto work = [req, respond, engine, started, harvest, ip, now_ms, reactor, expired, store_state](
+                  store::RedisConn* conn, const std::string& error) {
     DirectoryMetrics& m = directory_metrics();
     if (expired()) {
       // Queued past the caller's deadline: no Redis work, no probe.
@@ -177,8 +178,13 @@ grpc::ServerUnaryReactor* RecipientService::CheckRecipients(grpc::CallbackServer
     if (!ip.empty()) extra.push_back(harvest->read_command(ip, now_ms));
     check_group(conn, rcpts, &verdicts, nullptr, error, callout_ages(engine), &facts, &plans, extra, &extra_replies);
     CheckResult result = CheckResult::kOk;
-    for (const auto& f : facts)
-      if (!f.lookup.ok()) result = CheckResult::kRedisError;
+    bool marker_missing = false, marker_seen = false;
+    for (const auto& f : facts) {
+      if (f.lookup.code == Code::kFailedPrecondition) marker_missing = true;
+      else if (f.lookup.ok() && f.parsed.ok()) marker_seen = true;  // a lookup ran and found the marker
+      if (!f.lookup.ok()) result = marker_missing ? CheckResult::kNotConfigured : CheckResult::kRedisError;
+    }
+    if (store_state && (marker_missing || marker_seen)) store_state->observe(!marker_missing);
     harvest::State hs;
     if (!ip.empty()) {
       hs = harvest->parse(ip, extra_replies.empty() ? nullptr : &extra_replies[0], now_ms);

@@ -5,7 +5,8 @@
 // Redis pool, which fetches the facts for the whole group in one pipelined
 // round trip (store::fetch_group), runs the checks (checks/registry.h) and
 // finishes the RPC. Redis trouble is a business outcome: 451 4.4.3 DEFER
-// verdicts with status OK. More than kMaxRecipients recipients is
+// verdicts with status OK; a store without its marker (Redis lost its data)
+// 451 4.3.0 for every recipient. More than kMaxRecipients recipients is
 // INVALID_ARGUMENT. Addresses are logged at debug level only.
 //
 // Callout domains (callout/callout.h): a recipient that is not cached is
@@ -36,6 +37,7 @@
 #include "directory/callout/callout.h"
 #include "directory/checks/registry.h"
 #include "directory/harvest/harvest.h"
+#include "directory/service/store_state.h"
 #include "directory/store/pool.h"
 #include "doorman/v1/recipient.grpc.pb.h"
 
@@ -45,10 +47,12 @@ inline constexpr int kMaxRecipients = 1000;
 
 class RecipientService final : public doorman::v1::RecipientService::CallbackService {
  public:
-  // `harvest` null: no harvest defence.
+  // `harvest` null: no harvest defence. `store_state` (optional) learns
+  // from every lookup whether the store's marker is there.
   explicit RecipientService(store::RedisPool& pool, callout::Callout* callout = nullptr,
-                            std::shared_ptr<harvest::Harvest> harvest = nullptr)
-      : pool_(pool), callout_(callout), harvest_(std::move(harvest)) {}
+                            std::shared_ptr<harvest::Harvest> harvest = nullptr,
+                            std::shared_ptr<StoreState> store_state = nullptr)
+      : pool_(pool), callout_(callout), harvest_(std::move(harvest)), store_state_(std::move(store_state)) {}
   // Keep the generated synchronous overloads visible (-Woverloaded-virtual).
   using doorman::v1::RecipientService::CallbackService::CheckRecipients;
 
@@ -60,6 +64,7 @@ class RecipientService final : public doorman::v1::RecipientService::CallbackSer
   store::RedisPool& pool_;
   callout::Callout* callout_;
   std::shared_ptr<harvest::Harvest> harvest_;
+  std::shared_ptr<StoreState> store_state_;
 };
 
 // The refresh ages of the engine's settings, for the checks.

@@ -1,10 +1,12 @@
 // doormanctl end to end: the built doormanctl and doorman-directory binaries
 // against a real redis-server, all started and stopped by PID.
+#include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
 #include <fstream>
 #include <thread>
 
+#include "doorman/v1/recipient.grpc.pb.h"
 #include "tests/support/http_get.h"
 #include "tests/support/process.h"
 #include "tests/support/redis_server.h"
@@ -211,6 +213,70 @@ TEST_F(DirectoryCtl, ApplyOfAnEmptyDomainListNeedsAllowEmpty) {
                      std::to_string(redis_.port()), "--admin-insecure", "--apply", dir_ + "/empty.yaml"});
   EXPECT_EQ(d.exit_code, 1) << d.err;
   EXPECT_NE(d.err.find("lists no domains"), std::string::npos) << d.err;
+}
+
+// Issue #12: FLUSHALL under a running directory (Redis restarted empty):
+// 451 4.3.0 for everyone, never a 5xx, /readyz 503, the gauge at 0, one
+// warning (not one per recipient); applying again restores everything.
+TEST_F(DirectoryCtl, LostRedisDataDefersAndFailsReadinessUntilReapplied) {
+  std::string yaml = write("domains.yaml",
+                           "domains:\n"
+                           "  - name: example.com\n"
+                           "    mode: list\n"
+                           "    routes: [\"127.0.0.1:2526\"]\n"
+                           "    addresses: [alice]\n");
+  ASSERT_EQ(ctl({"apply", "-f", yaml}).exit_code, 0);
+  auto rcpt = doorman::v1::RecipientService::NewStub(
+      grpc::CreateChannel("127.0.0.1:" + std::to_string(port_), grpc::InsecureChannelCredentials()));
+  auto check = [&](const std::vector<std::string>& rcpts) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    doorman::v1::CheckRecipientsRequest req;
+    for (const auto& r : rcpts) req.add_recipients(r);
+    doorman::v1::CheckRecipientsResponse resp;
+    EXPECT_TRUE(rcpt->CheckRecipients(&ctx, req, &resp).ok());
+    return std::vector<doorman::v1::Verdict>(resp.verdicts().begin(), resp.verdicts().end());
+  };
+  auto wait_ready = [&](int want) {
+    int got = 0;
+    for (int i = 0; i < 50 && got != want; ++i) {
+      got = http_get(http_port_, "/readyz").status;
+      if (got != want) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return got;
+  };
+  EXPECT_EQ(wait_ready(200), 200);
+  EXPECT_EQ(check({"alice@example.com"})[0].code(), 250u);
+  const size_t log_before = directory_.read_log().size();  // (a fresh store warned once at start)
+  redis_.cli({"FLUSHALL"});
+  for (int round = 0; round < 20; ++round) {
+    auto v = check({"alice@example.com", "nobody@example.com", "x@other.org"});
+    ASSERT_EQ(v.size(), 3u);
+    for (const auto& x : v) {
+      EXPECT_EQ(x.code(), 451u);
+      EXPECT_EQ(x.enhanced_code(), "4.3.0");
+    }
+  }
+  EXPECT_EQ(wait_ready(503), 503);
+  EXPECT_EQ(http_get(http_port_, "/healthz").status, 200);
+  EXPECT_NE(http_get(http_port_, "/metrics").body.find("doorman_directory_store_configured 0"), std::string::npos);
+  RunResult r = ctl({"explain", "alice@example.com"});
+  EXPECT_NE(r.out.find("451 4.3.0"), std::string::npos) << r.out;
+  std::string log = directory_.read_log().substr(log_before);
+  size_t warnings = 0;
+  for (size_t at = log.find("event=store_not_configured"); at != std::string::npos;
+       at = log.find("event=store_not_configured", at + 1))
+    ++warnings;
+  EXPECT_EQ(warnings, 1u) << log;
+  // Re-apply: back to normal.
+  r = ctl({"apply", "-f", yaml});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto v = check({"alice@example.com", "nobody@example.com"});
+  EXPECT_EQ(v[0].code(), 250u);
+  EXPECT_EQ(v[1].enhanced_code(), "5.1.1");
+  EXPECT_EQ(wait_ready(200), 200);
+  EXPECT_NE(http_get(http_port_, "/metrics").body.find("doorman_directory_store_configured 1"), std::string::npos);
+  EXPECT_NE(directory_.read_log().find("event=store_configured"), std::string::npos);
 }
 
 TEST_F(DirectoryCtl, ImportReportsMalformedLinesAndWritesNothing) {
