@@ -19,8 +19,9 @@
 // warning). --admin-listen serves AdminService on a listener of its own. The harvest
 // defence (--harvest-*, on by default; harvest/harvest.h) counts unknown
 // recipients per client IP in Redis and tarpits, then defers, harvesters.
-// docs/hardening.md has both. Redis passwords come from an option, the
-// environment or a file (--redis-password-file), never from logs.
+// docs/hardening.md has both. The Redis password comes from a file
+// (--redis-password-file) or the environment (DOORMAN_REDIS_PASSWORD), never
+// from the command line (visible in /proc) and never into logs.
 //
 // Start-up errors print one clear message and exit 1; SIGTERM/SIGINT stop
 // gracefully (in-flight RPCs get shutdown-grace-seconds) and exit 0.
@@ -52,7 +53,7 @@ struct Config {
   std::string http_listen = "127.0.0.1:9026";
   std::string redis_host = "127.0.0.1";
   int64_t redis_port = 6379;
-  std::string redis_password;
+  std::string redis_password;  // from redis_password_file or DOORMAN_REDIS_PASSWORD, not an option
   std::string redis_password_file;
   int64_t redis_db = 0;
   int64_t redis_timeout_ms = 1000;
@@ -117,9 +118,12 @@ void add_options(Options& o, Config& c) {
                "HTTP address host:port for /metrics, /healthz and /readyz (\"\" = off)");
   o.add_string("redis-host", &c.redis_host, "Redis host name or address");
   o.add_int("redis-port", &c.redis_port, 1, 65535, "Redis TCP port");
-  o.add_string("redis-password", &c.redis_password, "Redis AUTH password (\"\" = no AUTH)");
   o.add_string("redis-password-file", &c.redis_password_file,
-               "file holding the Redis password (first line); overrides redis-password");
+               "file holding the Redis AUTH password (first line); without it the environment variable "
+               "DOORMAN_REDIS_PASSWORD, else no AUTH");
+  o.add_removed("redis-password",
+                "a password on the command line is visible to every local user (/proc/PID/cmdline); use "
+                "--redis-password-file FILE or the environment variable DOORMAN_REDIS_PASSWORD");
   o.add_int("redis-db", &c.redis_db, 0, 15, "Redis database number (SELECT)");
   o.add_int("redis-timeout-ms", &c.redis_timeout_ms, 10, 60000, "Redis connect and command timeout, milliseconds");
   o.add_int("redis-connections", &c.redis_connections, 1, 64, "Redis connections (one worker thread each)");
@@ -297,6 +301,8 @@ int run(int argc, char** argv) {
     }
     while (!c.redis_password.empty() && (c.redis_password.back() == '\r' || c.redis_password.back() == ' '))
       c.redis_password.pop_back();
+  } else if (const char* e = std::getenv("DOORMAN_REDIS_PASSWORD"); e && *e) {
+    c.redis_password = e;
   }
   std::shared_ptr<directory::auth::AdminAuth> admin_auth;
   if (!c.admin_token_file.empty()) {

@@ -408,11 +408,12 @@ TEST(DirectoryBinary, ApplyAtStartupAndSeparateAdminListenerWithToken) {
 TEST(DirectoryBinary, HelpAndBadOptions) {
   RunResult r = run({DOORMAN_DIRECTORY_BIN, "--help"});
   EXPECT_EQ(r.exit_code, 0);
-  for (const char* opt : {"--listen", "--redis-host", "--redis-port", "--redis-password", "--redis-password-file",
+  for (const char* opt : {"--listen", "--redis-host", "--redis-port", "--redis-password-file",
                           "--redis-db", "--redis-timeout-ms", "--redis-connections", "--log-level", "--apply",
                           "--shutdown-grace-seconds", "--http-listen", "--admin-listen", "--admin-token-file",
                           "--admin-insecure"})
     EXPECT_NE(r.out.find(opt), std::string::npos) << opt;
+  EXPECT_EQ(r.out.find("--redis-password="), std::string::npos);  // removed (issue #12)
   // No admin token and no explicit opt-out: refuses to start.
   r = run({DOORMAN_DIRECTORY_BIN, "--listen", "127.0.0.1:0", "--http-listen="});
   EXPECT_EQ(r.exit_code, 2) << r.err;
@@ -423,6 +424,68 @@ TEST(DirectoryBinary, HelpAndBadOptions) {
   r = run({DOORMAN_DIRECTORY_BIN, "--redis-port", "0"});
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.err.find("redis-port"), std::string::npos) << r.err;
+}
+
+// Issue #12: no Redis password on the command line (/proc/PID/cmdline is
+// world-readable). The flag is refused with its reason, from every source;
+// the file and DOORMAN_REDIS_PASSWORD work against redis-server --requirepass.
+TEST(DirectoryBinary, RedisPasswordFromFileOrEnvironmentNeverTheCommandLine) {
+  std::string dir = make_temp_dir("doorman-redis-auth");
+  const std::string password = "s3cret-redis-pw";
+  int rport = free_tcp_port();
+  Process redis;
+  ASSERT_TRUE(redis.start({"redis-server", "--port", std::to_string(rport), "--bind", "127.0.0.1", "--save", "",
+                           "--appendonly", "no", "--requirepass", password},
+                          dir + "/redis.log"));
+  ASSERT_TRUE(wait_for_port(rport, std::chrono::seconds(10))) << redis.read_log();
+  const std::vector<std::string> base = {DOORMAN_DIRECTORY_BIN, "--listen", "127.0.0.1:0", "--http-listen=",
+                                         "--redis-port", std::to_string(rport), "--admin-insecure"};
+  auto refused = [&](std::vector<std::string> extra, const std::vector<std::pair<std::string, std::string>>& env) {
+    std::vector<std::string> argv = base;
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    RunResult r = run(argv, std::chrono::seconds(20), "", env);
+    EXPECT_EQ(r.exit_code, 2) << r.err;
+    EXPECT_NE(r.err.find("option --redis-password was removed"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("--redis-password-file"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("DOORMAN_REDIS_PASSWORD"), std::string::npos) << r.err;
+  };
+  refused({"--redis-password", password}, {});
+  refused({"--redis-password=" + password}, {});
+  std::ofstream(dir + "/old.conf") << "redis-password = " << password << "\n";
+  refused({"--config", dir + "/old.conf"}, {});
+  refused({}, {{"DOORMAN_DIRECTORY_REDIS_PASSWORD", password}});
+  // A directory that reaches Redis with the password can create a domain.
+  int n = 0;
+  auto works = [&](std::vector<std::string> extra, const std::vector<std::pair<std::string, std::string>>& env) {
+    int port = free_tcp_port();
+    std::vector<std::string> argv = {DOORMAN_DIRECTORY_BIN, "--listen", "127.0.0.1:" + std::to_string(port),
+                                     "--http-listen=", "--redis-port", std::to_string(rport), "--admin-insecure"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    Process d;
+    if (!d.start(argv, dir + "/directory.log", env) || !wait_for_port(port, std::chrono::seconds(10))) return false;
+    std::string cmdline;
+    std::ifstream(("/proc/" + std::to_string(d.pid()) + "/cmdline").c_str()) >> cmdline;
+    EXPECT_EQ(cmdline.find(password), std::string::npos);
+    const std::string domain = "d" + std::to_string(++n) + ".example";
+    const std::string server = "127.0.0.1:" + std::to_string(port);
+    RunResult add = run({DOORMANCTL_BIN, "--server", server, "domain", "add", domain, "--mode", "list", "--route",
+                         "127.0.0.1:2526"});
+    RunResult get = run({DOORMANCTL_BIN, "--server", server, "domain", "get", domain});
+    EXPECT_EQ(d.stop(), 0);
+    return add.exit_code == 0 && get.exit_code == 0 && get.out.find(domain) != std::string::npos;
+  };
+  EXPECT_TRUE(works({}, {{"DOORMAN_REDIS_PASSWORD", password}}));
+  std::ofstream(dir + "/redis-password") << password << "\n";
+  EXPECT_TRUE(works({"--redis-password-file", dir + "/redis-password"}, {}));
+  // The file wins over the environment.
+  EXPECT_TRUE(works({"--redis-password-file", dir + "/redis-password"}, {{"DOORMAN_REDIS_PASSWORD", "wrong"}}));
+  EXPECT_FALSE(works({}, {}));  // no password: Redis refuses (NOAUTH)
+  EXPECT_FALSE(works({}, {{"DOORMAN_REDIS_PASSWORD", "wrong"}}));
+  std::ifstream log_file(dir + "/directory.log");
+  std::string log((std::istreambuf_iterator<char>(log_file)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(log.find(password), std::string::npos);
+  redis.stop();
+  remove_tree(dir);
 }
 
 }  // namespace
