@@ -42,6 +42,7 @@
 #include "directory/harvest/harvest.h"
 #include "directory/metrics.h"
 #include "directory/service/server.h"
+#include "directory/store/normalise.h"
 #include "directory/store/pool.h"
 
 namespace {
@@ -78,6 +79,7 @@ struct Config {
   std::string harvest_cooldown = "10m";
   int64_t harvest_memory_ips = 100000;
   int64_t harvest_ipv6_prefix = 64;
+  std::string postmaster_domain;
   // Callout (callout/settings.h has the defaults and why).
   std::string callout_wait = "2s";
   std::string callout_connect_timeout = "5s";
@@ -160,6 +162,9 @@ void add_options(Options& o, Config& c) {
                "harvest: how long an IP past the defer threshold stays deferred [1s..24h]");
   o.add_int("harvest-memory-ips", &c.harvest_memory_ips, 1, 10000000,
             "harvest: client IPs counted in memory while Redis is unavailable (least recently used dropped)");
+  o.add_string("postmaster-domain", &c.postmaster_domain,
+               "a bare RCPT TO:<Postmaster> (RFC 5321 4.5.1) is postmaster@ this domain (\"\" = the first guarded "
+               "domain in sorted order)");
   o.add_int("harvest-ipv6-prefix", &c.harvest_ipv6_prefix, 0, 128,
             "harvest: IPv6 clients are counted per network of this prefix length (IPv4 per address)");
   o.add_string("callout-wait", &c.callout_wait,
@@ -284,6 +289,12 @@ int run(int argc, char** argv) {
   if (err.empty()) err = callout_settings(c, &callout_settings_value);
   directory::harvest::Settings harvest_settings;
   if (err.empty()) err = harvest_settings_from(c, &harvest_settings);
+  if (err.empty() && !c.postmaster_domain.empty()) {
+    std::string name;
+    std::string bad = directory::store::normalise_domain_name(c.postmaster_domain, &name);
+    if (!bad.empty()) err = "option postmaster-domain: " + bad;
+    c.postmaster_domain = name;
+  }
   grpc_tls::ServerTls tls{c.tls_cert_file, c.tls_key_file, c.tls_client_ca_file,
                           std::chrono::seconds(c.tls_reload_seconds)};
   if (std::string tls_err = grpc_tls::check(tls, "tls-"); err.empty() && !tls_err.empty()) err = "option " + tls_err;
@@ -365,6 +376,7 @@ int run(int argc, char** argv) {
   server_options.auth = admin_auth;
   server_options.admin_listen = c.admin_listen;
   server_options.tls = tls;
+  server_options.postmaster_domain = c.postmaster_domain;
   if (harvest_settings.enabled) server_options.harvest = std::make_shared<directory::harvest::Harvest>(harvest_settings);
   directory::service::Server server(pool, &callout, server_options);
   err = server.start(c.listen);

@@ -48,8 +48,8 @@ class AdminMetricsFactory final : public grpc::experimental::ServerInterceptorFa
 
 Server::Server(store::RedisPool& pool, callout::Callout* callout, Options options)
     : pool_(pool),
-      recipient_(pool, callout, options.harvest, store_state_),
-      admin_(pool, callout, options.auth, options.harvest),
+      recipient_(pool, callout, options.harvest, store_state_, options.postmaster_domain),
+      admin_(pool, callout, options.auth, options.harvest, options.postmaster_domain),
       options_(std::move(options)) {}
 
 Server::~Server() {

@@ -51,6 +51,9 @@ class Server {
     std::shared_ptr<harvest::Harvest> harvest;
     // Both listeners (plaintext when !tls.enabled()).
     grpc_tls::ServerTls tls;
+    // Domain of a bare <postmaster> (validated, lower-case; "" = the first
+    // guarded domain in sorted order).
+    std::string postmaster_domain;
   };
 
   // `callout` (optional, not owned) verifies callout domains; without it a

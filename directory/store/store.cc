@@ -244,6 +244,17 @@ Status update_domain(RedisConn& conn, const Domain& patch, Domain* out) {
   return Status::Ok();
 }
 
+Status first_domain(RedisConn& conn, std::string* out) {
+  out->clear();
+  Reply members;
+  Status s = conn.command({"SMEMBERS", keys::domains()}, &members);
+  if (!s.ok()) return s;
+  if (members.is_error()) return redis_error(members, "SMEMBERS");
+  for (const auto& e : members.elements)
+    if (out->empty() || e.str < *out) *out = e.str;
+  return Status::Ok();
+}
+
 Status check_marker(RedisConn& conn, bool migrate, bool* present, bool* migrated) {
   *present = false;
   *migrated = false;

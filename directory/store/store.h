@@ -63,6 +63,10 @@ Status fetch_group(RedisConn& conn, const std::vector<smtp::Mailbox>& mailboxes,
 // *migrated says so (the start-up migration of an install older than it).
 Status check_marker(RedisConn& conn, bool migrate, bool* present, bool* migrated);
 
+// The first guarded domain in sorted (byte) order, "" when none: one round
+// trip (SMEMBERS), for a bare RCPT TO:<Postmaster>.
+Status first_domain(RedisConn& conn, std::string* out);
+
 // Domains. `name` must already be validated and lower-cased. create, update
 // and replace_commit also set the marker.
 Status get_domain(RedisConn& conn, const std::string& name, doorman::v1::Domain* out);
