@@ -29,7 +29,7 @@ Options::Options(std::string program, std::string env_prefix, std::string summar
 
 void Options::add_string(std::string name, std::string* target, std::string help) {
   Option o{name, std::move(help), *target, env_name(env_prefix_, name), false,
-           [target](const std::string& v) { *target = v; return std::string(); }};
+           [target](const std::string& v) { *target = v; return std::string(); }, ""};
   options_.push_back(std::move(o));
 }
 
@@ -44,7 +44,8 @@ void Options::add_int(std::string name, int64_t* target, int64_t min, int64_t ma
                return "out of range: " + v + " (allowed " + std::to_string(min) + ".." + std::to_string(max) + ")";
              *target = x;
              return std::string();
-           }};
+           },
+           ""};
   options_.push_back(std::move(o));
 }
 
@@ -55,7 +56,15 @@ void Options::add_bool(std::string name, bool* target, std::string help) {
              else if (v == "false" || v == "0" || v == "no" || v == "off") *target = false;
              else return std::string("not a boolean: '" + v + "' (use true or false)");
              return std::string();
-           }};
+           },
+           ""};
+  options_.push_back(std::move(o));
+}
+
+void Options::add_removed(std::string name, std::string message) {
+  std::string env = env_name(env_prefix_, name);
+  std::string error = "option --" + name + " was removed: " + message;
+  Option o{name, "", "", env, false, [error](const std::string&) { return error; }, message};
   options_.push_back(std::move(o));
 }
 
@@ -66,6 +75,7 @@ Options::Option* Options::find(const std::string& name) {
 }
 
 std::string Options::apply(Option& o, const std::string& value, const std::string& source) {
+  if (!o.removed.empty()) return source + ": " + o.set(value);
   std::string err = o.set(value);
   if (!err.empty()) return source + ": option " + o.name + ": " + err;
   return "";
@@ -115,6 +125,7 @@ std::string Options::parse(int argc, const char* const* argv) {
       name = name.substr(0, eq);
     } else {
       Option* o = find(name);
+      if (o && !o->removed.empty()) return apply(*o, "", "--" + name);
       if (o && o->is_bool) {
         value = "true";
       } else if (i + 1 < argc) {
@@ -157,6 +168,7 @@ std::string Options::help() const {
       << "Options (also from the environment, " << env_prefix_ << "_NAME, or a file given with\n"
       << "--config FILE / " << env_prefix_ << "_CONFIG, one 'name = value' per line):\n";
   for (const auto& o : options_) {
+    if (!o.removed.empty()) continue;
     out << "  --" << o.name << (o.is_bool ? "" : "=VALUE") << "\n      " << o.help << "\n      default: "
         << (o.default_text.empty() ? "(empty)" : o.default_text) << "; env " << o.env << "\n";
   }

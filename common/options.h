@@ -22,6 +22,10 @@ class Options {
   void add_string(std::string name, std::string* target, std::string help);
   void add_int(std::string name, int64_t* target, int64_t min, int64_t max, std::string help);
   void add_bool(std::string name, bool* target, std::string help);
+  // An option that no longer exists: given as a flag, in the file or in the
+  // environment, parse() fails with "option --NAME was removed: MESSAGE"
+  // (not "unknown option"). --help does not list it.
+  void add_removed(std::string name, std::string message);
 
   // Parses all sources. Returns "" on success or an error message.
   // Positional arguments (not starting with "--") are collected in positional().
@@ -38,6 +42,7 @@ class Options {
     std::string env;
     bool is_bool = false;
     std::function<std::string(const std::string&)> set;  // "" or error
+    std::string removed;  // add_removed: why, and what to use instead
   };
   Option* find(const std::string& name);
   std::string apply(Option& o, const std::string& value, const std::string& source);

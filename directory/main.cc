@@ -6,7 +6,8 @@
 // grpc.health.v1 (SERVING while Redis is reachable) and reflection, and
 // on a separate HTTP port (--http-listen, default 127.0.0.1:9026, "" = off)
 // /metrics (Prometheus, docs/metrics.md), /healthz and /readyz (200 while
-// Redis is reachable and the directory is not shutting down).
+// Redis is reachable, the store carries its marker - see store/keys.h - and
+// the directory is not shutting down).
 //
 // SECURITY: talks to the edge and to operators over gRPC, plaintext by
 // default; --tls-cert-file/--tls-key-file serve TLS on every gRPC listener,
@@ -18,8 +19,9 @@
 // warning). --admin-listen serves AdminService on a listener of its own. The harvest
 // defence (--harvest-*, on by default; harvest/harvest.h) counts unknown
 // recipients per client IP in Redis and tarpits, then defers, harvesters.
-// docs/hardening.md has both. Redis passwords come from an option, the
-// environment or a file (--redis-password-file), never from logs.
+// docs/hardening.md has both. The Redis password comes from a file
+// (--redis-password-file) or the environment (DOORMAN_REDIS_PASSWORD), never
+// from the command line (visible in /proc) and never into logs.
 //
 // Start-up errors print one clear message and exit 1; SIGTERM/SIGINT stop
 // gracefully (in-flight RPCs get shutdown-grace-seconds) and exit 0.
@@ -40,6 +42,7 @@
 #include "directory/harvest/harvest.h"
 #include "directory/metrics.h"
 #include "directory/service/server.h"
+#include "directory/store/normalise.h"
 #include "directory/store/pool.h"
 
 namespace {
@@ -51,7 +54,7 @@ struct Config {
   std::string http_listen = "127.0.0.1:9026";
   std::string redis_host = "127.0.0.1";
   int64_t redis_port = 6379;
-  std::string redis_password;
+  std::string redis_password;  // from redis_password_file or DOORMAN_REDIS_PASSWORD, not an option
   std::string redis_password_file;
   int64_t redis_db = 0;
   int64_t redis_timeout_ms = 1000;
@@ -76,6 +79,7 @@ struct Config {
   std::string harvest_cooldown = "10m";
   int64_t harvest_memory_ips = 100000;
   int64_t harvest_ipv6_prefix = 64;
+  std::string postmaster_domain;
   // Callout (callout/settings.h has the defaults and why).
   std::string callout_wait = "2s";
   std::string callout_connect_timeout = "5s";
@@ -116,9 +120,12 @@ void add_options(Options& o, Config& c) {
                "HTTP address host:port for /metrics, /healthz and /readyz (\"\" = off)");
   o.add_string("redis-host", &c.redis_host, "Redis host name or address");
   o.add_int("redis-port", &c.redis_port, 1, 65535, "Redis TCP port");
-  o.add_string("redis-password", &c.redis_password, "Redis AUTH password (\"\" = no AUTH)");
   o.add_string("redis-password-file", &c.redis_password_file,
-               "file holding the Redis password (first line); overrides redis-password");
+               "file holding the Redis AUTH password (first line); without it the environment variable "
+               "DOORMAN_REDIS_PASSWORD, else no AUTH");
+  o.add_removed("redis-password",
+                "a password on the command line is visible to every local user (/proc/PID/cmdline); use "
+                "--redis-password-file FILE or the environment variable DOORMAN_REDIS_PASSWORD");
   o.add_int("redis-db", &c.redis_db, 0, 15, "Redis database number (SELECT)");
   o.add_int("redis-timeout-ms", &c.redis_timeout_ms, 10, 60000, "Redis connect and command timeout, milliseconds");
   o.add_int("redis-connections", &c.redis_connections, 1, 64, "Redis connections (one worker thread each)");
@@ -155,6 +162,9 @@ void add_options(Options& o, Config& c) {
                "harvest: how long an IP past the defer threshold stays deferred [1s..24h]");
   o.add_int("harvest-memory-ips", &c.harvest_memory_ips, 1, 10000000,
             "harvest: client IPs counted in memory while Redis is unavailable (least recently used dropped)");
+  o.add_string("postmaster-domain", &c.postmaster_domain,
+               "a bare RCPT TO:<Postmaster> (RFC 5321 4.5.1) is postmaster@ this domain (\"\" = the first guarded "
+               "domain in sorted order)");
   o.add_int("harvest-ipv6-prefix", &c.harvest_ipv6_prefix, 0, 128,
             "harvest: IPv6 clients are counted per network of this prefix length (IPv4 per address)");
   o.add_string("callout-wait", &c.callout_wait,
@@ -279,6 +289,12 @@ int run(int argc, char** argv) {
   if (err.empty()) err = callout_settings(c, &callout_settings_value);
   directory::harvest::Settings harvest_settings;
   if (err.empty()) err = harvest_settings_from(c, &harvest_settings);
+  if (err.empty() && !c.postmaster_domain.empty()) {
+    std::string name;
+    std::string bad = directory::store::normalise_domain_name(c.postmaster_domain, &name);
+    if (!bad.empty()) err = "option postmaster-domain: " + bad;
+    c.postmaster_domain = name;
+  }
   grpc_tls::ServerTls tls{c.tls_cert_file, c.tls_key_file, c.tls_client_ca_file,
                           std::chrono::seconds(c.tls_reload_seconds)};
   if (std::string tls_err = grpc_tls::check(tls, "tls-"); err.empty() && !tls_err.empty()) err = "option " + tls_err;
@@ -296,6 +312,8 @@ int run(int argc, char** argv) {
     }
     while (!c.redis_password.empty() && (c.redis_password.back() == '\r' || c.redis_password.back() == ' '))
       c.redis_password.pop_back();
+  } else if (const char* e = std::getenv("DOORMAN_REDIS_PASSWORD"); e && *e) {
+    c.redis_password = e;
   }
   std::shared_ptr<directory::auth::AdminAuth> admin_auth;
   if (!c.admin_token_file.empty()) {
@@ -358,6 +376,7 @@ int run(int argc, char** argv) {
   server_options.auth = admin_auth;
   server_options.admin_listen = c.admin_listen;
   server_options.tls = tls;
+  server_options.postmaster_domain = c.postmaster_domain;
   if (harvest_settings.enabled) server_options.harvest = std::make_shared<directory::harvest::Harvest>(harvest_settings);
   directory::service::Server server(pool, &callout, server_options);
   err = server.start(c.listen);
@@ -388,7 +407,11 @@ int run(int argc, char** argv) {
   std::atomic<bool> stopping{false};
   HttpServer http;
   if (!c.http_listen.empty()) {
-    add_standard_handlers(http, [&pool, &stopping] { return !stopping.load() && pool.connected_count() > 0; });
+    // Ready: a Redis connection is up, the store carries its marker (not a
+    // Redis that lost its data) and we are not shutting down.
+    add_standard_handlers(http, [&pool, &stopping, &server] {
+      return !stopping.load() && pool.connected_count() > 0 && server.store_configured();
+    });
     err = http.start(c.http_listen);
     if (!err.empty()) {
       std::cerr << "doorman-directory: http-listen: " << err << "\n";

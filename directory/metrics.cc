@@ -7,6 +7,7 @@ const char* name(CheckResult r) {
     case CheckResult::kOk: return "ok";
     case CheckResult::kRedisError: return "redis_error";
     case CheckResult::kInvalid: return "invalid";
+    case CheckResult::kNotConfigured: return "not_configured";
     case CheckResult::kCount: break;
   }
   return "?";
@@ -62,7 +63,8 @@ DirectoryMetrics::DirectoryMetrics(metrics::Registry& r) : registry_(r) {
     check_requests_[i] = &r.counter("doorman_directory_check_requests_total",
                                     "CheckRecipients calls by result: ok (verdicts from Redis facts), redis_error "
                                     "(Redis unreachable or the pool busy: every recipient deferred 451 4.4.3), "
-                                    "invalid (rejected request: too many recipients).",
+                                    "invalid (rejected request: too many recipients), not_configured (the store "
+                                    "has no marker, Redis lost its data?: every recipient deferred 451 4.3.0).",
                                     {{"result", name(static_cast<CheckResult>(i))}});
   check_duration_ = &r.histogram("doorman_directory_check_duration_seconds",
                                  "Duration of answered CheckRecipients calls, including callout waits.",
@@ -117,6 +119,10 @@ DirectoryMetrics::DirectoryMetrics(metrics::Registry& r) : registry_(r) {
                                   "(CheckRecipients), admin (AdminService). Passed while queued: no Redis work; "
                                   "passed during the lookup: no callout probe and no harvest write.",
                                   {{"kind", name(static_cast<JobKind>(i))}});
+  store_configured_ = &r.gauge("doorman_directory_store_configured",
+                               "1 while the Redis store carries its configuration marker (doorman:v1:configured), "
+                               "0 when it is missing (Redis lost its data?: every recipient is deferred 451 4.3.0 "
+                               "and /readyz fails) or not known yet.");
   harvest_fallback_ = &r.gauge("doorman_directory_harvest_fallback",
                                "1 while the harvest counters are kept in this replica's memory because Redis is "
                                "unavailable, else 0.");

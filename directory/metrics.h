@@ -19,7 +19,7 @@
 namespace doorman::directory {
 
 // doorman_directory_check_requests_total{result}
-enum class CheckResult { kOk, kRedisError, kInvalid, kCount };
+enum class CheckResult { kOk, kRedisError, kInvalid, kNotConfigured, kCount };
 // doorman_directory_recipients_total{decision,source}
 enum class Decision { kAccept, kReject, kDefer, kCount };
 enum class Source { kList, kCache, kProbe, kPolicy, kError, kLimit, kCount };
@@ -68,6 +68,8 @@ class DirectoryMetrics {
   metrics::Counter& harvest_actions(HarvestAction a) { return *harvest_actions_[static_cast<size_t>(a)]; }
   // 1 while the harvest counters live in this process's memory (Redis down).
   metrics::Gauge& harvest_fallback() { return *harvest_fallback_; }
+  // 1 while the store's marker is present (service/store_state.h), else 0.
+  metrics::Gauge& store_configured() { return *store_configured_; }
   // Pool jobs dropped because their call's deadline had passed.
   metrics::Counter& expired_jobs(JobKind k) { return *expired_jobs_[static_cast<size_t>(k)]; }
 
@@ -94,6 +96,7 @@ class DirectoryMetrics {
   std::array<metrics::Counter*, static_cast<size_t>(AuthFailure::kCount)> auth_failures_{};
   std::array<metrics::Counter*, static_cast<size_t>(HarvestAction::kCount)> harvest_actions_{};
   metrics::Gauge* harvest_fallback_ = nullptr;
+  metrics::Gauge* store_configured_ = nullptr;
   std::array<metrics::Counter*, static_cast<size_t>(JobKind::kCount)> expired_jobs_{};
 };
 

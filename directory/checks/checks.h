@@ -2,6 +2,8 @@
 //
 //   syntax          unparsable address        -> 501 5.1.3 REJECT (POLICY)
 //   lookup_error    Redis failed              -> 451 4.4.3 DEFER  (ERROR)
+//                   store not configured (marker missing: Redis lost its
+//                   data)                     -> 451 4.3.0 DEFER  (ERROR)
 //   guarded_domain  domain not guarded here   -> 550 5.7.1 REJECT (POLICY)
 //   routing         '%', '!' or '@' in the local part, unless the domain
 //                   allows them (routing.cc)    -> 550 5.7.1 REJECT (POLICY)
@@ -45,5 +47,7 @@ bool callout_applies(const Facts& f);
 
 // 451 4.4.3 with the given reason: the verdict for "we could not decide".
 doorman::v1::Verdict temporary_failure(const Facts& f, std::string reason);
+// 451 4.3.0: the store is not configured (nothing to decide on).
+doorman::v1::Verdict not_configured(const Facts& f, std::string reason);
 
 }  // namespace doorman::directory::checks

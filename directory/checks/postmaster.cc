@@ -1,6 +1,7 @@
 // Check: postmaster@ a guarded domain is always accepted (RFC 5321 §4.5.1),
 // whatever the domain's mode or list. The local part compares
-// case-insensitively. Bare "<postmaster>" is the edge's business.
+// case-insensitively. A bare "postmaster" has already been made
+// postmaster@D by check_group (service/recipient_service.h).
 #include "directory/checks/checks.h"
 
 #include "smtp/address.h"

@@ -378,7 +378,8 @@ grpc::ServerUnaryReactor* AdminService::Explain(Ctx* ctx, const v1::ExplainReque
   if (auto* denied = refuse_unauthenticated(ctx, "Explain")) return denied;
   const checks::CalloutAges ages = callout_ages(callout_);
   std::shared_ptr<harvest::Harvest> harvest = harvest_;
-  auto explain = [req, resp, ages, harvest](RedisConn* conn, const std::string& error) {
+  const std::string postmaster_domain = postmaster_domain_;
+  auto explain = [req, resp, ages, harvest, postmaster_domain](RedisConn* conn, const std::string& error) {
     std::vector<v1::Verdict> verdicts;
     std::vector<std::vector<std::string>> steps;
     const std::string ip = harvest ? harvest->usable_ip(req->session().client_ip()) : "";
@@ -386,7 +387,8 @@ grpc::ServerUnaryReactor* AdminService::Explain(Ctx* ctx, const v1::ExplainReque
     std::vector<store::Command> extra;
     std::vector<store::Reply> extra_replies;
     if (!ip.empty()) extra.push_back(harvest->read_command(ip, now));
-    check_group(conn, {req->address()}, &verdicts, &steps, error, ages, nullptr, nullptr, extra, &extra_replies);
+    check_group(conn, {req->address()}, &verdicts, &steps, error, ages, nullptr, nullptr, extra, &extra_replies,
+                postmaster_domain);
     *resp->mutable_verdict() = verdicts.front();
     for (auto& s : steps.front()) resp->add_steps(std::move(s));
     if (!ip.empty()) {

@@ -46,8 +46,12 @@ class AdminService final : public doorman::v1::AdminService::CallbackService {
   // `auth` null: every call is refused with UNAUTHENTICATED (secure default).
   explicit AdminService(store::RedisPool& pool, callout::Callout* callout = nullptr,
                         std::shared_ptr<auth::AdminAuth> auth = nullptr,
-                        std::shared_ptr<harvest::Harvest> harvest = nullptr)
-      : pool_(pool), callout_(callout), auth_(std::move(auth)), harvest_(std::move(harvest)) {}
+                        std::shared_ptr<harvest::Harvest> harvest = nullptr, std::string postmaster_domain = "")
+      : pool_(pool),
+        callout_(callout),
+        auth_(std::move(auth)),
+        harvest_(std::move(harvest)),
+        postmaster_domain_(std::move(postmaster_domain)) {}
   // Keep the generated synchronous overloads visible (-Woverloaded-virtual).
   using doorman::v1::AdminService::CallbackService::CreateDomain;
   using doorman::v1::AdminService::CallbackService::UpdateDomain;
@@ -104,6 +108,7 @@ class AdminService final : public doorman::v1::AdminService::CallbackService {
   callout::Callout* callout_;
   std::shared_ptr<auth::AdminAuth> auth_;
   std::shared_ptr<harvest::Harvest> harvest_;
+  std::string postmaster_domain_;  // for a bare <postmaster> in Explain
 };
 
 }  // namespace doorman::directory::service

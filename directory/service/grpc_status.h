@@ -15,6 +15,7 @@ inline grpc::Status to_grpc(const Status& s) {
     case Code::kAlreadyExists: return {grpc::StatusCode::ALREADY_EXISTS, s.message};
     case Code::kUnavailable: return {grpc::StatusCode::UNAVAILABLE, s.message};
     case Code::kInternal: return {grpc::StatusCode::INTERNAL, s.message};
+    case Code::kFailedPrecondition: return {grpc::StatusCode::FAILED_PRECONDITION, s.message};
   }
   return {grpc::StatusCode::UNKNOWN, s.message};
 }

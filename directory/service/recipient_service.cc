@@ -1,5 +1,6 @@
 #include "directory/service/recipient_service.h"
 
+#include <algorithm>
 #include <mutex>
 #include <set>
 
@@ -25,9 +26,25 @@ void check_group(store::RedisConn* conn, const std::vector<std::string>& recipie
                  std::vector<v1::Verdict>* verdicts, std::vector<std::vector<std::string>>* steps,
                  const std::string& error, const checks::CalloutAges& ages, std::vector<checks::Facts>* facts,
                  std::vector<checks::CalloutPlan>* plans, const std::vector<store::Command>& extra,
-                 std::vector<store::Reply>* extra_replies) {
+                 std::vector<store::Reply>* extra_replies, const std::string& postmaster_domain) {
+  // A bare "postmaster" is postmaster@D (recipient_service.h).
+  std::vector<std::string> resolved(recipients);
+  std::vector<bool> bare(recipients.size(), false);
+  std::string pm_domain = postmaster_domain;
+  std::string pm_how = "--postmaster-domain";
+  Status pm_lookup = Status::Ok();
+  for (size_t i = 0; i < recipients.size(); ++i) bare[i] = smtp::ascii_lower(recipients[i]) == "postmaster";
+  if (std::find(bare.begin(), bare.end(), true) != bare.end()) {
+    if (pm_domain.empty()) {
+      pm_how = "the first guarded domain in sorted order";
+      pm_lookup = conn ? store::first_domain(*conn, &pm_domain)
+                       : Status::Unavailable(error.empty() ? "no connection" : error);
+    }
+    for (size_t i = 0; i < recipients.size(); ++i)
+      if (bare[i] && !pm_domain.empty()) resolved[i] = recipients[i] + "@" + pm_domain;
+  }
   std::vector<smtp::Mailbox> mailboxes;
-  for (const auto& r : recipients) {
+  for (const auto& r : resolved) {
     smtp::PathResult p = smtp::parse_mailbox(r);
     if (p.ok()) mailboxes.push_back(p.mailbox);
   }
@@ -36,9 +53,23 @@ void check_group(store::RedisConn* conn, const std::vector<std::string>& recipie
   if (conn)
     lookup = mailboxes.empty() && extra.empty() ? Status::Ok()
                                                 : store::fetch_group(*conn, mailboxes, &group, extra, extra_replies);
-  for (const auto& r : recipients) {
-    checks::Facts f = checks::make_facts(r, group, lookup, ages);
+  for (size_t i = 0; i < resolved.size(); ++i) {
+    checks::Facts f = checks::make_facts(resolved[i], group, lookup, ages);
     checks::Evaluation e = checks::evaluate(f, /*explain=*/steps != nullptr);
+    if (bare[i]) {
+      if (!pm_domain.empty()) {
+        e.steps.insert(e.steps.begin(), "postmaster: bare <" + recipients[i] + "> is " + resolved[i] + " (D = " +
+                                            pm_how + ")");
+      } else if (!pm_lookup.ok()) {
+        e.verdict = checks::temporary_failure(f, "bare postmaster: " + pm_lookup.message);
+        e.steps = {"postmaster: bare <" + recipients[i] + ">: the guarded domains could not be read (" +
+                   pm_lookup.message + ") -> defer"};
+      } else {
+        e.verdict = checks::not_configured(f, "bare postmaster: no guarded domain (set --postmaster-domain)");
+        e.steps = {"postmaster: bare <" + recipients[i] + ">: no --postmaster-domain and no guarded domain -> defer"};
+      }
+      if (steps == nullptr) e.steps.clear();
+    }
     verdicts->push_back(std::move(e.verdict));
     if (steps) steps->push_back(std::move(e.steps));
     if (plans) plans->push_back(std::move(e.callout));
@@ -159,8 +190,10 @@ grpc::ServerUnaryReactor* RecipientService::CheckRecipients(grpc::CallbackServer
     reactor->Finish(grpc::Status::OK);
   };
   callout::Callout* engine = callout_;
-  auto work = [req, respond, engine, started, harvest, ip, now_ms, reactor, expired](store::RedisConn* conn,
-                                                                                     const std::string& error) {
+  std::shared_ptr<StoreState> store_state = store_state_;
+  const std::string postmaster_domain = postmaster_domain_;
+  auto work = [req, respond, engine, started, harvest, ip, now_ms, reactor, expired, store_state, postmaster_domain](
+                  store::RedisConn* conn, const std::string& error) {
     DirectoryMetrics& m = directory_metrics();
     if (expired()) {
       // Queued past the caller's deadline: no Redis work, no probe.
@@ -175,10 +208,16 @@ grpc::ServerUnaryReactor* RecipientService::CheckRecipients(grpc::CallbackServer
     std::vector<store::Command> extra;
     std::vector<store::Reply> extra_replies;
     if (!ip.empty()) extra.push_back(harvest->read_command(ip, now_ms));
-    check_group(conn, rcpts, &verdicts, nullptr, error, callout_ages(engine), &facts, &plans, extra, &extra_replies);
+    check_group(conn, rcpts, &verdicts, nullptr, error, callout_ages(engine), &facts, &plans, extra, &extra_replies,
+                postmaster_domain);
     CheckResult result = CheckResult::kOk;
-    for (const auto& f : facts)
-      if (!f.lookup.ok()) result = CheckResult::kRedisError;
+    bool marker_missing = false, marker_seen = false;
+    for (const auto& f : facts) {
+      if (f.lookup.code == Code::kFailedPrecondition) marker_missing = true;
+      else if (f.lookup.ok() && f.parsed.ok()) marker_seen = true;  // a lookup ran and found the marker
+      if (!f.lookup.ok()) result = marker_missing ? CheckResult::kNotConfigured : CheckResult::kRedisError;
+    }
+    if (store_state && (marker_missing || marker_seen)) store_state->observe(!marker_missing);
     harvest::State hs;
     if (!ip.empty()) {
       hs = harvest->parse(ip, extra_replies.empty() ? nullptr : &extra_replies[0], now_ms);

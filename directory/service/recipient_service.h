@@ -5,7 +5,8 @@
 // Redis pool, which fetches the facts for the whole group in one pipelined
 // round trip (store::fetch_group), runs the checks (checks/registry.h) and
 // finishes the RPC. Redis trouble is a business outcome: 451 4.4.3 DEFER
-// verdicts with status OK. More than kMaxRecipients recipients is
+// verdicts with status OK; a store without its marker (Redis lost its data)
+// 451 4.3.0 for every recipient. More than kMaxRecipients recipients is
 // INVALID_ARGUMENT. Addresses are logged at debug level only.
 //
 // Callout domains (callout/callout.h): a recipient that is not cached is
@@ -36,6 +37,7 @@
 #include "directory/callout/callout.h"
 #include "directory/checks/registry.h"
 #include "directory/harvest/harvest.h"
+#include "directory/service/store_state.h"
 #include "directory/store/pool.h"
 #include "doorman/v1/recipient.grpc.pb.h"
 
@@ -45,10 +47,16 @@ inline constexpr int kMaxRecipients = 1000;
 
 class RecipientService final : public doorman::v1::RecipientService::CallbackService {
  public:
-  // `harvest` null: no harvest defence.
+  // `harvest` null: no harvest defence. `store_state` (optional) learns
+  // from every lookup whether the store's marker is there.
   explicit RecipientService(store::RedisPool& pool, callout::Callout* callout = nullptr,
-                            std::shared_ptr<harvest::Harvest> harvest = nullptr)
-      : pool_(pool), callout_(callout), harvest_(std::move(harvest)) {}
+                            std::shared_ptr<harvest::Harvest> harvest = nullptr,
+                            std::shared_ptr<StoreState> store_state = nullptr, std::string postmaster_domain = "")
+      : pool_(pool),
+        callout_(callout),
+        harvest_(std::move(harvest)),
+        store_state_(std::move(store_state)),
+        postmaster_domain_(std::move(postmaster_domain)) {}
   // Keep the generated synchronous overloads visible (-Woverloaded-virtual).
   using doorman::v1::RecipientService::CallbackService::CheckRecipients;
 
@@ -60,6 +68,8 @@ class RecipientService final : public doorman::v1::RecipientService::CallbackSer
   store::RedisPool& pool_;
   callout::Callout* callout_;
   std::shared_ptr<harvest::Harvest> harvest_;
+  std::shared_ptr<StoreState> store_state_;
+  std::string postmaster_domain_;
 };
 
 // The refresh ages of the engine's settings, for the checks.
@@ -71,10 +81,18 @@ doorman::v1::Verdict callout_verdict(const checks::Facts& f, const callout::Outc
 // The work of one CheckRecipients call on a connection (also used by
 // Explain): one fetch, then the checks per recipient. With `conn` null, the
 // lookup is taken as failed with `error`.
+//
+// A bare "postmaster" (any case, no domain: RFC 5321 §4.5.1; the edge sends
+// it when it has no --postmaster-domain of its own) is checked as
+// postmaster@D, D = `postmaster_domain` (the directory's
+// --postmaster-domain) or else the first guarded domain in sorted order
+// (one more round trip, only for a call that has one); no guarded domain ->
+// 451 4.3.0. Its first step line says how it was resolved.
 void check_group(store::RedisConn* conn, const std::vector<std::string>& recipients,
                  std::vector<doorman::v1::Verdict>* verdicts, std::vector<std::vector<std::string>>* steps,
                  const std::string& error = "", const checks::CalloutAges& ages = {},
                  std::vector<checks::Facts>* facts = nullptr, std::vector<checks::CalloutPlan>* plans = nullptr,
-                 const std::vector<store::Command>& extra = {}, std::vector<store::Reply>* extra_replies = nullptr);
+                 const std::vector<store::Command>& extra = {}, std::vector<store::Reply>* extra_replies = nullptr,
+                 const std::string& postmaster_domain = "");
 
 }  // namespace doorman::directory::service

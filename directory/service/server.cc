@@ -6,14 +6,18 @@
 
 #include <cstring>
 
+#include "common/log.h"
 #include "directory/metrics.h"
 #include "directory/store/callout_cache.h"
+#include "directory/store/keys.h"
+#include "directory/store/store.h"
 
 namespace doorman::directory::service {
 namespace {
 
 constexpr char kAdminPrefix[] = "/doorman.v1.AdminService/";
 constexpr auto kCensusInterval = std::chrono::seconds(10);
+constexpr auto kMarkerInterval = std::chrono::seconds(1);
 
 // Counts each AdminService call once, when its status is sent. The method
 // name comes from the server's own method table (a fixed set), never from
@@ -44,8 +48,8 @@ class AdminMetricsFactory final : public grpc::experimental::ServerInterceptorFa
 
 Server::Server(store::RedisPool& pool, callout::Callout* callout, Options options)
     : pool_(pool),
-      recipient_(pool, callout, options.harvest),
-      admin_(pool, callout, options.auth, options.harvest),
+      recipient_(pool, callout, options.harvest, store_state_, options.postmaster_domain),
+      admin_(pool, callout, options.auth, options.harvest, options.postmaster_domain),
       options_(std::move(options)) {}
 
 Server::~Server() {
@@ -114,14 +118,38 @@ void Server::census() {
   if (!queued) *running = false;
 }
 
+void Server::marker_probe() {
+  if (marker_running_->exchange(true)) return;
+  auto running = marker_running_;
+  auto migrate = migrate_marker_;
+  auto state = store_state_;
+  bool queued = pool_.submit([running, migrate, state](store::RedisConn& conn) {
+    bool present = false, migrated = false;
+    if (conn.connected() && store::check_marker(conn, migrate->load(), &present, &migrated).ok()) {
+      migrate->store(false);
+      if (migrated)
+        log::info("store_marker_migrated").kv("marker", store::keys::configured())
+            .kv("message", "domains found without the marker of a configured store: marker set");
+      state->observe(present);
+    }
+    *running = false;
+  });
+  if (!queued) *running = false;
+}
+
 void Server::health_loop() {
   int last = -1;
   auto next_census = std::chrono::steady_clock::now();
+  auto next_marker = next_census;
   while (!stop_health_.load()) {
     const int connected = pool_.connected_count();
     int up = connected > 0 ? 1 : 0;
     directory_metrics().redis_up().set(up);
     directory_metrics().redis_connections().set(connected);
+    if (up && std::chrono::steady_clock::now() >= next_marker) {
+      marker_probe();
+      next_marker = std::chrono::steady_clock::now() + kMarkerInterval;
+    }
     if (up && std::chrono::steady_clock::now() >= next_census) {
       census();
       next_census = std::chrono::steady_clock::now() + kCensusInterval;

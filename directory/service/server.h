@@ -6,6 +6,10 @@
 // The same poll sets doorman_directory_redis_up and _redis_connections, and
 // every 10 s a census job on the pool recounts the catch-all domains
 // (store::count_catch_all_domains -> doorman_directory_catch_all_domains).
+// Every second a probe job reads the store's marker (store::check_marker ->
+// StoreState: store_configured(), doorman_directory_store_configured, the
+// store_not_configured warning); the first probe that reaches Redis also
+// migrates an install older than the marker (domains but no marker).
 // A server interceptor counts AdminService calls by RPC and status code
 // (doorman_directory_admin_requests_total).
 // AdminService calls need a bearer token (Options::auth, auth/admin_auth.h;
@@ -30,6 +34,7 @@
 #include "common/grpc_tls.h"
 #include "directory/service/admin_service.h"
 #include "directory/service/recipient_service.h"
+#include "directory/service/store_state.h"
 #include "directory/store/pool.h"
 
 namespace doorman::directory::service {
@@ -46,6 +51,9 @@ class Server {
     std::shared_ptr<harvest::Harvest> harvest;
     // Both listeners (plaintext when !tls.enabled()).
     grpc_tls::ServerTls tls;
+    // Domain of a bare <postmaster> (validated, lower-case; "" = the first
+    // guarded domain in sorted order).
+    std::string postmaster_domain;
   };
 
   // `callout` (optional, not owned) verifies callout domains; without it a
@@ -61,6 +69,10 @@ class Server {
   int port() const { return port_; }
   int admin_port() const { return admin_server_ ? admin_port_ : port_; }
 
+  // Whether the store carries its marker (store_state.h): false while it is
+  // missing or not known yet. /readyz uses it.
+  bool store_configured() const { return store_state_->configured(); }
+
   // A channel to the AdminService without sockets (for `--apply` at
   // start-up); it carries the configured bearer token.
   std::shared_ptr<grpc::Channel> in_process_channel();
@@ -73,8 +85,11 @@ class Server {
  private:
   void health_loop();
   void census();
+  void marker_probe();
 
   store::RedisPool& pool_;
+  // Before the services, which hold it.
+  std::shared_ptr<StoreState> store_state_ = std::make_shared<StoreState>();
   RecipientService recipient_;
   AdminService admin_;
   Options options_;
@@ -85,6 +100,9 @@ class Server {
   std::atomic<bool> stop_health_{false};
   std::thread health_thread_;
   std::shared_ptr<std::atomic<bool>> census_running_ = std::make_shared<std::atomic<bool>>(false);
+  std::shared_ptr<std::atomic<bool>> marker_running_ = std::make_shared<std::atomic<bool>>(false);
+  // The start-up migration of the marker runs until one probe got through.
+  std::shared_ptr<std::atomic<bool>> migrate_marker_ = std::make_shared<std::atomic<bool>>(true);
 };
 
 }  // namespace doorman::directory::service

@@ -3,6 +3,13 @@
 // Every key starts with "doorman:v1:" so that a shared Redis can host other
 // data and a future schema can live beside this one.
 //
+//   doorman:v1:configured            STRING  marker of a configured store:
+//        unix ms of the last admin write that created or updated a domain
+//        or replaced its list (so every apply). Read in the lookup pipeline
+//        (fetch_group); absent (Redis restarted empty or was flushed) =
+//        every recipient deferred 451 4.3.0 and /readyz failing, instead of
+//        every recipient refused. Set at start-up when missing while
+//        doorman:v1:domains is not empty (an install older than the marker).
 //   doorman:v1:domains               SET   guarded domain names, lower-case
 //   doorman:v1:domain:{name}         HASH  one guarded domain:
 //        mode                  "list" | "callout" | "accept-all"
@@ -71,6 +78,7 @@ inline constexpr std::string_view kFieldCatchAllPolicy = "catch_all_policy";
 inline constexpr std::string_view kFieldCalloutFallback = "callout_fallback";
 inline constexpr std::string_view kFieldAllowRouting = "allow_routing_local_parts";
 
+inline std::string configured() { return std::string(kPrefix) + "configured"; }
 inline std::string domains() { return std::string(kPrefix) + "domains"; }
 inline std::string domain(std::string_view name) { return std::string(kPrefix) + "domain:" + std::string(name); }
 inline std::string addresses(std::string_view name) {

@@ -15,6 +15,7 @@ enum class Code {
   kAlreadyExists,
   kUnavailable,  // Redis unreachable or failed: temporary, safe to retry
   kInternal,     // a reply we did not expect: a bug or a foreign schema
+  kFailedPrecondition,  // the store is not configured (marker missing): temporary, defer
 };
 
 struct Status {

@@ -41,6 +41,9 @@ Command hset_domain(const Domain& d) {
   return c;
 }
 
+// SET of the marker, for the admin writes that configure the store.
+Command set_marker() { return {"SET", keys::configured(), std::to_string(unix_ms_now())}; }
+
 }  // namespace
 
 bool parse_domain_hash(const std::string& name, const Reply& r, Domain* out) {
@@ -107,6 +110,7 @@ Status fetch_group(RedisConn& conn, const std::vector<smtp::Mailbox>& mailboxes,
       if (std::find(list.begin(), list.end(), c) == list.end()) list.push_back(std::move(c));
   }
   std::vector<Command> cmds;
+  cmds.push_back({"EXISTS", keys::configured()});
   for (const auto& [domain, cands] : candidates) {
     cmds.push_back({"HGETALL", keys::domain(domain)});
     Command sm = {"SMISMEMBER", keys::addresses(domain)};
@@ -124,7 +128,9 @@ Status fetch_group(RedisConn& conn, const std::vector<smtp::Mailbox>& mailboxes,
   if (!s.ok()) return s;
   if (extra_replies && replies.size() >= own + trailing.size())
     extra_replies->assign(replies.begin() + static_cast<std::ptrdiff_t>(own), replies.end());
-  size_t i = 0;
+  if (replies[0].is_error()) return redis_error(replies[0], "EXISTS");
+  if (replies[0].integer == 0) return Status::Error(Code::kFailedPrecondition, std::string(kNotConfiguredMessage));
+  size_t i = 1;
   for (const auto& [domain, cands] : candidates) {
     const Reply& h = replies[i++];
     const Reply& sm = replies[i++];
@@ -209,7 +215,7 @@ Status create_domain(RedisConn& conn, const Domain& domain) {
   if (!s.ok()) return s;
   if (added.integer == 0) return Status::Error(Code::kAlreadyExists, "domain " + domain.name() + " already exists");
   std::vector<Reply> r;
-  s = conn.pipeline({{"DEL", keys::domain(domain.name())}, hset_domain(domain)}, &r);
+  s = conn.pipeline({{"DEL", keys::domain(domain.name())}, hset_domain(domain), set_marker()}, &r);
   if (!s.ok()) return s;
   for (const auto& x : r)
     if (x.is_error()) return redis_error(x, "HSET");
@@ -230,11 +236,42 @@ Status update_domain(RedisConn& conn, const Domain& patch, Domain* out) {
   if (patch.has_callout_fallback()) current.set_callout_fallback(patch.callout_fallback());
   if (patch.has_allow_routing_local_parts()) current.set_allow_routing_local_parts(patch.allow_routing_local_parts());
   std::vector<Reply> r;
-  s = conn.pipeline({{"DEL", keys::domain(current.name())}, hset_domain(current)}, &r);
+  s = conn.pipeline({{"DEL", keys::domain(current.name())}, hset_domain(current), set_marker()}, &r);
   if (!s.ok()) return s;
   for (const auto& x : r)
     if (x.is_error()) return redis_error(x, "HSET");
   *out = current;
+  return Status::Ok();
+}
+
+Status first_domain(RedisConn& conn, std::string* out) {
+  out->clear();
+  Reply members;
+  Status s = conn.command({"SMEMBERS", keys::domains()}, &members);
+  if (!s.ok()) return s;
+  if (members.is_error()) return redis_error(members, "SMEMBERS");
+  for (const auto& e : members.elements)
+    if (out->empty() || e.str < *out) *out = e.str;
+  return Status::Ok();
+}
+
+Status check_marker(RedisConn& conn, bool migrate, bool* present, bool* migrated) {
+  *present = false;
+  *migrated = false;
+  std::vector<Reply> r;
+  Status s = conn.pipeline({{"EXISTS", keys::configured()}, {"SCARD", keys::domains()}}, &r);
+  if (!s.ok()) return s;
+  if (r[0].is_error()) return redis_error(r[0], "EXISTS");
+  *present = r[0].integer == 1;
+  if (*present || !migrate || r[1].is_error() || r[1].integer <= 0) return Status::Ok();
+  Command c = set_marker();
+  c.push_back("NX");
+  Reply set;
+  s = conn.command(c, &set);
+  if (!s.ok()) return s;
+  if (set.is_error()) return redis_error(set, "SET");
+  *present = true;
+  *migrated = set.type != Reply::Type::kNil;  // nil: another replica set it first
   return Status::Ok();
 }
 
@@ -420,10 +457,10 @@ Status replace_commit(RedisConn& conn, const std::string& domain, const std::str
   out->unchanged = both;
   std::vector<Command> cmds;
   if (fresh == 0) {
-    cmds = {{"DEL", live, tmp_key}};
+    cmds = {{"DEL", live, tmp_key}, set_marker()};
   } else {
     // RENAME carries the temp key's TTL over: PERSIST in the same transaction.
-    cmds = {{"MULTI"}, {"RENAME", tmp_key, live}, {"PERSIST", live}, {"EXEC"}};
+    cmds = {{"MULTI"}, {"RENAME", tmp_key, live}, {"PERSIST", live}, set_marker(), {"EXEC"}};
   }
   s = conn.pipeline(cmds, &r);
   if (!s.ok()) return s;

@@ -42,16 +42,33 @@ struct DomainFacts {
 // Keyed by lower-cased domain.
 using GroupFacts = std::map<std::string, DomainFacts>;
 
-// For every distinct domain of `mailboxes`: HGETALL of its hash and
+// The store has no marker (keys::configured): Redis lost its data, or was
+// never configured. fetch_group fails with kFailedPrecondition and this.
+inline constexpr std::string_view kNotConfiguredMessage =
+    "store not configured: marker missing (Redis lost its data?)";
+
+// For every distinct domain of `mailboxes`: EXISTS of the marker, HGETALL of its hash and
 // SMISMEMBER of every lookup candidate (normalise.h) in ONE round trip. A
 // second round trip happens only when a domain uses a separator other than
 // "+" or "" and a recipient contains it.
 // `extra` commands (the harvest read) ride in the first pipeline; their
 // replies go to *extra_replies (left empty when the round trip failed).
+// Without the marker: kFailedPrecondition (kNotConfiguredMessage); the
+// extra replies are still filled.
 Status fetch_group(RedisConn& conn, const std::vector<smtp::Mailbox>& mailboxes, GroupFacts* out,
                    const std::vector<Command>& extra = {}, std::vector<Reply>* extra_replies = nullptr);
 
-// Domains. `name` must already be validated and lower-cased.
+// One round trip: whether the marker exists (*present). With `migrate`, a
+// missing marker is set (SET NX) when doorman:v1:domains is not empty, and
+// *migrated says so (the start-up migration of an install older than it).
+Status check_marker(RedisConn& conn, bool migrate, bool* present, bool* migrated);
+
+// The first guarded domain in sorted (byte) order, "" when none: one round
+// trip (SMEMBERS), for a bare RCPT TO:<Postmaster>.
+Status first_domain(RedisConn& conn, std::string* out);
+
+// Domains. `name` must already be validated and lower-cased. create, update
+// and replace_commit also set the marker.
 Status get_domain(RedisConn& conn, const std::string& name, doorman::v1::Domain* out);
 Status create_domain(RedisConn& conn, const doorman::v1::Domain& domain);
 // Mode UNSPECIFIED, empty routes or an absent separator keep the stored value;

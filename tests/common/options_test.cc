@@ -28,6 +28,43 @@ TEST(OptionsTest, PrecedenceFileEnvironmentFlags) {
   unsetenv("DOORMAN_TEST_COUNT");
 }
 
+// A removed option is refused with its reason from every source, and is not
+// in --help (issue #12: --redis-password).
+TEST(OptionsTest, RemovedOptionsAreRefusedWithTheirReason) {
+  std::string file_value;
+  auto make = [&](Options& o) {
+    o.add_string("password-file", &file_value, "a file");
+    o.add_removed("password", "visible in /proc; use --password-file");
+  };
+  Options flag("t", "DOORMAN_TEST", "test");
+  make(flag);
+  const char* with_value[] = {"t", "--password", "x"};
+  EXPECT_EQ(flag.parse(3, with_value), "--password: option --password was removed: visible in /proc; use --password-file");
+  Options eq("t", "DOORMAN_TEST", "test");
+  make(eq);
+  const char* with_eq[] = {"t", "--password=x"};
+  EXPECT_NE(eq.parse(2, with_eq).find("was removed"), std::string::npos);
+  std::string file = ::testing::TempDir() + "/doorman-options-removed.conf";
+  std::ofstream(file) << "password = x\n";
+  Options cfg("t", "DOORMAN_TEST", "test");
+  make(cfg);
+  const char* with_file[] = {"t", "--config", file.c_str()};
+  EXPECT_NE(cfg.parse(3, with_file).find(":1: option --password was removed"), std::string::npos);
+  setenv("DOORMAN_TEST_PASSWORD", "x", 1);
+  Options env("t", "DOORMAN_TEST", "test");
+  make(env);
+  const char* bare[] = {"t"};
+  EXPECT_NE(env.parse(1, bare).find("environment DOORMAN_TEST_PASSWORD: option --password was removed"),
+            std::string::npos);
+  unsetenv("DOORMAN_TEST_PASSWORD");
+  Options help("t", "DOORMAN_TEST", "test");
+  make(help);
+  EXPECT_EQ(help.parse(1, bare), "");
+  EXPECT_NE(help.help().find("--password-file"), std::string::npos);
+  EXPECT_EQ(help.help().find("--password="), std::string::npos);
+  EXPECT_EQ(help.help().find("--password\n"), std::string::npos);
+}
+
 TEST(OptionsTest, ErrorsNameTheOptionAndSource) {
   int64_t count = 1;
   Options o("t", "DOORMAN_TEST", "test");

@@ -1,10 +1,12 @@
 // doormanctl end to end: the built doormanctl and doorman-directory binaries
 // against a real redis-server, all started and stopped by PID.
+#include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
 #include <fstream>
 #include <thread>
 
+#include "doorman/v1/recipient.grpc.pb.h"
 #include "tests/support/http_get.h"
 #include "tests/support/process.h"
 #include "tests/support/redis_server.h"
@@ -213,6 +215,70 @@ TEST_F(DirectoryCtl, ApplyOfAnEmptyDomainListNeedsAllowEmpty) {
   EXPECT_NE(d.err.find("lists no domains"), std::string::npos) << d.err;
 }
 
+// Issue #12: FLUSHALL under a running directory (Redis restarted empty):
+// 451 4.3.0 for everyone, never a 5xx, /readyz 503, the gauge at 0, one
+// warning (not one per recipient); applying again restores everything.
+TEST_F(DirectoryCtl, LostRedisDataDefersAndFailsReadinessUntilReapplied) {
+  std::string yaml = write("domains.yaml",
+                           "domains:\n"
+                           "  - name: example.com\n"
+                           "    mode: list\n"
+                           "    routes: [\"127.0.0.1:2526\"]\n"
+                           "    addresses: [alice]\n");
+  ASSERT_EQ(ctl({"apply", "-f", yaml}).exit_code, 0);
+  auto rcpt = doorman::v1::RecipientService::NewStub(
+      grpc::CreateChannel("127.0.0.1:" + std::to_string(port_), grpc::InsecureChannelCredentials()));
+  auto check = [&](const std::vector<std::string>& rcpts) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    doorman::v1::CheckRecipientsRequest req;
+    for (const auto& r : rcpts) req.add_recipients(r);
+    doorman::v1::CheckRecipientsResponse resp;
+    EXPECT_TRUE(rcpt->CheckRecipients(&ctx, req, &resp).ok());
+    return std::vector<doorman::v1::Verdict>(resp.verdicts().begin(), resp.verdicts().end());
+  };
+  auto wait_ready = [&](int want) {
+    int got = 0;
+    for (int i = 0; i < 50 && got != want; ++i) {
+      got = http_get(http_port_, "/readyz").status;
+      if (got != want) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return got;
+  };
+  EXPECT_EQ(wait_ready(200), 200);
+  EXPECT_EQ(check({"alice@example.com"})[0].code(), 250u);
+  const size_t log_before = directory_.read_log().size();  // (a fresh store warned once at start)
+  redis_.cli({"FLUSHALL"});
+  for (int round = 0; round < 20; ++round) {
+    auto v = check({"alice@example.com", "nobody@example.com", "x@other.org"});
+    ASSERT_EQ(v.size(), 3u);
+    for (const auto& x : v) {
+      EXPECT_EQ(x.code(), 451u);
+      EXPECT_EQ(x.enhanced_code(), "4.3.0");
+    }
+  }
+  EXPECT_EQ(wait_ready(503), 503);
+  EXPECT_EQ(http_get(http_port_, "/healthz").status, 200);
+  EXPECT_NE(http_get(http_port_, "/metrics").body.find("doorman_directory_store_configured 0"), std::string::npos);
+  RunResult r = ctl({"explain", "alice@example.com"});
+  EXPECT_NE(r.out.find("451 4.3.0"), std::string::npos) << r.out;
+  std::string log = directory_.read_log().substr(log_before);
+  size_t warnings = 0;
+  for (size_t at = log.find("event=store_not_configured"); at != std::string::npos;
+       at = log.find("event=store_not_configured", at + 1))
+    ++warnings;
+  EXPECT_EQ(warnings, 1u) << log;
+  // Re-apply: back to normal.
+  r = ctl({"apply", "-f", yaml});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto v = check({"alice@example.com", "nobody@example.com"});
+  EXPECT_EQ(v[0].code(), 250u);
+  EXPECT_EQ(v[1].enhanced_code(), "5.1.1");
+  EXPECT_EQ(wait_ready(200), 200);
+  EXPECT_NE(http_get(http_port_, "/metrics").body.find("doorman_directory_store_configured 1"), std::string::npos);
+  EXPECT_NE(directory_.read_log().find("event=store_configured"), std::string::npos);
+}
+
 TEST_F(DirectoryCtl, ImportReportsMalformedLinesAndWritesNothing) {
   ASSERT_EQ(ctl({"domain", "add", "example.com", "--mode", "list", "--route", "127.0.0.1:2526"}).exit_code, 0);
   std::string bad = write("bad.txt", "# header\na@example.com\n\nnot an address\nb@example.com\n");
@@ -342,11 +408,12 @@ TEST(DirectoryBinary, ApplyAtStartupAndSeparateAdminListenerWithToken) {
 TEST(DirectoryBinary, HelpAndBadOptions) {
   RunResult r = run({DOORMAN_DIRECTORY_BIN, "--help"});
   EXPECT_EQ(r.exit_code, 0);
-  for (const char* opt : {"--listen", "--redis-host", "--redis-port", "--redis-password", "--redis-password-file",
+  for (const char* opt : {"--listen", "--redis-host", "--redis-port", "--redis-password-file",
                           "--redis-db", "--redis-timeout-ms", "--redis-connections", "--log-level", "--apply",
                           "--shutdown-grace-seconds", "--http-listen", "--admin-listen", "--admin-token-file",
                           "--admin-insecure"})
     EXPECT_NE(r.out.find(opt), std::string::npos) << opt;
+  EXPECT_EQ(r.out.find("--redis-password="), std::string::npos);  // removed (issue #12)
   // No admin token and no explicit opt-out: refuses to start.
   r = run({DOORMAN_DIRECTORY_BIN, "--listen", "127.0.0.1:0", "--http-listen="});
   EXPECT_EQ(r.exit_code, 2) << r.err;
@@ -357,6 +424,68 @@ TEST(DirectoryBinary, HelpAndBadOptions) {
   r = run({DOORMAN_DIRECTORY_BIN, "--redis-port", "0"});
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.err.find("redis-port"), std::string::npos) << r.err;
+}
+
+// Issue #12: no Redis password on the command line (/proc/PID/cmdline is
+// world-readable). The flag is refused with its reason, from every source;
+// the file and DOORMAN_REDIS_PASSWORD work against redis-server --requirepass.
+TEST(DirectoryBinary, RedisPasswordFromFileOrEnvironmentNeverTheCommandLine) {
+  std::string dir = make_temp_dir("doorman-redis-auth");
+  const std::string password = "s3cret-redis-pw";
+  int rport = free_tcp_port();
+  Process redis;
+  ASSERT_TRUE(redis.start({"redis-server", "--port", std::to_string(rport), "--bind", "127.0.0.1", "--save", "",
+                           "--appendonly", "no", "--requirepass", password},
+                          dir + "/redis.log"));
+  ASSERT_TRUE(wait_for_port(rport, std::chrono::seconds(10))) << redis.read_log();
+  const std::vector<std::string> base = {DOORMAN_DIRECTORY_BIN, "--listen", "127.0.0.1:0", "--http-listen=",
+                                         "--redis-port", std::to_string(rport), "--admin-insecure"};
+  auto refused = [&](std::vector<std::string> extra, const std::vector<std::pair<std::string, std::string>>& env) {
+    std::vector<std::string> argv = base;
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    RunResult r = run(argv, std::chrono::seconds(20), "", env);
+    EXPECT_EQ(r.exit_code, 2) << r.err;
+    EXPECT_NE(r.err.find("option --redis-password was removed"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("--redis-password-file"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("DOORMAN_REDIS_PASSWORD"), std::string::npos) << r.err;
+  };
+  refused({"--redis-password", password}, {});
+  refused({"--redis-password=" + password}, {});
+  std::ofstream(dir + "/old.conf") << "redis-password = " << password << "\n";
+  refused({"--config", dir + "/old.conf"}, {});
+  refused({}, {{"DOORMAN_DIRECTORY_REDIS_PASSWORD", password}});
+  // A directory that reaches Redis with the password can create a domain.
+  int n = 0;
+  auto works = [&](std::vector<std::string> extra, const std::vector<std::pair<std::string, std::string>>& env) {
+    int port = free_tcp_port();
+    std::vector<std::string> argv = {DOORMAN_DIRECTORY_BIN, "--listen", "127.0.0.1:" + std::to_string(port),
+                                     "--http-listen=", "--redis-port", std::to_string(rport), "--admin-insecure"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    Process d;
+    if (!d.start(argv, dir + "/directory.log", env) || !wait_for_port(port, std::chrono::seconds(10))) return false;
+    std::string cmdline;
+    std::ifstream(("/proc/" + std::to_string(d.pid()) + "/cmdline").c_str()) >> cmdline;
+    EXPECT_EQ(cmdline.find(password), std::string::npos);
+    const std::string domain = "d" + std::to_string(++n) + ".example";
+    const std::string server = "127.0.0.1:" + std::to_string(port);
+    RunResult add = run({DOORMANCTL_BIN, "--server", server, "domain", "add", domain, "--mode", "list", "--route",
+                         "127.0.0.1:2526"});
+    RunResult get = run({DOORMANCTL_BIN, "--server", server, "domain", "get", domain});
+    EXPECT_EQ(d.stop(), 0);
+    return add.exit_code == 0 && get.exit_code == 0 && get.out.find(domain) != std::string::npos;
+  };
+  EXPECT_TRUE(works({}, {{"DOORMAN_REDIS_PASSWORD", password}}));
+  std::ofstream(dir + "/redis-password") << password << "\n";
+  EXPECT_TRUE(works({"--redis-password-file", dir + "/redis-password"}, {}));
+  // The file wins over the environment.
+  EXPECT_TRUE(works({"--redis-password-file", dir + "/redis-password"}, {{"DOORMAN_REDIS_PASSWORD", "wrong"}}));
+  EXPECT_FALSE(works({}, {}));  // no password: Redis refuses (NOAUTH)
+  EXPECT_FALSE(works({}, {{"DOORMAN_REDIS_PASSWORD", "wrong"}}));
+  std::ifstream log_file(dir + "/directory.log");
+  std::string log((std::istreambuf_iterator<char>(log_file)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(log.find(password), std::string::npos);
+  redis.stop();
+  remove_tree(dir);
 }
 
 }  // namespace

@@ -100,7 +100,8 @@ TEST_F(DirectoryMetricsTest, EverySeriesIsExportedFromTheStart) {
         "doorman_directory_callout_probes_total{result=\"timeout\"} ",
         "doorman_directory_callout_probe_duration_seconds_sum ", "doorman_directory_callout_cache_total{result=\"refresh\"} ",
         "doorman_directory_callout_rate_limited_total ", "doorman_directory_catch_all_domains ",
-        "doorman_directory_expired_jobs_total{kind=\"check\"} ", "doorman_directory_expired_jobs_total{kind=\"admin\"} "})
+        "doorman_directory_expired_jobs_total{kind=\"check\"} ", "doorman_directory_expired_jobs_total{kind=\"admin\"} ",
+        "doorman_directory_store_configured ", "doorman_directory_check_requests_total{result=\"not_configured\"} "})
     EXPECT_NE(text.find(family), std::string::npos) << family;
 }
 

@@ -10,6 +10,7 @@
 
 #include "directory/metrics.h"
 #include "directory/service/server.h"
+#include "directory/store/keys.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "tests/support/redis_server.h"
 
@@ -333,6 +334,185 @@ TEST(DirectoryDeadline, ExpiredJobsAreDroppedAndCounted) {
   v1::CheckRecipientsResponse resp;
   ASSERT_TRUE(rcpt->CheckRecipients(&ctx, req, &resp).ok());
   EXPECT_EQ(resp.verdicts(0).code(), 550u);
+  server.shutdown(std::chrono::milliseconds(100));
+  server.wait();
+  pool.stop();
+}
+
+// Issue #12: Redis restarted empty (here: FLUSHALL under the running
+// service) must not turn into permanent rejections: every recipient is
+// deferred 451 4.3.0 until the domains are applied again.
+TEST_F(DirectoryService, LostRedisDataDefersEveryRecipientUntilReapplied) {
+  ASSERT_TRUE(create("example.com", v1::DOMAIN_MODE_LIST).ok());
+  add({"alice@example.com"});
+  EXPECT_EQ(check({"alice@example.com"})[0].code(), 250u);
+  EXPECT_TRUE(server_->store_configured());
+  EXPECT_EQ(directory_metrics().store_configured().value(), 1.0);
+  redis_.cli({"FLUSHALL"});
+  const uint64_t not_configured = directory_metrics().check_requests(CheckResult::kNotConfigured).value();
+  auto v = check({"alice@example.com", "bob@example.com", "a@relay.org", "postmaster@example.com",
+                  "victim%x@example.com"});
+  ASSERT_EQ(v.size(), 5u);
+  for (const auto& x : v) {
+    EXPECT_EQ(x.decision(), v1::DECISION_DEFER);
+    EXPECT_EQ(x.code(), 451u);
+    EXPECT_EQ(x.enhanced_code(), "4.3.0");
+    EXPECT_EQ(x.source(), v1::SOURCE_ERROR);
+    EXPECT_EQ(x.reason(), "store not configured: marker missing (Redis lost its data?)");
+  }
+  EXPECT_EQ(v[0].text(), "<alice@example.com>: Temporary lookup failure, try again later");
+  EXPECT_EQ(directory_metrics().check_requests(CheckResult::kNotConfigured).value() - not_configured, 1u);
+  EXPECT_FALSE(server_->store_configured());
+  EXPECT_EQ(directory_metrics().store_configured().value(), 0.0);
+  {
+    grpc::ClientContext ctx;
+    v1::ExplainRequest req;
+    req.set_address("alice@example.com");
+    v1::ExplainResponse resp;
+    ASSERT_TRUE(admin_->Explain(&ctx, req, &resp).ok());
+    EXPECT_EQ(resp.verdict().enhanced_code(), "4.3.0");
+    ASSERT_GE(resp.steps_size(), 2);
+    EXPECT_NE(resp.steps(1).find("store is not configured"), std::string::npos) << resp.steps(1);
+  }
+  // Applying the configuration again brings the answers back.
+  ASSERT_TRUE(create("example.com", v1::DOMAIN_MODE_LIST).ok());
+  add({"alice@example.com"});
+  v = check({"alice@example.com", "bob@example.com"});
+  EXPECT_EQ(v[0].code(), 250u);
+  EXPECT_EQ(v[1].enhanced_code(), "5.1.1");
+  EXPECT_TRUE(server_->store_configured());
+}
+
+// Issue #12: an install older than the marker (domains, no marker) keeps
+// working: the first probe at start-up sets it. An empty store is not
+// "migrated".
+TEST(DirectoryMarker, StartUpMigratesAnInstallWithoutTheMarker) {
+  test::RedisServer redis;
+  ASSERT_TRUE(redis.start()) << redis.error();
+  // What an older directory wrote for one list domain.
+  redis.cli({"SADD", store::keys::domains(), "example.com"});
+  redis.cli({"HSET", store::keys::domain("example.com"), "mode", "list", "routes", "127.0.0.1:2526",
+             "case_sensitive", "0"});
+  redis.cli({"SADD", store::keys::addresses("example.com"), "alice"});
+  ASSERT_EQ(redis.cli({"EXISTS", store::keys::configured()}), "0");
+  store::RedisPool::Settings ps;
+  ps.redis.port = redis.port();
+  ps.connections = 1;
+  store::RedisPool pool(ps);
+  pool.start();
+  Server server(pool, nullptr, {});
+  ASSERT_EQ(server.start("127.0.0.1:0"), "");
+  for (int i = 0; i < 100 && !server.store_configured(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_TRUE(server.store_configured());
+  EXPECT_EQ(redis.cli({"EXISTS", store::keys::configured()}), "1");
+  auto rcpt = v1::RecipientService::NewStub(
+      grpc::CreateChannel("127.0.0.1:" + std::to_string(server.port()), grpc::InsecureChannelCredentials()));
+  grpc::ClientContext ctx;
+  v1::CheckRecipientsRequest req;
+  req.add_recipients("alice@example.com");
+  req.add_recipients("bob@example.com");
+  v1::CheckRecipientsResponse resp;
+  ASSERT_TRUE(rcpt->CheckRecipients(&ctx, req, &resp).ok());
+  EXPECT_EQ(resp.verdicts(0).code(), 250u);
+  EXPECT_EQ(resp.verdicts(1).enhanced_code(), "5.1.1");
+  // Only at start-up: a marker lost later is not put back by the probe.
+  redis.cli({"DEL", store::keys::configured()});
+  for (int i = 0; i < 100 && server.store_configured(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_FALSE(server.store_configured());
+  EXPECT_EQ(redis.cli({"EXISTS", store::keys::configured()}), "0");
+  server.shutdown(std::chrono::milliseconds(100));
+  server.wait();
+  pool.stop();
+}
+
+// Issue #12: a bare RCPT TO:<Postmaster> (RFC 5321 §4.5.1), sent by an edge
+// without --postmaster-domain, is postmaster@ the first guarded domain in
+// sorted order; none guarded -> 451 4.3.0.
+TEST_F(DirectoryService, BarePostmasterIsThePostmasterOfTheFirstGuardedDomain) {
+  // The marker exists (a domain was created), but no domain is guarded.
+  ASSERT_TRUE(create("zz.example", v1::DOMAIN_MODE_LIST).ok());
+  {
+    grpc::ClientContext ctx;
+    v1::DeleteDomainRequest req;
+    req.set_name("zz.example");
+    v1::DeleteDomainResponse resp;
+    ASSERT_TRUE(admin_->DeleteDomain(&ctx, req, &resp).ok());
+  }
+  auto v = check({"postmaster"});
+  EXPECT_EQ(v[0].decision(), v1::DECISION_DEFER);
+  EXPECT_EQ(v[0].code(), 451u);
+  EXPECT_EQ(v[0].enhanced_code(), "4.3.0");
+  EXPECT_EQ(v[0].text(), "<postmaster>: Temporary lookup failure, try again later");
+  ASSERT_TRUE(create("b.example", v1::DOMAIN_MODE_LIST).ok());
+  ASSERT_TRUE(create("a.example", v1::DOMAIN_MODE_CALLOUT).ok());  // created last, sorts first
+  v = check({"postmaster", "PostMaster", "nobody@b.example", "postmaster@b.example"});
+  ASSERT_EQ(v.size(), 4u);
+  for (int i : {0, 1}) {
+    EXPECT_EQ(v[i].decision(), v1::DECISION_ACCEPT) << i;
+    EXPECT_EQ(v[i].code(), 250u);
+    EXPECT_EQ(v[i].domain(), "a.example");
+    EXPECT_EQ(v[i].route().hosts(0), "127.0.0.1:2526");
+  }
+  EXPECT_EQ(v[2].enhanced_code(), "5.1.1");
+  EXPECT_EQ(v[3].domain(), "b.example");
+  // Explain shows the resolution.
+  grpc::ClientContext ctx;
+  v1::ExplainRequest req;
+  req.set_address("Postmaster");
+  v1::ExplainResponse resp;
+  ASSERT_TRUE(admin_->Explain(&ctx, req, &resp).ok());
+  EXPECT_EQ(resp.verdict().code(), 250u);
+  ASSERT_GT(resp.steps_size(), 0);
+  EXPECT_EQ(resp.steps(0), "postmaster: bare <Postmaster> is Postmaster@a.example (D = the first guarded domain in "
+                           "sorted order)");
+  // Redis down: a temporary failure like any lookup.
+  redis_.stop();
+  v = check({"postmaster"});
+  EXPECT_EQ(v[0].code(), 451u);
+  EXPECT_EQ(v[0].enhanced_code(), "4.4.3");
+}
+
+// With --postmaster-domain the directory does not look for a domain.
+TEST(DirectoryPostmaster, PostmasterDomainOptionNamesTheDomain) {
+  test::RedisServer redis;
+  ASSERT_TRUE(redis.start()) << redis.error();
+  store::RedisPool::Settings ps;
+  ps.redis.port = redis.port();
+  ps.connections = 1;
+  store::RedisPool pool(ps);
+  pool.start();
+  Server::Options so;
+  so.auth = auth::AdminAuth::with_token("pm-token");
+  so.postmaster_domain = "b.example";
+  Server server(pool, nullptr, so);
+  ASSERT_EQ(server.start("127.0.0.1:0"), "");
+  const std::string addr = "127.0.0.1:" + std::to_string(server.port());
+  auto admin = v1::AdminService::NewStub(grpc::experimental::CreateCustomChannelWithInterceptors(
+      addr, grpc::InsecureChannelCredentials(), grpc::ChannelArguments(), auth::bearer_interceptors("pm-token")));
+  for (const char* name : {"a.example", "b.example"}) {
+    grpc::ClientContext ctx;
+    v1::CreateDomainRequest req;
+    req.mutable_domain()->set_name(name);
+    req.mutable_domain()->set_mode(v1::DOMAIN_MODE_LIST);
+    req.mutable_domain()->add_routes(std::string(name) == "a.example" ? "10.0.0.1:25" : "10.0.0.2:25");
+    v1::Domain d;
+    ASSERT_TRUE(admin->CreateDomain(&ctx, req, &d).ok());
+  }
+  auto rcpt = v1::RecipientService::NewStub(grpc::CreateChannel(addr, grpc::InsecureChannelCredentials()));
+  grpc::ClientContext ctx;
+  v1::CheckRecipientsRequest req;
+  req.add_recipients("POSTMASTER");
+  v1::CheckRecipientsResponse resp;
+  ASSERT_TRUE(rcpt->CheckRecipients(&ctx, req, &resp).ok());
+  EXPECT_EQ(resp.verdicts(0).code(), 250u);
+  EXPECT_EQ(resp.verdicts(0).domain(), "b.example");
+  EXPECT_EQ(resp.verdicts(0).route().hosts(0), "10.0.0.2:25");
+  grpc::ClientContext ectx;
+  v1::ExplainRequest ereq;
+  ereq.set_address("postmaster");
+  v1::ExplainResponse eresp;
+  ASSERT_TRUE(admin->Explain(&ectx, ereq, &eresp).ok());
+  EXPECT_EQ(eresp.steps(0), "postmaster: bare <postmaster> is postmaster@b.example (D = --postmaster-domain)");
   server.shutdown(std::chrono::milliseconds(100));
   server.wait();
   pool.stop();

@@ -193,5 +193,58 @@ TEST_F(DirectoryStore, BrokenConnectionFailsFast) {
   EXPECT_EQ(fetch_group(dead, {{"a", "example.com"}}, &facts).code, Code::kUnavailable);
 }
 
+// Issue #12: the marker of a configured store. Admin writes that configure
+// the store set it; the lookup refuses to answer without it (a Redis that
+// lost its data must not make every recipient unknown).
+TEST_F(DirectoryStore, MarkerIsWrittenByAdminWritesAndRequiredByLookups) {
+  GroupFacts facts;
+  Status s = fetch_group(*conn_, {{"a", "example.com"}}, &facts);  // a fresh store
+  EXPECT_EQ(s.code, Code::kFailedPrecondition);
+  EXPECT_EQ(s.message, kNotConfiguredMessage);
+  ASSERT_TRUE(create_domain(*conn_, make("example.com")).ok());
+  EXPECT_EQ(redis_->cli({"EXISTS", keys::configured()}), "1");
+  EXPECT_TRUE(fetch_group(*conn_, {{"a", "example.com"}}, &facts).ok());
+  // Gone (FLUSHALL, a restart without persistence): refused, but the extra
+  // commands of the pipeline (the harvest read) still answer.
+  redis_->cli({"DEL", keys::configured()});
+  std::vector<Reply> extra;
+  s = fetch_group(*conn_, {{"a", "example.com"}}, &facts, {{"PING"}}, &extra);
+  EXPECT_EQ(s.code, Code::kFailedPrecondition);
+  ASSERT_EQ(extra.size(), 1u);
+  EXPECT_EQ(extra[0].str, "PONG");
+  v1::Domain out;
+  ASSERT_TRUE(update_domain(*conn_, make("example.com"), &out).ok());
+  EXPECT_EQ(redis_->cli({"EXISTS", keys::configured()}), "1");
+  redis_->cli({"DEL", keys::configured()});
+  const std::string tmp = keys::tmp_replace("example.com", "m1");
+  ASSERT_TRUE(replace_begin(*conn_, "example.com", tmp).ok());
+  ReplaceCounts counts;
+  ASSERT_TRUE(replace_commit(*conn_, "example.com", tmp, &counts).ok());
+  EXPECT_EQ(redis_->cli({"EXISTS", keys::configured()}), "1");
+  // Adding addresses and deleting a domain do not configure a store.
+  redis_->cli({"DEL", keys::configured()});
+  add({"alice@example.com"});
+  uint64_t removed = 0;
+  EXPECT_EQ(delete_domain(*conn_, "nope.example", &removed).code, Code::kNotFound);
+  EXPECT_EQ(redis_->cli({"EXISTS", keys::configured()}), "0");
+  // check_marker: absent; the migration sets it only when domains exist.
+  bool present = true, migrated = true;
+  ASSERT_TRUE(check_marker(*conn_, false, &present, &migrated).ok());
+  EXPECT_FALSE(present);
+  EXPECT_FALSE(migrated);
+  EXPECT_EQ(redis_->cli({"EXISTS", keys::configured()}), "0");
+  ASSERT_TRUE(check_marker(*conn_, true, &present, &migrated).ok());
+  EXPECT_TRUE(present);
+  EXPECT_TRUE(migrated);
+  EXPECT_EQ(redis_->cli({"EXISTS", keys::configured()}), "1");
+  ASSERT_TRUE(check_marker(*conn_, true, &present, &migrated).ok());
+  EXPECT_TRUE(present);
+  EXPECT_FALSE(migrated);
+  redis_->cli({"FLUSHALL"});
+  ASSERT_TRUE(check_marker(*conn_, true, &present, &migrated).ok());
+  EXPECT_FALSE(present);  // nothing to migrate in an empty store
+  EXPECT_EQ(redis_->cli({"EXISTS", keys::configured()}), "0");
+}
+
 }  // namespace
 }  // namespace doorman::directory::store
