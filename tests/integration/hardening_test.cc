@@ -290,5 +290,27 @@ TEST(Hardening, Ipv6ClientsCountPerPrefix) {
   EXPECT_EQ(open(other, "2001:db8:1:3::1"), "220 mx.test ESMTP Doorman");  // another /64
 }
 
+// Item 10, RFC 5321 §4.5.1: a bare <Postmaster> is accepted with no
+// configuration at all: the directory resolves it to the first guarded
+// domain, and the back-end gets RCPT TO:<postmaster>.
+TEST(Hardening, BarePostmasterIsAcceptedByDefault) {
+  FakeSmtpServer backend;
+  ASSERT_TRUE(backend.start());
+  Stack stack;
+  ASSERT_EQ(stack.start(list_domain(backend.port()), kGreetPauseOn), "");
+  SmtpClient c;
+  ASSERT_TRUE(c.connect(stack.edge_port()));
+  ASSERT_EQ(c.reply(), "220 mx.test ESMTP Doorman");
+  c.command("EHLO client.test");
+  c.command("MAIL FROM:<s@remote.test>");
+  EXPECT_EQ(c.command("RCPT TO:<Postmaster>"), "250 2.1.5 OK") << stack.logs();
+  ASSERT_EQ(c.command("DATA").substr(0, 3), "354");
+  c.send("Subject: hello postmaster\r\n\r\nhi\r\n.\r\n");
+  EXPECT_EQ(c.reply().substr(0, 3), "250");
+  ASSERT_TRUE(backend.wait_for_transactions(1, 5s));
+  ASSERT_EQ(backend.transactions()[0].rcpts.size(), 1u);
+  EXPECT_EQ(backend.transactions()[0].rcpts[0], "<postmaster>");
+}
+
 }  // namespace
 }  // namespace doorman::test
