@@ -26,13 +26,13 @@ Verdict DirectoryClient::from_proto(const doorman::v1::Verdict& v) {
   out.reply = smtp::Reply{static_cast<int>(v.code()), v.enhanced_code(), v.text()};
   out.reason = v.reason();
   switch (v.source()) {
-    case doorman::v1::SOURCE_LIST: out.source = "list"; break;
-    case doorman::v1::SOURCE_CACHE: out.source = "cache"; break;
-    case doorman::v1::SOURCE_PROBE: out.source = "probe"; break;
-    case doorman::v1::SOURCE_POLICY: out.source = "policy"; break;
-    case doorman::v1::SOURCE_ERROR: out.source = "error"; break;
-    case doorman::v1::SOURCE_LIMIT: out.source = "limit"; break;
-    default: out.source = "unknown"; break;
+    case doorman::v1::SOURCE_LIST: out.source = RcptSource::kList; break;
+    case doorman::v1::SOURCE_CACHE: out.source = RcptSource::kCache; break;
+    case doorman::v1::SOURCE_PROBE: out.source = RcptSource::kProbe; break;
+    case doorman::v1::SOURCE_POLICY: out.source = RcptSource::kPolicy; break;
+    case doorman::v1::SOURCE_ERROR: out.source = RcptSource::kError; break;
+    case doorman::v1::SOURCE_LIMIT: out.source = RcptSource::kLimit; break;
+    default: out.source = RcptSource::kError; break;  // a skewed version: our trouble
   }
   out.route.assign(v.route().hosts().begin(), v.route().hosts().end());
   out.delay = std::chrono::milliseconds(v.delay_ms());

@@ -62,18 +62,18 @@ EdgeMetrics::EdgeMetrics(metrics::Registry& r)
   const char* classes[] = {"2xx", "3xx", "4xx", "5xx"};
   for (size_t i = 0; i < 4; ++i)
     replies_[i] = &r.counter("doorman_edge_replies_total", "SMTP replies sent, by class.", {{"class", classes[i]}});
-  for (const char* v : {"accepted", "rejected", "deferred"})
-    for (const char* s : {"list", "cache", "probe", "policy", "error", "backend", "limit"})
-      recipients_[std::string(v) + "/" + s] = &r.counter(
-          "doorman_edge_recipients_total", "Recipients by final verdict and the source that decided.",
-          {{"verdict", v}, {"source", s}});
-  for (const char* o : {"delivered", "rejected", "deferred", "lost", "aborted"})
+  for (size_t v = 0; v < kRcptVerdictLabels.size(); ++v)
+    for (size_t s = 0; s < kRcptSourceLabels.size(); ++s)
+      recipients_[v][s] = &r.counter("doorman_edge_recipients_total",
+                                     "Recipients by final verdict and the source that decided.",
+                                     {{"verdict", std::string(kRcptVerdictLabels[v])},
+                                      {"source", std::string(kRcptSourceLabels[s])}});
+  for (size_t o = 0; o < kRelayOutcomeLabels.size(); ++o)
     relays_[o] = &r.counter("doorman_edge_relay_transactions_total", "Relayed transactions by outcome.",
-                            {{"outcome", o}});
-  for (const char* e : {"client_quit", "client_disconnected", "timeout", "too_many_errors", "sync_error", "shutdown",
-                        "shutdown_forced", "too_many_sessions", "read_error", "write_error", "server_closed", "proxy_invalid", "pregreet",
-                        "tls_failed"})
-    ends_[e] = &r.counter("doorman_edge_sessions_total", "Ended SMTP sessions, by how they ended.", {{"end", e}});
+                            {{"outcome", std::string(kRelayOutcomeLabels[o])}});
+  for (size_t e = 0; e < kSessionEndLabels.size(); ++e)
+    ends_[e] = &r.counter("doorman_edge_sessions_total", "Ended SMTP sessions, by how they ended.",
+                          {{"end", std::string(kSessionEndLabels[e])}});
 }
 
 void EdgeMetrics::tls_loaded(bool ok, double not_after) {
@@ -90,21 +90,12 @@ void EdgeMetrics::reply(int code) {
   if (cls >= 2 && cls <= 5) replies_[static_cast<size_t>(cls - 2)]->inc();
 }
 
-void EdgeMetrics::recipient(std::string_view verdict, std::string_view source) {
-  std::string key(verdict);
-  key += '/';
-  key += source;
-  if (auto* c = find(recipients_, key)) c->inc();
-  else if (auto* other = find(recipients_, std::string(verdict) + "/error")) other->inc();
+void EdgeMetrics::recipient(RcptVerdict verdict, RcptSource source) {
+  recipients_[static_cast<size_t>(verdict)][static_cast<size_t>(source)]->inc();
 }
 
-void EdgeMetrics::relay(std::string_view outcome) {
-  if (auto* c = find(relays_, outcome)) c->inc();
-}
+void EdgeMetrics::relay(RelayOutcome outcome) { relays_[static_cast<size_t>(outcome)]->inc(); }
 
-void EdgeMetrics::session_ended(std::string_view end) {
-  if (auto* c = find(ends_, end)) c->inc();
-  else if (auto* s = find(ends_, "server_closed")) s->inc();
-}
+void EdgeMetrics::session_ended(SessionEnd end) { ends_[static_cast<size_t>(end)]->inc(); }
 
 }  // namespace doorman::edge

@@ -19,10 +19,10 @@ class EdgeMetrics : public SessionObserver {
 
   void command(std::string_view verb) override;
   void reply(int code) override;
-  void recipient(std::string_view verdict, std::string_view source) override;
-  void relay(std::string_view outcome) override;
+  void recipient(RcptVerdict verdict, RcptSource source) override;
+  void relay(RelayOutcome outcome) override;
 
-  void session_ended(std::string_view end);
+  void session_ended(SessionEnd end);
   // After each load of the STARTTLS certificate (start-up and reloads).
   void tls_loaded(bool ok, double not_after);
 
@@ -51,9 +51,10 @@ class EdgeMetrics : public SessionObserver {
   metrics::Registry& registry_;
   std::map<std::string, metrics::Counter*, std::less<>> commands_;
   std::array<metrics::Counter*, 4> replies_{};
-  std::map<std::string, metrics::Counter*, std::less<>> recipients_;  // "verdict/source"
-  std::map<std::string, metrics::Counter*, std::less<>> relays_;
-  std::map<std::string, metrics::Counter*, std::less<>> ends_;
+  // Indexed by the enums (edge/session/outcomes.h): no lookup by string.
+  std::array<std::array<metrics::Counter*, kRcptSourceLabels.size()>, kRcptVerdictLabels.size()> recipients_{};
+  std::array<metrics::Counter*, kRelayOutcomeLabels.size()> relays_{};
+  std::array<metrics::Counter*, kSessionEndLabels.size()> ends_{};
 };
 
 // The process-wide instance (set up by main; null in unit tests).

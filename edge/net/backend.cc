@@ -100,7 +100,7 @@ void BackendConnection::after_ehlo(Done done) {
     return;
   }
   if (!starttls_) {
-    log::warn("backend_tls_unavailable").kv("backend", key_).kv("error", "STARTTLS not offered");
+    log::warn("backend_tls_unavailable").kv("session", session_).kv("backend", key_).kv("error", "STARTTLS not offered");
     if (auto* m = edge_metrics()) m->backend_tls_failed.inc();
     close();
     done(false);
@@ -113,7 +113,7 @@ void BackendConnection::after_ehlo(Done done) {
       return;
     }
     if (r[0].code != 220) {
-      log::warn("backend_tls_unavailable").kv("backend", self->key_).kv("code", r[0].code);
+      log::warn("backend_tls_unavailable").kv("session", self->session_).kv("backend", self->key_).kv("code", r[0].code);
       if (auto* m = edge_metrics()) m->backend_tls_failed.inc();
       if (mode == Mode::kRequired) {
         self->close();
@@ -146,6 +146,7 @@ void BackendConnection::handshake(Done done) {
     self->timer_.cancel();
     if (ec || self->broken_) {
       log::warn("backend_tls_failed")
+          .kv("session", self->session_)
           .kv("backend", self->key_)
           .kv("error", self->broken_ ? std::string("timeout") : tls_error_text(self->tls_stream_->native_handle()));
       if (auto* m = edge_metrics()) m->backend_tls_failed.inc();

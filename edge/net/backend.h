@@ -68,6 +68,9 @@ class BackendConnection : public std::enable_shared_from_this<BackendConnection>
   void send(std::string bytes, size_t replies, std::chrono::milliseconds timeout, RepliesDone done);
   void close();
 
+  // The client session using this connection now, for log lines (a pooled
+  // connection serves one session after another).
+  void set_session(std::string id) { session_ = std::move(id); }
   bool usable() const { return open_ && !broken_; }
   const std::string& key() const { return key_; }
   bool pipelining() const { return pipelining_; }
@@ -95,6 +98,7 @@ class BackendConnection : public std::enable_shared_from_this<BackendConnection>
   const BackendTimeouts& timeouts_;
   std::string helo_name_;
   std::string key_;
+  std::string session_;
   smtp::ReplyParser parser_;
   std::string inbuf_;  // received, not yet parsed
   std::vector<std::string> last_lines_;  // lines of the last reply read

@@ -35,6 +35,7 @@ Connection::Connection(asio::ip::tcp::socket socket, Server& server, size_t cont
       idle_timer_(socket_.get_executor()),
       delay_timer_(socket_.get_executor()),
       started_(std::chrono::steady_clock::now()) {
+  relay_.set_session(id_);
 }
 
 void Connection::start(bool refuse) {
@@ -46,7 +47,7 @@ void Connection::start(bool refuse) {
   log::debug("session_start").kv("session", id_).kv("client", client_ip_);
   if (auto* m = edge_metrics()) m->sessions_active.add(1);
   if (refuse) {
-    end_reason_ = "too_many_sessions";
+    end_reason_ = SessionEnd::kTooManySessions;
     queue_write("421 4.7.0 " + server_.config().hostname + " Error: too many connections\r\n");
     close_after_write_ = true;
     return;
@@ -56,7 +57,7 @@ void Connection::start(bool refuse) {
       // Only a trusted balancer may say who the client is.
       log::warn("proxy_untrusted").kv("session", id_).kv("peer", client_ip_);
       if (auto* m = edge_metrics()) m->proxy_untrusted.inc();
-      end_reason_ = "proxy_invalid";
+      end_reason_ = SessionEnd::kProxyInvalid;
       close("PROXY protocol from an untrusted peer");
       return;
     }
@@ -71,7 +72,7 @@ void Connection::greet() {
   ip_key_ = client_identity(client_ip_, static_cast<int>(server_.config().ipv6_client_prefix));
   if (ip_key_.empty()) ip_key_ = client_ip_;
   if (!server_.acquire_ip(ip_key_)) {
-    end_reason_ = "too_many_sessions";
+    end_reason_ = SessionEnd::kTooManySessions;
     queue_write("421 4.7.0 " + server_.config().hostname + " Error: too many connections from your address\r\n");
     close_after_write_ = true;
     do_write();
@@ -114,7 +115,7 @@ void Connection::read_proxy_header() {
     proxy_buf_.shrink_to_fit();
     if (!rest.empty()) {
       // SMTP bytes arrived with the header, before any greeting: an early talker.
-      end_reason_ = "pregreet";
+      end_reason_ = SessionEnd::kPregreet;
       queue_write("554 5.5.0 Error: SMTP protocol synchronization\r\n");
       close_after_write_ = true;
       do_write();
@@ -125,7 +126,7 @@ void Connection::read_proxy_header() {
   }
   if (r.status == proxy::Result::Status::kInvalid) {
     log::warn("proxy_header_invalid").kv("session", id_).kv("peer", client_ip_).kv("error", r.error);
-    end_reason_ = "proxy_invalid";
+    end_reason_ = SessionEnd::kProxyInvalid;
     close("invalid PROXY header");
     return;
   }
@@ -133,13 +134,13 @@ void Connection::read_proxy_header() {
   idle_timer_.expires_after(std::chrono::seconds(10));
   idle_timer_.async_wait([self = shared_from_this()](const error_code& ec) {
     if (ec || self->closed_) return;
-    self->end_reason_ = "proxy_invalid";
+    self->end_reason_ = SessionEnd::kProxyInvalid;
     self->close("no PROXY header in time");
   });
   read_some([self = shared_from_this()](const error_code& ec, std::string_view bytes) {
     if (self->closed_) return;
     if (ec) {
-      self->end_reason_ = "client_disconnected";
+      self->end_reason_ = SessionEnd::kClientDisconnected;
       self->close(ec.message().c_str());
       return;
     }
@@ -168,14 +169,7 @@ void Connection::perform(Actions a) {
   if (a.start_tls) tls_after_write_ = true;
   if (a.close) {
     close_after_write_ = true;
-    if (end_reason_ == "client_quit") {
-      const std::string& o = a.output;
-      if (o.find("421 4.7.0") != std::string::npos) end_reason_ = "too_many_errors";
-      else if (o.find("554 5.5.0") != std::string::npos) end_reason_ = "sync_error";
-      else if (o.find("421 4.3.2") != std::string::npos) end_reason_ = "shutdown";
-      else if (o.find("421 4.4.2") != std::string::npos) end_reason_ = "timeout";
-      else if (o.rfind("221", 0) != 0 && o.find("\n221 ") == std::string::npos) end_reason_ = "server_closed";
-    }
+    if (!end_reason_) end_reason_ = a.end;  // the session says why it closed
   }
   if (delaying_) {
     delayed_ += a.output;  // keep order behind replies already held back
@@ -239,14 +233,14 @@ void Connection::on_read(const error_code& ec, std::string_view bytes) {
     pregreet_ = false;
     delay_timer_.cancel();
     log::info("pregreet").kv("session", id_).kv("client", client_ip_);
-    end_reason_ = "pregreet";
+    end_reason_ = SessionEnd::kPregreet;
     queue_write("554 5.5.0 Error: SMTP protocol synchronization\r\n");
     close_after_write_ = true;
     do_write();
     return;
   }
   if (ec) {
-    if (end_reason_ == "client_quit") end_reason_ = ec == asio::error::eof ? "client_disconnected" : "read_error";
+    if (!end_reason_) end_reason_ = ec == asio::error::eof ? SessionEnd::kClientDisconnected : SessionEnd::kReadError;
     close(ec.message().c_str());
     return;
   }
@@ -282,7 +276,7 @@ void Connection::do_write() {
     self->writing_.clear();
     if (self->closed_) return;
     if (ec) {
-      self->end_reason_ = "write_error";
+      self->end_reason_ = SessionEnd::kWriteError;
       self->close(ec.message().c_str());
       return;
     }
@@ -301,7 +295,7 @@ void Connection::start_tls() {
   TlsServerContext* tls = server_.tls();
   tls_context_ = tls ? tls->current() : nullptr;
   if (!tls_context_) {
-    end_reason_ = "tls_failed";
+    end_reason_ = SessionEnd::kTlsFailed;
     perform(session_.on_tls_failed());
     return;
   }
@@ -311,7 +305,7 @@ void Connection::start_tls() {
   delay_timer_.async_wait([self = shared_from_this()](const error_code& ec) {
     if (ec || self->closed_) return;
     if (auto* m = edge_metrics()) m->tls_handshake_failed.inc();
-    self->end_reason_ = "tls_failed";
+    self->end_reason_ = SessionEnd::kTlsFailed;
     self->close("TLS handshake timeout");
   });
   tls_->async_handshake(asio::ssl::stream_base::server, [self = shared_from_this()](const error_code& ec) {
@@ -321,7 +315,7 @@ void Connection::start_tls() {
     if (ec) {
       if (m) m->tls_handshake_failed.inc();
       log::info("tls_failed").kv("session", self->id_).kv("client", self->client_ip_).kv("error", ec.message());
-      self->end_reason_ = "tls_failed";
+      self->end_reason_ = SessionEnd::kTlsFailed;
       self->perform(self->session_.on_tls_failed());
       return;
     }
@@ -358,7 +352,7 @@ void Connection::on_check(CheckResult result) {
   }
   if (log::enabled(log::Level::kDebug)) {
     for (const auto& v : result.verdicts)
-      log::debug("verdict").kv("session", id_).kv("code", v.reply.code).kv("source", v.source).kv("reason", v.reason);
+      log::debug("verdict").kv("session", id_).kv("code", v.reply.code).kv("source", label(v.source)).kv("reason", v.reason);
   }
   perform(session_.on_verdicts(std::move(result.verdicts)));
 }
@@ -398,12 +392,12 @@ void Connection::arm_idle_timer() {
     if (!self->writing_.empty() || self->timed_out_) {
       // Our replies (or the 421 after a timeout) could not be written for a
       // whole timeout: the client is not reading. Nothing more to say.
-      self->end_reason_ = "timeout";
+      self->end_reason_ = SessionEnd::kTimeout;
       self->close("write timeout");
       return;
     }
     if (!self->reading_) return;  // waiting for the directory or a back-end: their own deadlines
-    self->end_reason_ = "timeout";
+    self->end_reason_ = SessionEnd::kTimeout;
     self->timed_out_ = true;
     self->perform(self->session_.on_timeout());
     if (!self->closed_) self->arm_idle_timer();  // bounds the write of the 421
@@ -412,12 +406,12 @@ void Connection::arm_idle_timer() {
 
 void Connection::shutdown() {
   if (closed_) return;
-  if (end_reason_ == "client_quit") end_reason_ = "shutdown";
+  if (!end_reason_) end_reason_ = SessionEnd::kShutdown;
   perform(session_.on_shutdown());
 }
 
 void Connection::force_close() {
-  end_reason_ = "shutdown_forced";
+  end_reason_ = SessionEnd::kShutdownForced;
   close("grace period over");
 }
 
@@ -436,7 +430,7 @@ void Connection::close(const char* reason) {
   log::info("session_end")
       .kv("session", id_)
       .kv("client", client_ip_)
-      .kv("end", end_reason_)
+      .kv("end", label(end_reason_.value_or(SessionEnd::kServerClosed)))
       .kv("detail", reason)
       .kv("transactions", s.transactions)
       .kv("delivered", s.delivered)
@@ -449,7 +443,7 @@ void Connection::close(const char* reason) {
       .kv("duration_ms", static_cast<int64_t>(ms.count()));
   if (auto* m = edge_metrics()) {
     m->sessions_active.add(-1);
-    m->session_ended(end_reason_);
+    m->session_ended(end_reason_.value_or(SessionEnd::kServerClosed));
   }
   server_.on_connection_closed(this, context_index_);
 }

@@ -83,7 +83,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool tls_after_write_ = false;  // STARTTLS accepted: handshake once out_ is written
   bool closed_ = false;
   bool timed_out_ = false;  // the idle timeout fired: the next one closes hard
-  std::string end_reason_ = "client_quit";
+  // How the session ended, once known (the first cause wins); unset at the
+  // end: closed by us for another reason (server_closed).
+  std::optional<SessionEnd> end_reason_;
   std::chrono::steady_clock::time_point started_;
   std::chrono::steady_clock::time_point check_started_;
   std::chrono::steady_clock::time_point tx_started_;

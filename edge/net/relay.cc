@@ -122,6 +122,7 @@ void Relay::try_route(std::shared_ptr<RelayOp> op, size_t index, Done done) {
     lease_ = op->route[index];
   }
   if (auto pooled = pool_.take(op->route[index])) {
+    pooled->set_session(session_);
     // A pooled connection may have been closed by the back-end meanwhile:
     // then a fresh one to the same back-end replaces it.
     start_mail(pooled, op, done, [this, op, index, done] { open_fresh(op, index, done); });
@@ -132,6 +133,7 @@ void Relay::try_route(std::shared_ptr<RelayOp> op, size_t index, Done done) {
 
 void Relay::open_fresh(std::shared_ptr<RelayOp> op, size_t index, Done done) {
   auto c = std::make_shared<BackendConnection>(executor_, timeouts_, helo_name_, tls_);
+  c->set_session(session_);
   c->open(op->route[index], [this, c, op, index, done](bool ok) {
     if (!ok) {
       if (auto* m = edge_metrics()) m->backend_connect_failures.inc();

@@ -36,6 +36,8 @@ class Relay {
   // Starts `op`; `done` is called once, later, for every kind but kAbort and
   // kRelease (which complete silently).
   void perform(const RelayOp& op, Done done);
+  // The client session's id, carried into back-end log lines.
+  void set_session(std::string id) { session_ = std::move(id); }
   // The client session is over: abandon any back-end transaction.
   void close();
 
@@ -54,6 +56,7 @@ class Relay {
   const BackendTls* tls_;
   std::shared_ptr<BackendConnection> conn_;
   BackendLimiter* limiter_;
+  std::string session_;
   std::string lease_;  // the back-end this session counts on ("" = none)
   bool busy_ = false;  // a back-end of the route being tried was at its limit
 };

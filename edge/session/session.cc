@@ -79,13 +79,13 @@ std::string rfc5322_now() {
 
 Session::Session(const SessionConfig& config, SessionInfo info) : config_(config), info_(std::move(info)) {}
 
-void Session::observe_recipient(const char* verdict, std::string_view source) {
-  if (verdict[0] == 'r') ++tx_rejected_;
-  if (verdict[0] == 'd') ++tx_deferred_;
+void Session::observe_recipient(RcptVerdict verdict, RcptSource source) {
+  if (verdict == RcptVerdict::kRejected) ++tx_rejected_;
+  if (verdict == RcptVerdict::kDeferred) ++tx_deferred_;
   if (config_.observer) config_.observer->recipient(verdict, source);
 }
 
-void Session::observe_relay(const char* outcome) {
+void Session::observe_relay(RelayOutcome outcome) {
   if (config_.observer) config_.observer->relay(outcome);
 }
 
@@ -112,7 +112,7 @@ void Session::reply_error(const Reply& r) {
   reply(r);
   ++errors_;
   ++stats_.errors;
-  if (errors_ >= config_.hard_error_limit) close_with(Reply{421, "4.7.0", config_.hostname + " Error: too many errors"});
+  if (errors_ >= config_.hard_error_limit) close_with(too_many_errors(), SessionEnd::kTooManyErrors);
 }
 
 void Session::set_slot(size_t slot, const Reply& r) {
@@ -126,11 +126,14 @@ void Session::drop_slots_after(size_t slot) {
   if (keep < slots_.size()) slots_.erase(slots_.begin() + static_cast<std::ptrdiff_t>(keep), slots_.end());
 }
 
-void Session::close_with(const Reply& r) {
+void Session::close_with(const Reply& r, SessionEnd why) {
   if (close_after_flush_) return;
   reply(r);
   close_after_flush_ = true;
+  end_ = why;
 }
+
+Reply Session::too_many_errors() const { return Reply{421, "4.7.0", config_.hostname + " Error: too many errors"}; }
 
 void Session::end_transaction(Actions& a, bool release, const char* result, int code) {
   if (mail_from_) {
@@ -145,7 +148,7 @@ void Session::end_transaction(Actions& a, bool release, const char* result, int 
     a.transaction = std::move(t);
   }
   tx_rejected_ = tx_deferred_ = tx_size_ = 0;
-  if (relay_open_ && !release && mode_ == Mode::kData) observe_relay("aborted");
+  if (relay_open_ && !release && mode_ == Mode::kData) observe_relay(RelayOutcome::kAborted);
   if (relay_open_) {
     RelayOp op;
     op.kind = release ? RelayOp::Kind::kRelease : RelayOp::Kind::kAbort;
@@ -181,6 +184,7 @@ void Session::finish(Actions& a) {
   if (close_after_flush_ && slots_.empty()) {
     if (in_transaction() || relay_open_) end_transaction(a, false, "closed");
     a.close = true;
+    a.end = end_;
     closed_ = true;
     a.check.reset();
   }
@@ -199,7 +203,7 @@ void Session::process(Actions& a) {
         if (relay_open_) {
           a.relay.push_back(RelayOp{RelayOp::Kind::kAbort});
           relay_open_ = false;
-          observe_relay("aborted");
+          observe_relay(RelayOutcome::kAborted);
         }
       }
       // The back-end is gone (or the message is bad): what the client still
@@ -235,7 +239,7 @@ void Session::process(Actions& a) {
       continue;
     }
     if (shutting_down_ && !in_transaction() && group_.empty()) {
-      close_with(Reply{421, "4.3.2", config_.hostname + " Service shutting down"});
+      close_with(Reply{421, "4.3.2", config_.hostname + " Service shutting down"}, SessionEnd::kShutdown);
       break;
     }
     smtp::LineResult r = smtp::next_line(rest, config_.max_line);
@@ -277,7 +281,7 @@ void Session::process(Actions& a) {
     if (c.verb == Verb::kRset || c.verb == Verb::kEhlo || c.verb == Verb::kHelo) {
       if (in_transaction() && (c.verb == Verb::kRset ? c.arg.empty() : !c.arg.empty())) end_transaction(a, true, "reset");
     }
-    handle_line(r.line);
+    handle_command(c);
   }
   in_.erase(0, pos);
   if (!group_.empty() && pending_ == Pending::kNone && close_after_flush_) {
@@ -300,8 +304,7 @@ void Session::process(Actions& a) {
   finish(a);
 }
 
-void Session::handle_line(std::string_view line) {
-  smtp::Command c = smtp::parse_command(line);
+void Session::handle_command(const smtp::Command& c) {
   switch (c.verb) {
     case Verb::kEhlo: cmd_ehlo(c.arg, true); break;
     case Verb::kHelo: cmd_ehlo(c.arg, false); break;
@@ -315,7 +318,7 @@ void Session::handle_line(std::string_view line) {
       reply(Reply{250, "2.0.0", "Ok"});
       break;
     case Verb::kNoop: reply(Reply{250, "2.0.0", "Ok"}); break;
-    case Verb::kQuit: close_with(Reply{221, "2.0.0", "Bye"}); break;
+    case Verb::kQuit: close_with(Reply{221, "2.0.0", "Bye"}, SessionEnd::kClientQuit); break;
     case Verb::kVrfy:
       if (c.arg.empty()) {
         reply_error(Reply{501, "5.5.4", "Syntax: VRFY address"});
@@ -526,7 +529,7 @@ bool Session::cmd_data(std::string_view arg, bool more_input, Actions& a) {
   if (more_input) {
     // RFC 2920 §3.1: DATA ends a pipelined group; content must wait for 354.
     end_transaction(a, false, "aborted", 554);
-    close_with(Reply{554, "5.5.0", "Error: SMTP protocol synchronization"});
+    close_with(Reply{554, "5.5.0", "Error: SMTP protocol synchronization"}, SessionEnd::kSyncError);
     return false;
   }
   if (!relay_open_) {  // the back-end connection was lost after RCPT
@@ -551,7 +554,7 @@ void Session::finish_data(Actions& a) {
     case smtp::DataReader::Problem::kNone:
       if (data_aborted_ || !relay_open_) {  // the back-end went away mid-DATA
         reply(kLost);
-        observe_relay("lost");
+        observe_relay(RelayOutcome::kLost);
         break;
       }
       RelayOp op{RelayOp::Kind::kEnd};
@@ -603,7 +606,7 @@ Actions Session::on_verdicts(std::vector<Verdict> verdicts) {
     if (!consistent(v)) {
       set_slot(slot, lookup_failure(mailbox));
       ++stats_.rcpt_deferred;
-      observe_recipient("deferred", "error");
+      observe_recipient(RcptVerdict::kDeferred, RcptSource::kError);
       continue;
     }
     switch (v.decision) {
@@ -611,12 +614,12 @@ Actions Session::on_verdicts(std::vector<Verdict> verdicts) {
         if (v.route.empty()) {
           set_slot(slot, Reply{451, "4.4.1", "<" + mailbox + ">: Temporary failure, try again later"});
           ++stats_.rcpt_deferred;
-          observe_recipient("deferred", "error");
+          observe_recipient(RcptVerdict::kDeferred, RcptSource::kError);
         } else if (!route_.empty() && v.route != route_) {
           // One back-end per transaction: the client sends it again later.
           set_slot(slot, Reply{452, "4.5.3", "<" + mailbox + ">: Try this recipient in a new transaction"});
           ++stats_.rcpt_deferred;
-          observe_recipient("deferred", "policy");
+          observe_recipient(RcptVerdict::kDeferred, RcptSource::kPolicy);
         } else {
           route_ = v.route;
           op.rcpts.push_back(mailbox);
@@ -626,7 +629,7 @@ Actions Session::on_verdicts(std::vector<Verdict> verdicts) {
       case Verdict::Decision::kReject:
         set_slot(slot, v.reply);
         ++stats_.rcpt_rejected;
-        observe_recipient("rejected", v.source);
+        observe_recipient(RcptVerdict::kRejected, v.source);
         // Unknown recipients count (harvest defence), in command order: one
         // after a recipient that goes to the back-end first is counted when
         // the back-end has answered for that one, so where the limit falls
@@ -642,7 +645,7 @@ Actions Session::on_verdicts(std::vector<Verdict> verdicts) {
       case Verdict::Decision::kDefer:
         set_slot(slot, v.reply);
         ++stats_.rcpt_deferred;
-        observe_recipient("deferred", v.source);
+        observe_recipient(RcptVerdict::kDeferred, v.source);
         break;
     }
   }
@@ -659,7 +662,7 @@ Actions Session::on_verdicts(std::vector<Verdict> verdicts) {
         s.wire = kTooManyErrorsRcpt.wire();
       }
     }
-    close_with(Reply{421, "4.7.0", config_.hostname + " Error: too many errors"});
+    close_with(too_many_errors(), SessionEnd::kTooManyErrors);
   }
   if (!relay_group_.empty()) {
     op.open = !relay_open_;
@@ -684,7 +687,7 @@ Actions Session::on_check_failed() {
   for (size_t i = 0; i < group_.size(); ++i) {
     set_slot(group_slots_[i], lookup_failure(group_[i].mailbox));
     ++stats_.rcpt_deferred;
-    observe_recipient("deferred", "error");
+    observe_recipient(RcptVerdict::kDeferred, RcptSource::kError);
   }
   group_.clear();
   group_slots_.clear();
@@ -734,10 +737,10 @@ Actions Session::on_relay(RelayResult r) {
           ++rcpt_accepted_;
           ++stats_.rcpt_accepted;
           single_rcpt_ = rr.mailbox;
-          observe_recipient("accepted", rr.source);
+          observe_recipient(RcptVerdict::kAccepted, rr.source);
         } else if (rep.code >= 500) {
           ++stats_.rcpt_rejected;
-          observe_recipient("rejected", "backend");
+          observe_recipient(RcptVerdict::kRejected, RcptSource::kBackend);
           // The back-end's "unknown" counts like the directory's: in
           // accept-all mode it is the only harvest signal.
           ++errors_;
@@ -745,7 +748,7 @@ Actions Session::on_relay(RelayResult r) {
           if (errors_ >= config_.hard_error_limit) limit_slot = rr.slot;
         } else {
           ++stats_.rcpt_deferred;
-          observe_recipient("deferred", ok ? "backend" : "error");
+          observe_recipient(RcptVerdict::kDeferred, ok ? RcptSource::kBackend : RcptSource::kError);
         }
         set_slot(rr.slot, rep);
       }
@@ -755,7 +758,7 @@ Actions Session::on_relay(RelayResult r) {
       if (rcpt_accepted_ == 0 && !relay_open_) route_.clear();
       if (limit_slot) {
         drop_slots_after(*limit_slot);
-        close_with(Reply{421, "4.7.0", config_.hostname + " Error: too many errors"});
+        close_with(too_many_errors(), SessionEnd::kTooManyErrors);
       }
       break;
     }
@@ -801,12 +804,12 @@ Actions Session::on_relay(RelayResult r) {
                              "Error: message refused by the mail server");
       }
       reply(out);
-      const char* outcome = out.code == 250                       ? "delivered"
-                            : !ok || out.enhanced == "4.4.2"      ? "lost"
-                            : out.code >= 500                     ? "rejected"
-                                                                  : "deferred";
+      const RelayOutcome outcome = out.code == 250                ? RelayOutcome::kDelivered
+                                   : !ok || r.replies.empty()     ? RelayOutcome::kLost
+                                   : out.code >= 500              ? RelayOutcome::kRejected
+                                                                  : RelayOutcome::kDeferred;
       observe_relay(outcome);
-      end_transaction(a, ok, outcome, out.code);
+      end_transaction(a, ok, label(outcome).data(), out.code);  // labels are literals
       break;
     }
     case Pending::kTls:
@@ -826,6 +829,7 @@ Actions Session::on_timeout() {
   end_transaction(a, false, "aborted");
   a.output = Reply{421, "4.4.2", config_.hostname + " Error: timeout exceeded"}.wire();
   a.close = true;
+  a.end = SessionEnd::kTimeout;
   closed_ = true;
   return a;
 }

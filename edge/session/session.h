@@ -33,6 +33,8 @@
 #include <string_view>
 #include <vector>
 
+#include "edge/session/outcomes.h"
+#include "smtp/command.h"
 #include "smtp/data_reader.h"
 #include "smtp/reply.h"
 
@@ -45,11 +47,8 @@ class SessionObserver {
   virtual ~SessionObserver() = default;
   virtual void command(std::string_view verb) = 0;  // "ehlo", ..., "other"
   virtual void reply(int code) = 0;
-  // verdict: "accepted", "rejected", "deferred"; source: "list", "cache",
-  // "probe", "policy", "error", "backend".
-  virtual void recipient(std::string_view verdict, std::string_view source) = 0;
-  // outcome: "delivered", "rejected", "deferred", "lost", "aborted".
-  virtual void relay(std::string_view outcome) = 0;
+  virtual void recipient(RcptVerdict verdict, RcptSource source) = 0;
+  virtual void relay(RelayOutcome outcome) = 0;
 };
 
 // Recipients in one directory call at most (the directory refuses more:
@@ -92,7 +91,7 @@ struct Verdict {
   Decision decision = Decision::kDefer;
   smtp::Reply reply;
   std::string reason;  // internal, for logs
-  std::string source;  // "list", "cache", "probe", "policy", "error", "limit"
+  RcptSource source = RcptSource::kError;
   std::vector<std::string> route;
   // Harvest defence: hold this reply back this long (the directory decides).
   std::chrono::milliseconds delay{0};
@@ -162,6 +161,7 @@ struct Actions {
   std::optional<CheckRequest> check;
   std::vector<RelayOp> relay;
   bool close = false;
+  SessionEnd end = SessionEnd::kServerClosed;  // with `close`: why
   bool start_tls = false;  // after "220 Ready to start TLS"
   bool transaction_started = false;               // MAIL FROM was accepted
   std::optional<TransactionSummary> transaction;  // a transaction ended
@@ -219,11 +219,12 @@ class Session {
   struct RelayRcpt {
     size_t slot;
     std::string mailbox;
-    std::string source;  // the directory's source, for metrics
+    RcptSource source;  // the directory's source, for metrics
   };
 
   void process(Actions& a);
-  void handle_line(std::string_view line);
+  // Each command line is parsed once, in process(), and handled here.
+  void handle_command(const smtp::Command& c);
   bool cmd_data(std::string_view arg, bool more_input, Actions& a);
   bool cmd_starttls(std::string_view arg, Actions& a);
   void finish_data(Actions& a);
@@ -235,10 +236,11 @@ class Session {
   // Forgets every reply after absolute slot `slot` (the session is closing).
   void drop_slots_after(size_t slot);
   void finish(Actions& a);
-  void close_with(const smtp::Reply& r);
+  void close_with(const smtp::Reply& r, SessionEnd why);
+  smtp::Reply too_many_errors() const;  // 421 4.7.0 at the hard error limit
   std::string received_header() const;
-  void observe_recipient(const char* verdict, std::string_view source);
-  void observe_relay(const char* outcome);
+  void observe_recipient(RcptVerdict verdict, RcptSource source);
+  void observe_relay(RelayOutcome outcome);
 
   void cmd_ehlo(std::string_view arg, bool extended);
   void cmd_mail(std::string_view arg);
@@ -254,6 +256,7 @@ class Session {
   bool skipping_long_line_ = false;
   bool closed_ = false;
   bool close_after_flush_ = false;
+  SessionEnd end_ = SessionEnd::kServerClosed;  // why close_after_flush_ was set
   bool shutting_down_ = false;
   int errors_ = 0;
 

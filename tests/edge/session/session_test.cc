@@ -11,6 +11,7 @@
 #include <optional>
 #include <map>
 #include <random>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -112,7 +113,10 @@ struct Driver {
     while (true) {
       out += a.output;
       total_delay += a.delay;
-      if (a.close) closed = true;
+      if (a.close) {
+        closed = true;
+        end = a.end;
+      }
       std::optional<RelayResult> relay_result;
       for (const auto& op : a.relay) {
         ops.push_back(op.kind);
@@ -159,6 +163,7 @@ struct Driver {
   std::vector<RelayOp::Kind> ops;
   std::string out;
   bool closed = false;
+  SessionEnd end = SessionEnd::kServerClosed;  // with closed: why
   bool directory_down = false;
   bool tls_fails = false;
   int tls_handshakes = 0;
@@ -964,6 +969,44 @@ TEST(SessionHardening, FullBackendsGive451_4_4_5) {
   EXPECT_EQ(reply_lines(d.out).back(),
             "451 4.4.5 <alice@example.com>: Too many connections to the mail server, try again later");
   EXPECT_FALSE(d.closed);
+}
+
+// Issue #17: the session says why it closed; nobody reads it from reply text.
+TEST(SessionOutcomes, EveryCloseCarriesItsTypedReason) {
+  struct Case {
+    std::string input;
+    SessionEnd end;
+  };
+  std::string errors = "EHLO c\r\n";
+  for (int i = 0; i < 20; ++i) errors += "FOO\r\n";
+  for (const Case& c : std::vector<Case>{
+           {"EHLO c\r\nQUIT\r\n", SessionEnd::kClientQuit},
+           {errors, SessionEnd::kTooManyErrors},
+           {"EHLO c\r\nMAIL FROM:<>\r\nRCPT TO:<alice@example.com>\r\nDATA\r\nSubject: x\r\n", SessionEnd::kSyncError},
+       }) {
+    Driver d;
+    d.start();
+    d.feed(c.input);
+    EXPECT_TRUE(d.closed) << c.input;
+    EXPECT_EQ(label(d.end), label(c.end)) << c.input;
+  }
+  Driver idle;
+  idle.start();
+  idle.handle(idle.session.on_shutdown());
+  EXPECT_EQ(label(idle.end), "shutdown");
+  Driver slow;
+  slow.start();
+  slow.handle(slow.session.on_timeout());
+  EXPECT_EQ(label(slow.end), "timeout");
+}
+
+TEST(SessionOutcomes, LabelTablesAreComplete) {
+  EXPECT_EQ(label(RcptSource::kLimit), "limit");
+  EXPECT_EQ(label(RcptVerdict::kDeferred), "deferred");
+  EXPECT_EQ(label(RelayOutcome::kAborted), "aborted");
+  EXPECT_EQ(label(SessionEnd::kTlsFailed), "tls_failed");
+  std::set<std::string_view> ends(kSessionEndLabels.begin(), kSessionEndLabels.end());
+  EXPECT_EQ(ends.size(), kSessionEndLabels.size());  // no label twice
 }
 
 }  // namespace issue12
