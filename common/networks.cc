@@ -62,7 +62,7 @@ std::string NetworkList::parse(std::string_view text) {
       addr = item.substr(0, slash);
       std::string_view p = item.substr(slash + 1);
       auto [ptr, ec] = std::from_chars(p.data(), p.data() + p.size(), prefix);
-      if (p.empty() || ec != std::errc() || ptr != p.data() + p.size())
+      if (p.empty() || p[0] < '0' || p[0] > '9' || ec != std::errc() || ptr != p.data() + p.size())
         return "bad network '" + std::string(item) + "': prefix is not a number";
     }
     if (!parse_address(addr, &n.v4, &n.bytes)) return "bad network '" + std::string(item) + "': not an IP address";

@@ -18,6 +18,7 @@ SessionConfig EdgeConfig::session() const {
   s.max_message_size = static_cast<uint64_t>(max_message_size);
   s.soft_error_limit = static_cast<int>(soft_error_limit);
   s.hard_error_limit = static_cast<int>(hard_error_limit);
+  s.junk_command_limit = static_cast<int>(junk_command_limit);
   s.error_delay = std::chrono::milliseconds(error_delay_ms);
   s.postmaster_domain = postmaster_domain;
   return s;
@@ -120,6 +121,8 @@ std::string parse_config(int argc, const char* const* argv, EdgeConfig* c, std::
   o.add_int("idle-timeout-seconds", &c->idle_timeout_seconds, 1, 3600, "idle client timeout; then 421 4.4.2");
   o.add_int("soft-error-limit", &c->soft_error_limit, 0, 10000, "errors in a session before replies are delayed");
   o.add_int("hard-error-limit", &c->hard_error_limit, 1, 10000, "errors in a session before 421 4.7.0 and close");
+  o.add_int("junk-command-limit", &c->junk_command_limit, 0, 100000,
+            "NOOP, RSET, VRFY and HELP commands in a session before each one counts as an error");
   o.add_int("error-delay-ms", &c->error_delay_ms, 0, 60000, "delay of each reply past the soft error limit");
   o.add_string("postmaster-domain", &c->postmaster_domain,
                "domain that a bare RCPT TO:<postmaster> is checked as (empty: the directory resolves it, to its "

@@ -43,6 +43,7 @@ struct EdgeConfig {
   int64_t idle_timeout_seconds = 300;
   int64_t soft_error_limit = 10;
   int64_t hard_error_limit = 20;
+  int64_t junk_command_limit = 100;
   int64_t error_delay_ms = 1000;
   std::string postmaster_domain;
   int64_t shutdown_grace_seconds = 30;

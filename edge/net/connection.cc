@@ -423,7 +423,7 @@ void Connection::close(const char* reason) {
   socket_.close(ignored);
   idle_timer_.cancel();
   delay_timer_.cancel();
-  relay_.close();  // an unfinished back-end transaction is abandoned, never completed
+  relay_.abandon();  // an unfinished back-end transaction is abandoned, never completed
   if (ip_counted_) server_.release_ip(ip_key_);
   const SessionStats& s = session_.stats();
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started_);

@@ -1,5 +1,7 @@
 #include "edge/net/relay.h"
 
+#include <algorithm>
+
 #include "edge/metrics.h"
 
 namespace doorman::edge {
@@ -16,6 +18,11 @@ Relay::Relay(asio::any_io_executor executor, BackendPool& pool, const BackendTim
       limiter_(limiter) {}
 
 Relay::~Relay() { close(); }
+
+void Relay::abandon() {
+  abandoned_ = true;
+  close();
+}
 
 void Relay::close() {
   if (conn_) conn_->close();
@@ -38,7 +45,7 @@ void Relay::perform(const RelayOp& op, Done done) {
     case RelayOp::Kind::kRcpts: {
       auto shared = std::make_shared<RelayOp>(op);
       if (op.open) {
-        if (conn_ && conn_->usable()) {  // still connected after a refused MAIL FROM
+        if (conn_ && conn_->usable() && std::find(op.route.begin(), op.route.end(), conn_->key()) != op.route.end()) {
           auto c = conn_;
           start_mail(c, shared, done, [this, shared, done] {
             conn_.reset();
@@ -107,6 +114,10 @@ void Relay::perform(const RelayOp& op, Done done) {
 
 void Relay::try_route(std::shared_ptr<RelayOp> op, size_t index, Done done) {
   release_lease();  // the previous back-end of the route was not usable
+  if (abandoned_) {  // the client session is over: open nothing more for it
+    asio::post(executor_, [done = std::move(done)] { done(RelayResult{RelayResult::Status::kLost, {}, false}); });
+    return;
+  }
   if (index >= op->route.size()) {
     const auto status = busy_ ? RelayResult::Status::kBusy : RelayResult::Status::kUnreachable;
     busy_ = false;
@@ -158,6 +169,11 @@ void Relay::start_mail(std::shared_ptr<BackendConnection> c, std::shared_ptr<Rel
                   on_io_failure();
                   return;
                 }
+                if (abandoned_) {  // the client went away meanwhile
+                  c->close();
+                  lost(done);
+                  return;
+                }
                 conn_ = c;
                 RelayResult r;
                 if (replies[0].code < 200 || replies[0].code >= 300) {
@@ -165,6 +181,9 @@ void Relay::start_mail(std::shared_ptr<BackendConnection> c, std::shared_ptr<Rel
                   r.replies.assign(n, replies[0]);
                   // Without PIPELINING nothing else was sent; with it, the
                   // RCPTs after a refused MAIL got 503s we do not report.
+                  // No transaction is open: RSET, back to the pool, and the
+                  // back-end's count given back (the session opens afresh).
+                  perform(RelayOp(RelayOp::Kind::kRelease), {});
                 } else {
                   r.replies.assign(replies.begin() + 1, replies.end());
                 }

@@ -38,8 +38,11 @@ class Relay {
   void perform(const RelayOp& op, Done done);
   // The client session's id, carried into back-end log lines.
   void set_session(std::string id) { session_ = std::move(id); }
-  // The client session is over: abandon any back-end transaction.
+  // Closes the back-end connection (an unfinished transaction is abandoned).
   void close();
+  // The client session is over: close, and open nothing more for it (a
+  // connection still being opened is closed when it completes).
+  void abandon();
 
  private:
   void try_route(std::shared_ptr<RelayOp> op, size_t index, Done done);
@@ -58,7 +61,8 @@ class Relay {
   BackendLimiter* limiter_;
   std::string session_;
   std::string lease_;  // the back-end this session counts on ("" = none)
-  bool busy_ = false;  // a back-end of the route being tried was at its limit
+  bool busy_ = false;
+  bool abandoned_ = false;  // a back-end of the route being tried was at its limit
 };
 
 }  // namespace doorman::edge

@@ -1,5 +1,6 @@
 #include "edge/session/session.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cstdint>
 #include <ctime>
@@ -119,6 +120,22 @@ void Session::set_slot(size_t slot, const Reply& r) {
   Slot& s = slots_[slot - slots_sent_];
   s.ready = true;
   s.wire = r.wire();
+}
+
+size_t Session::group_limit() const {
+  const int left = config_.hard_error_limit - errors_;
+  return std::min(kMaxCheckGroup, static_cast<size_t>(std::max(1, left)));
+}
+
+void Session::count_junk() {
+  // Postfix's smtpd_junk_command_limit: past it, every NOOP, RSET, VRFY or
+  // HELP counts as an error, so they cannot keep a session (and a back-end
+  // connection it holds) alive for ever.
+  if (++junk_ > config_.junk_command_limit) {
+    ++errors_;
+    ++stats_.errors;
+    if (errors_ >= config_.hard_error_limit) close_with(too_many_errors(), SessionEnd::kTooManyErrors);
+  }
 }
 
 void Session::drop_slots_after(size_t slot) {
@@ -264,7 +281,11 @@ void Session::process(Actions& a) {
     // RFC 2920: a group of RCPTs is verified at once; any other command
     // waits until the group's verdicts are in, since its reply may depend
     // on them (DATA) or change the transaction (RSET, MAIL).
-    if (!group_.empty() && (c.verb != Verb::kRcpt || group_.size() >= kMaxCheckGroup)) break;
+    // A group never holds more recipients than the session has errors left:
+    // the hard limit can then only fall on a group's last recipient, so no
+    // recipient after it reaches the directory or the back-end, and no
+    // delay or timing of theirs can show (issue #12).
+    if (!group_.empty() && (c.verb != Verb::kRcpt || group_.size() >= group_limit())) break;
     bool more_input = rest.size() > r.consumed;
     pos += r.consumed;
     if (config_.observer) config_.observer->command(verb_name(c.verb));
@@ -316,8 +337,12 @@ void Session::handle_command(const smtp::Command& c) {
         break;
       }
       reply(Reply{250, "2.0.0", "Ok"});
+      count_junk();
       break;
-    case Verb::kNoop: reply(Reply{250, "2.0.0", "Ok"}); break;
+    case Verb::kNoop:
+      reply(Reply{250, "2.0.0", "Ok"});
+      count_junk();
+      break;
     case Verb::kQuit: close_with(Reply{221, "2.0.0", "Bye"}, SessionEnd::kClientQuit); break;
     case Verb::kVrfy:
       if (c.arg.empty()) {
@@ -326,9 +351,11 @@ void Session::handle_command(const smtp::Command& c) {
       }
       // Same answer for every address: VRFY must not enumerate mailboxes.
       reply(Reply{252, "2.0.0", "Cannot VRFY user; send mail to find out"});
+      count_junk();
       break;
     case Verb::kHelp:
       reply(Reply{214, "2.0.0", "Commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP"});
+      count_junk();
       break;
     case Verb::kStartTls:  // refused here; accepted in cmd_starttls()
       if (!config_.starttls) {
@@ -613,6 +640,12 @@ Actions Session::on_verdicts(std::vector<Verdict> verdicts) {
       case Verdict::Decision::kAccept:
         if (v.route.empty()) {
           set_slot(slot, Reply{451, "4.4.1", "<" + mailbox + ">: Temporary failure, try again later"});
+          ++stats_.rcpt_deferred;
+          observe_recipient(RcptVerdict::kDeferred, RcptSource::kError);
+        } else if (rcpt_accepted_ > 0 && !relay_open_) {
+          // The back-end transaction holding this transaction's accepted
+          // recipients was lost: opening a new one would drop them silently.
+          set_slot(slot, Reply{451, "4.4.2", "<" + mailbox + ">: Temporary failure, try again later"});
           ++stats_.rcpt_deferred;
           observe_recipient(RcptVerdict::kDeferred, RcptSource::kError);
         } else if (!route_.empty() && v.route != route_) {

@@ -63,6 +63,7 @@ struct SessionConfig {
   uint64_t max_message_size = 52428800;   // SIZE, 50 MiB
   int soft_error_limit = 10;              // errors before replies are delayed
   int hard_error_limit = 20;              // errors before 421 and close
+  int junk_command_limit = 100;           // NOOP/RSET/VRFY/HELP before each counts as an error
   std::chrono::milliseconds error_delay{1000};  // delay per reply past the soft limit
   // Domain that a bare "RCPT TO:<postmaster>" is checked as; empty: the
   // directory decides (its --postmaster-domain, else the first guarded domain).
@@ -235,6 +236,8 @@ class Session {
   void set_slot(size_t slot, const smtp::Reply& r);
   // Forgets every reply after absolute slot `slot` (the session is closing).
   void drop_slots_after(size_t slot);
+  size_t group_limit() const;  // recipients one directory call may carry now
+  void count_junk();           // NOOP, RSET, VRFY, HELP
   void finish(Actions& a);
   void close_with(const smtp::Reply& r, SessionEnd why);
   smtp::Reply too_many_errors() const;  // 421 4.7.0 at the hard error limit
@@ -259,6 +262,7 @@ class Session {
   SessionEnd end_ = SessionEnd::kServerClosed;  // why close_after_flush_ was set
   bool shutting_down_ = false;
   int errors_ = 0;
+  int junk_ = 0;  // NOOP, RSET, VRFY, HELP so far
 
   std::string helo_;
   bool extended_ = false;

@@ -38,6 +38,8 @@ TEST(NetworkList, RefusesMalformedNetworks) {
   EXPECT_NE(n.parse("10.0.0.1/8"), "");  // host bits set: a typo
   EXPECT_NE(n.parse("10.0.0.0/33"), "");
   EXPECT_NE(n.parse("10.0.0.0/x"), "");
+  EXPECT_NE(n.parse("10.0.0.0/-8"), "");  // from_chars takes a sign; a prefix has none
+  EXPECT_NE(n.parse("10.0.0.0/+8"), "");
   EXPECT_NE(n.parse("10.0.0.0/"), "");
   EXPECT_NE(n.parse("example.com"), "");
   EXPECT_NE(n.parse("::/129"), "");

@@ -9,6 +9,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <fstream>
 #include <sstream>
@@ -145,8 +146,10 @@ TEST(Hardening, ClientThatStopsReadingIsClosed) {
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
   ::fcntl(fd, F_SETFL, O_NONBLOCK);
+  // EHLO: a long reply, and not a junk command (NOOPs would end the session
+  // at the junk and error limits before the buffers fill).
   std::string noops;
-  for (int i = 0; i < 2000; ++i) noops += "NOOP\r\n";
+  for (int i = 0; i < 2000; ++i) noops += "EHLO client.test\r\n";
   // Write until the edge stops reading (its replies are stuck behind ours).
   auto stalled_since = std::chrono::steady_clock::now();
   const auto give_up = stalled_since + 20s;
@@ -234,6 +237,30 @@ TEST(Hardening, BackendConnectionsAreCappedPerBackend) {
   for (int i = 0; i < 50 && metric_value(http_get(http, "/metrics").body, "doorman_edge_backend_connections_active") != 1; ++i)
     std::this_thread::sleep_for(100ms);
   EXPECT_EQ(metric_value(http_get(http, "/metrics").body, "doorman_edge_backend_connections_active"), 1);
+}
+
+// A back-end that refuses MAIL FROM gives its connection (and the session's
+// count against --backend-max-connections) back at once.
+TEST(Hardening, RefusedMailFromReleasesTheBackendConnection) {
+  FakeSmtpServer backend;
+  ASSERT_TRUE(backend.start());
+  std::atomic<int> mails{0};
+  backend.set_responder([&mails](const std::string& line) -> std::optional<FakeAction> {
+    if (line.rfind("MAIL", 0) == 0 && mails.fetch_add(1) == 0)
+      return FakeAction{std::string("451 4.3.0 Try again\r\n"), std::chrono::milliseconds(0), false};
+    return std::nullopt;
+  });
+  Stack stack;
+  ASSERT_EQ(stack.start(list_domain(backend.port()), {"--backend-max-connections", "1"}), "");
+  SmtpClient a, b;
+  for (SmtpClient* c : {&a, &b}) {
+    ASSERT_TRUE(c->connect(stack.edge_port()));
+    ASSERT_EQ(c->reply(), "220 mx.test ESMTP Doorman");
+    c->command("EHLO client.test");
+    c->command("MAIL FROM:<s@remote.test>");
+  }
+  EXPECT_EQ(a.command("RCPT TO:<alice@example.com>").substr(0, 3), "451");  // MAIL refused by the back-end
+  EXPECT_EQ(b.command("RCPT TO:<bob@example.com>"), "250 2.1.5 OK");        // the one connection is free
 }
 
 // Item 8: PROXY headers only from trusted peers.

@@ -774,6 +774,7 @@ TEST(SessionHardening, PipelinedBatchPastTheHardLimitRevealsNoMailbox) {
     EXPECT_EQ(lines.back(), "421 4.7.0 doorman.localdomain Error: too many errors");
     EXPECT_EQ(a.out.find("alice"), std::string::npos);
     EXPECT_TRUE(a.backend.rcpts.empty());  // nothing reached the back-end
+    EXPECT_EQ(a.checked.size(), 20u);      // nor the directory, past the limit
   }
 }
 
@@ -829,7 +830,7 @@ TEST(SessionHardening, RepliesAfterTheHardLimitNeverDependOnVerdicts) {
   }
 }
 
-// Syntax errors after a pipelined RCPT reach the hard limit before the group
+// Framing errors after a pipelined RCPT reach the hard limit before the group
 // was asked about: the session must still answer and close (it used to wait
 // for a check that never started, forever).
 TEST(SessionHardening, HardLimitWhileAGroupIsCollectedStillClosesTheSession) {
@@ -837,7 +838,7 @@ TEST(SessionHardening, HardLimitWhileAGroupIsCollectedStillClosesTheSession) {
     Driver d;
     d.start();
     std::string in = "EHLO c\r\nMAIL FROM:<>\r\nRCPT TO:<alice@example.com>\r\n";
-    for (int i = 0; i < 20; ++i) in += "RCPT TO:<<bad\r\n";
+    for (int i = 0; i < 20; ++i) in += "NOOP\n";  // bare LF: an error before any command is parsed
     d.feed(in, split);
     EXPECT_TRUE(d.closed);
     auto lines = reply_lines(d.out);
@@ -925,6 +926,74 @@ TEST(SessionHardening, LongRcptRunsAreSplitIntoCallsTheDirectoryTakes) {
   for (size_t n : d.group_sizes) EXPECT_LE(n, kMaxCheckGroup);
   EXPECT_EQ(d.checked.size(), 2500u);
   EXPECT_EQ(reply_lines(d.out).back(), "250 2.1.5 OK");
+}
+
+// A directory call never carries more recipients than the session has
+// errors left.
+TEST(SessionHardening, GroupsAreCappedByTheErrorsLeft) {
+  Driver d;  // hard limit 20
+  d.start();
+  std::vector<std::string> rcpts(50, "alice@example.com");
+  d.feed(batch(rcpts));
+  for (size_t n : d.group_sizes) EXPECT_LE(n, 20u);
+  Driver e;
+  e.start();
+  std::string in = "EHLO c\r\nMAIL FROM:<>\r\n";
+  for (int i = 0; i < 15; ++i) in += "RCPT TO:<<bad\r\n";  // 15 errors
+  for (int i = 0; i < 30; ++i) in += "RCPT TO:<alice@example.com>\r\n";
+  e.feed(in);
+  ASSERT_FALSE(e.group_sizes.empty());
+  EXPECT_EQ(e.group_sizes[0], 5u);
+}
+
+// Past --junk-command-limit (100) each NOOP, RSET, VRFY or HELP counts as an
+// error, so they cannot hold a session (or its back-end connection) forever.
+TEST(SessionHardening, JunkCommandsCountPastTheirLimit) {
+  Driver d;
+  d.start();
+  d.feed("EHLO c\r\nMAIL FROM:<>\r\nRCPT TO:<postmaster@example.com>\r\n");
+  for (int i = 0; i < 100; ++i) d.feed("NOOP\r\n");
+  EXPECT_FALSE(d.closed);
+  for (int i = 0; i < 19; ++i) d.feed(i % 2 ? "VRFY x\r\n" : "NOOP\r\n");
+  EXPECT_FALSE(d.closed);
+  d.feed("NOOP\r\n");
+  EXPECT_TRUE(d.closed);
+  EXPECT_EQ(label(d.end), "too_many_errors");
+  EXPECT_EQ(d.backend.aborts, 1);  // the back-end transaction is given up
+}
+
+// Accepted recipients whose back-end transaction was lost are never dropped
+// silently by opening a new transaction for later ones.
+TEST(SessionHardening, NoNewTransactionAfterTheBackendLostAcceptedRecipients) {
+  SessionConfig c = test_config();
+  Session s(c, SessionInfo{"S1", "192.0.2.1"});
+  s.start();
+  Actions a = s.feed("EHLO c\r\nMAIL FROM:<>\r\nRCPT TO:<alice@example.com>\r\n");
+  a = s.on_verdicts({verdict_for("alice@example.com")});
+  ASSERT_EQ(a.relay.size(), 1u);
+  a = s.on_relay(RelayResult{RelayResult::Status::kOk, {Reply{250, "2.1.5", "Ok"}}, false});
+  EXPECT_NE(a.output.find("250 2.1.5"), std::string::npos);
+  a = s.feed("DATA\r\n");  // the back-end is lost at DATA... no: lose it on the next RCPTs instead
+  ASSERT_EQ(a.relay.size(), 1u);
+  a = s.on_relay(RelayResult{RelayResult::Status::kLost, {}, false});
+  EXPECT_NE(a.output.find("451 4.4.2"), std::string::npos);  // DATA: lost, transaction over
+  // Same story with a second RCPT group after the loss:
+  Session t(c, SessionInfo{"S2", "192.0.2.1"});
+  t.start();
+  a = t.feed("EHLO c\r\nMAIL FROM:<>\r\nRCPT TO:<alice@example.com>\r\n");
+  a = t.on_verdicts({verdict_for("alice@example.com")});
+  a = t.on_relay(RelayResult{RelayResult::Status::kOk, {Reply{250, "2.1.5", "Ok"}}, false});
+  a = t.feed("RCPT TO:<bob@example.com>\r\n");
+  a = t.on_verdicts({verdict_for("bob@example.com")});
+  ASSERT_EQ(a.relay.size(), 1u);
+  a = t.on_relay(RelayResult{RelayResult::Status::kLost, {}, false});  // bob's RCPT lost the connection
+  EXPECT_NE(a.output.find("451 4.4.2 <bob@example.com>"), std::string::npos);
+  a = t.feed("RCPT TO:<postmaster@example.com>\r\n");
+  a = t.on_verdicts({verdict_for("postmaster@example.com")});
+  for (const auto& op : a.relay) EXPECT_FALSE(op.kind == RelayOp::Kind::kRcpts && op.open) << "reopened";
+  EXPECT_NE(a.output.find("451 4.4.2 <postmaster@example.com>"), std::string::npos) << a.output;
+  a = t.feed("DATA\r\n");
+  EXPECT_NE(a.output.find("451 4.4.2"), std::string::npos);
 }
 
 // The back-end went away mid-DATA: the rest of a 40 MB message is read and
