@@ -384,16 +384,16 @@ grpc::ServerUnaryReactor* AdminService::Explain(Ctx* ctx, const v1::ExplainReque
     std::vector<std::vector<std::string>> steps;
     const std::string ip = harvest ? harvest->usable_ip(req->session().client_ip()) : "";
     const int64_t now = harvest::now_ms();
-    std::vector<store::Command> extra;
-    std::vector<store::Reply> extra_replies;
-    if (!ip.empty()) extra.push_back(harvest->read_command(ip, now));
-    check_group(conn, {req->address()}, &verdicts, &steps, error, ages, nullptr, nullptr, extra, &extra_replies,
-                postmaster_domain);
+    std::optional<store::HarvestQuery> query;
+    std::optional<store::HarvestCounts> counts;
+    if (!ip.empty()) query = harvest->query(ip, now);
+    check_group(conn, {req->address()}, &verdicts, &steps, error, ages, nullptr, nullptr, query ? &*query : nullptr,
+                &counts, postmaster_domain);
     *resp->mutable_verdict() = verdicts.front();
     for (auto& s : steps.front()) resp->add_steps(std::move(s));
     if (!ip.empty()) {
       // Read only: Explain never counts.
-      harvest::State hs = harvest->parse(ip, extra_replies.empty() ? nullptr : &extra_replies[0], now);
+      harvest::State hs = harvest->parse(ip, counts ? &*counts : nullptr, now);
       resp->add_steps(harvest->describe(ip, hs));
       if (harvest->deferred(hs)) {
         *resp->mutable_verdict() = harvest::defer_verdict(req->address());

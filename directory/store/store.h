@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "directory/store/callout_cache.h"
+#include "directory/store/harvest_counts.h"
 #include "directory/store/redis.h"
 #include "directory/store/status.h"
 #include "doorman/v1/admin.pb.h"
@@ -51,12 +52,13 @@ inline constexpr std::string_view kNotConfiguredMessage =
 // SMISMEMBER of every lookup candidate (normalise.h) in ONE round trip. A
 // second round trip happens only when a domain uses a separator other than
 // "+" or "" and a recipient contains it.
-// `extra` commands (the harvest read) ride in the first pipeline; their
-// replies go to *extra_replies (left empty when the round trip failed).
+// With `harvest`, the harvest read (harvest_counts.h) rides in the first
+// pipeline; *harvest_counts gets its counts, or nullopt when the round trip
+// or the read failed.
 // Without the marker: kFailedPrecondition (kNotConfiguredMessage); the
-// extra replies are still filled.
+// harvest counts are still filled.
 Status fetch_group(RedisConn& conn, const std::vector<smtp::Mailbox>& mailboxes, GroupFacts* out,
-                   const std::vector<Command>& extra = {}, std::vector<Reply>* extra_replies = nullptr);
+                   const HarvestQuery* harvest = nullptr, std::optional<HarvestCounts>* harvest_counts = nullptr);
 
 // One round trip: whether the marker exists (*present). With `migrate`, a
 // missing marker is set (SET NX) when doorman:v1:domains is not empty, and

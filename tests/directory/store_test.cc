@@ -1,8 +1,9 @@
 // The store against a real redis-server (started by the fixture): domains,
-// address writes with normalisation, paging, replace, and the group fetch in
-// one round trip.
+// address writes with normalisation, paging, replace, the group fetch in
+// one round trip, and the harvest counters.
 #include <gtest/gtest.h>
 
+#include <optional>
 #include <set>
 
 #include "directory/store/keys.h"
@@ -204,14 +205,16 @@ TEST_F(DirectoryStore, MarkerIsWrittenByAdminWritesAndRequiredByLookups) {
   ASSERT_TRUE(create_domain(*conn_, make("example.com")).ok());
   EXPECT_EQ(redis_->cli({"EXISTS", keys::configured()}), "1");
   EXPECT_TRUE(fetch_group(*conn_, {{"a", "example.com"}}, &facts).ok());
-  // Gone (FLUSHALL, a restart without persistence): refused, but the extra
-  // commands of the pipeline (the harvest read) still answer.
+  // Gone (FLUSHALL, a restart without persistence): refused, but the
+  // harvest read of the pipeline still answers.
   redis_->cli({"DEL", keys::configured()});
-  std::vector<Reply> extra;
-  s = fetch_group(*conn_, {{"a", "example.com"}}, &facts, {{"PING"}}, &extra);
+  redis_->cli({"SET", keys::harvest("192.0.2.1", 7), "3"});
+  const HarvestQuery query{"192.0.2.1", 7, 10};
+  std::optional<HarvestCounts> harvest;
+  s = fetch_group(*conn_, {{"a", "example.com"}}, &facts, &query, &harvest);
   EXPECT_EQ(s.code, Code::kFailedPrecondition);
-  ASSERT_EQ(extra.size(), 1u);
-  EXPECT_EQ(extra[0].str, "PONG");
+  ASSERT_TRUE(harvest.has_value());
+  EXPECT_EQ(harvest->unknown, 3u);
   v1::Domain out;
   ASSERT_TRUE(update_domain(*conn_, make("example.com"), &out).ok());
   EXPECT_EQ(redis_->cli({"EXISTS", keys::configured()}), "1");
@@ -244,6 +247,82 @@ TEST_F(DirectoryStore, MarkerIsWrittenByAdminWritesAndRequiredByLookups) {
   ASSERT_TRUE(check_marker(*conn_, true, &present, &migrated).ok());
   EXPECT_FALSE(present);  // nothing to migrate in an empty store
   EXPECT_EQ(redis_->cli({"EXISTS", keys::configured()}), "0");
+}
+
+// The harvest counters (harvest_counts.h): the write of one call is one
+// round trip; the read is one MGET, alone or inside the lookup pipeline.
+TEST_F(DirectoryStore, HarvestCountsAreWrittenAndReadInOneRoundTripEach) {
+  const HarvestQuery query{"192.0.2.1", 100, 10};
+  HarvestCounts counts;
+  ASSERT_TRUE(read_harvest(*conn_, query, &counts).ok());  // nothing yet
+  EXPECT_EQ(counts.unknown, 0u);
+  EXPECT_EQ(counts.blocked_until_ms, 0);
+  uint64_t before = conn_->round_trips();
+  HarvestWrite w;
+  w.ip = "192.0.2.1";
+  w.bucket = 100;
+  w.unknown = 2;
+  w.bucket_ttl_ms = 60000;
+  ASSERT_TRUE(record_harvest(*conn_, w).ok());
+  w.bucket = 95;
+  w.unknown = 3;
+  w.block_until_ms = 123456789;
+  w.block_ttl_ms = 30000;
+  ASSERT_TRUE(record_harvest(*conn_, w).ok());
+  EXPECT_EQ(conn_->round_trips() - before, 2u);
+  const std::string ttl = redis_->cli({"PTTL", keys::harvest("192.0.2.1", 100)});
+  EXPECT_GT(std::stoll(ttl), 50000);
+  EXPECT_LE(std::stoll(ttl), 60000);
+  EXPECT_EQ(redis_->cli({"GET", keys::harvest_block("192.0.2.1")}), "123456789");
+  EXPECT_GT(std::stoll(redis_->cli({"PTTL", keys::harvest_block("192.0.2.1")})), 20000);
+  // Sub-windows outside the query (90 is 11 back) do not count; other IPs are separate.
+  redis_->cli({"SET", keys::harvest("192.0.2.1", 90), "50"});
+  redis_->cli({"SET", keys::harvest("192.0.2.2", 100), "50"});
+  before = conn_->round_trips();
+  ASSERT_TRUE(read_harvest(*conn_, query, &counts).ok());
+  EXPECT_EQ(conn_->round_trips() - before, 1u);
+  EXPECT_EQ(counts.unknown, 5u);
+  EXPECT_EQ(counts.blocked_until_ms, 123456789);
+  // A block alone, and nothing at all (no round trip).
+  HarvestWrite block;
+  block.ip = "192.0.2.3";
+  block.block_until_ms = 42;
+  block.block_ttl_ms = 30000;
+  ASSERT_TRUE(record_harvest(*conn_, block).ok());
+  EXPECT_EQ(redis_->cli({"GET", keys::harvest_block("192.0.2.3")}), "42");
+  EXPECT_EQ(redis_->cli({"EXISTS", keys::harvest("192.0.2.3", 0)}), "0");
+  before = conn_->round_trips();
+  ASSERT_TRUE(record_harvest(*conn_, HarvestWrite{"192.0.2.4", 1, 0, 1000, 0, 0}).ok());
+  EXPECT_EQ(conn_->round_trips(), before);
+  // Folded into the lookup: still one round trip.
+  ASSERT_TRUE(create_domain(*conn_, make("example.com")).ok());
+  GroupFacts facts;
+  std::optional<HarvestCounts> folded;
+  before = conn_->round_trips();
+  ASSERT_TRUE(fetch_group(*conn_, {{"a", "example.com"}}, &facts, &query, &folded).ok());
+  EXPECT_EQ(conn_->round_trips() - before, 1u);
+  ASSERT_TRUE(folded.has_value());
+  EXPECT_EQ(folded->unknown, 5u);
+  EXPECT_EQ(folded->blocked_until_ms, 123456789);
+}
+
+TEST_F(DirectoryStore, HarvestFailuresAreStatusValues) {
+  // A key of the wrong type: the command fails, a status says so.
+  redis_->cli({"SADD", keys::harvest("192.0.2.9", 5), "x"});
+  HarvestWrite w{"192.0.2.9", 5, 1, 1000, 0, 0};
+  EXPECT_EQ(record_harvest(*conn_, w).code, Code::kUnavailable);
+  RedisConfig cfg;
+  cfg.port = test::free_tcp_port();
+  RedisConn dead(cfg);
+  EXPECT_EQ(dead.connect().code, Code::kUnavailable);
+  HarvestCounts counts;
+  EXPECT_EQ(read_harvest(dead, {"192.0.2.9", 5, 10}, &counts).code, Code::kUnavailable);
+  EXPECT_EQ(record_harvest(dead, w).code, Code::kUnavailable);
+  GroupFacts facts;
+  std::optional<HarvestCounts> folded = HarvestCounts{};
+  const HarvestQuery query{"192.0.2.9", 5, 10};
+  EXPECT_EQ(fetch_group(dead, {{"a", "example.com"}}, &facts, &query, &folded).code, Code::kUnavailable);
+  EXPECT_FALSE(folded.has_value());
 }
 
 }  // namespace
