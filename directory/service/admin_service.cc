@@ -7,7 +7,6 @@
 #include "directory/metrics.h"
 #include "directory/service/grpc_status.h"
 #include "directory/service/recipient_service.h"
-#include "directory/store/keys.h"
 #include "directory/store/normalise.h"
 #include "directory/store/callout_cache.h"
 #include "directory/store/store.h"
@@ -139,7 +138,7 @@ class ImportReactor final : public grpc::ServerReadReactor<v1::ImportChunk> {
       Status s = domain_name(chunk_.domain(), &name);
       if (s.ok()) {
         target_.only_domain = name;
-        tmp_key_ = store::keys::tmp_replace(name, nonce());
+        tmp_key_ = store::replace_key(name, nonce());
         s = store::replace_begin(conn, name, tmp_key_);
       }
       if (!s.ok()) {

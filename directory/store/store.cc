@@ -257,6 +257,8 @@ Status first_domain(RedisConn& conn, std::string* out) {
   return Status::Ok();
 }
 
+std::string marker_name() { return keys::configured(); }
+
 Status check_marker(RedisConn& conn, bool migrate, bool* present, bool* migrated) {
   *present = false;
   *migrated = false;
@@ -435,6 +437,10 @@ Status count_addresses(RedisConn& conn, const std::string& domain, uint64_t* cou
   if (r[0].integer == 0) return Status::Error(Code::kNotFound, "domain " + domain + " not found");
   *count = static_cast<uint64_t>(std::max<int64_t>(0, r[1].integer));
   return Status::Ok();
+}
+
+std::string replace_key(const std::string& domain, const std::string& nonce) {
+  return keys::tmp_replace(domain, nonce);
 }
 
 Status replace_begin(RedisConn& conn, const std::string& domain, const std::string& tmp_key) {

@@ -436,5 +436,11 @@ TEST_F(DirectoryStore, CalloutResultsAreReadWrittenAndForgotten) {
   EXPECT_EQ(forget_address_result(dead, "example.com", "bob", &removed).code, Code::kUnavailable);
 }
 
+TEST_F(DirectoryStore, ReplaceKeyAndMarkerName) {
+  EXPECT_EQ(replace_key("example.com", "n1"), keys::tmp_replace("example.com", "n1"));
+  EXPECT_NE(replace_key("example.com", "n1"), replace_key("example.com", "n2"));
+  EXPECT_EQ(marker_name(), keys::configured());
+}
+
 }  // namespace
 }  // namespace doorman::directory::store
