@@ -6,7 +6,6 @@
 #include "common/log.h"
 #include "directory/metrics.h"
 #include "directory/store/callout_cache.h"
-#include "directory/store/keys.h"
 #include "smtp/address.h"
 
 namespace doorman::directory::callout {
@@ -57,13 +56,16 @@ struct Callout::Flight {
   std::string key;              // "" for a catch-all-only flight
   bool with_catch_all = false;  // also probe a random local part
   bool refresh = false;         // a due entry: skip if someone refreshed it already
-  std::string lock_key;
+  bool catch_all_only = false;  // refresh_catch_all: the domain's own lock
   std::string token;
   std::vector<std::shared_ptr<Waiter>> waiters;
   Clock::time_point poll_until{};
   Clock::time_point started{};
   Clock::time_point probe_started{};
 };
+
+// The lock and the cache entries a flight works on (store/callout_cache.h).
+store::ProbeSubject Callout::subject_of(const Flight& f) { return {f.domain.name(), f.key, f.catch_all_only}; }
 
 Callout::Callout(store::RedisPool& pool, Settings settings)
     : pool_(pool), settings_(settings), prober_(settings), token_prefix_(random_hex(16)) {}
@@ -118,7 +120,6 @@ void Callout::verify(const doorman::v1::Domain& domain, const std::string& key, 
       slot->domain = domain;
       slot->key = key;
       slot->with_catch_all = with_catch_all_probe;
-      slot->lock_key = store::keys::callout_lock(domain.name(), key);
       is_new = true;
     }
     f = slot;
@@ -140,7 +141,6 @@ void Callout::refresh(const doorman::v1::Domain& domain, const std::string& key)
     slot->domain = domain;
     slot->key = key;
     slot->refresh = true;
-    slot->lock_key = store::keys::callout_lock(domain.name(), key);
     f = slot;
   }
   start_flight(f);
@@ -157,7 +157,7 @@ void Callout::refresh_catch_all(const doorman::v1::Domain& domain) {
     slot->domain = domain;
     slot->with_catch_all = true;
     slot->refresh = true;
-    slot->lock_key = store::keys::callout_domain_lock(domain.name());
+    slot->catch_all_only = true;
     f = slot;
   }
   start_flight(f);
@@ -170,37 +170,32 @@ void Callout::start_flight(const std::shared_ptr<Flight>& f) {
   bool queued = pool_.submit([this, f, lock_ms](store::RedisConn& conn) {
     // Lock and re-read in one round trip: a probe that finished a moment ago
     // (after our caller read the cache) is not repeated.
-    const std::string entry_key =
-        f->key.empty() ? store::keys::callout_domain(f->domain.name()) : store::keys::callout(f->domain.name(), f->key);
-    std::vector<store::Reply> r;
-    Status s = conn.pipeline({{"SET", f->lock_key, f->token, "NX", "PX", std::to_string(lock_ms)},
-                              {"GET", entry_key},
-                              {"GET", store::keys::callout_domain(f->domain.name())}},
-                             &r);
+    const store::ProbeSubject subject = subject_of(*f);
+    store::ProbeClaim claim;
+    Status s = store::claim_probe(conn, subject, f->token, lock_ms, &claim);
     if (!s.ok()) {
       finish(f, {Result::kError, "redis: " + s.message});
       return;
     }
-    bool acquired = store::reply_ok_status(r[0]);
-    std::optional<store::CacheEntry> entry, domain_status;
-    if (r[1].type == store::Reply::Type::kString) entry = store::decode_entry(r[1].str);
-    if (r[2].type == store::Reply::Type::kString) domain_status = store::decode_entry(r[2].str);
+    const bool acquired = claim.acquired;
+    const std::optional<store::CacheEntry>& entry = claim.entry;
+    const std::optional<store::CacheEntry>& domain_status = claim.catch_all;
     const int64_t now = store::unix_ms_now();
     if (entry && !f->key.empty()) {
       int64_t refresh = entry->result == "valid" ? settings_.positive_refresh.count() : settings_.negative_refresh.count();
       if (!f->refresh || now - entry->checked_ms < refresh) {
-        if (acquired) (void)store::unlock(conn, f->lock_key, f->token);
+        if (acquired) (void)store::release_probe_claim(conn, subject, f->token);
         finish(f, {entry->result == "valid" ? Result::kValid : Result::kUnknown, "cached meanwhile"});
         return;
       }
     }
     if (f->key.empty() && domain_status && now - domain_status->checked_ms < settings_.catch_all_refresh.count()) {
-      if (acquired) (void)store::unlock(conn, f->lock_key, f->token);
+      if (acquired) (void)store::release_probe_claim(conn, subject, f->token);
       finish(f, {Result::kPending, "catch-all status refreshed meanwhile"});
       return;
     }
     if (!f->key.empty() && !f->refresh && domain_status && domain_status->result == "catch-all") {
-      if (acquired) (void)store::unlock(conn, f->lock_key, f->token);
+      if (acquired) (void)store::release_probe_claim(conn, subject, f->token);
       finish(f, {Result::kCatchAll, "catch-all meanwhile"});
       return;
     }
@@ -224,29 +219,21 @@ void Callout::poll(const std::shared_ptr<Flight>& f) {
     return;
   }
   bool queued = pool_.submit([this, f](store::RedisConn& conn) {
-    std::vector<store::Reply> r;
-    Status s = conn.pipeline({{"GET", store::keys::callout(f->domain.name(), f->key)},
-                              {"GET", store::keys::callout_domain(f->domain.name())},
-                              {"EXISTS", f->lock_key}},
-                             &r);
+    store::ProbeProgress progress;
+    Status s = store::read_probe_progress(conn, subject_of(*f), &progress);
     if (!s.ok()) {
       finish(f, {Result::kError, "redis: " + s.message});
       return;
     }
-    if (r[0].type == store::Reply::Type::kString) {
-      if (auto e = store::decode_entry(r[0].str)) {
-        finish(f, {e->result == "valid" ? Result::kValid : Result::kUnknown, "answered for another replica"});
-        return;
-      }
+    if (const auto& e = progress.entry) {
+      finish(f, {e->result == "valid" ? Result::kValid : Result::kUnknown, "answered for another replica"});
+      return;
     }
-    if (r[1].type == store::Reply::Type::kString) {
-      auto d = store::decode_entry(r[1].str);
-      if (d && d->result == "catch-all") {
-        finish(f, {Result::kCatchAll, "catch-all, found by another replica"});
-        return;
-      }
+    if (progress.catch_all && progress.catch_all->result == "catch-all") {
+      finish(f, {Result::kCatchAll, "catch-all, found by another replica"});
+      return;
     }
-    if (r[2].integer == 0) {
+    if (!progress.claimed) {
       finish(f, {Result::kBackendTempFail, "another replica's probe was undecided"});
       return;
     }
@@ -329,9 +316,8 @@ void Callout::on_probe(const std::shared_ptr<Flight>& f, const ProbeResponse& r)
     const std::string& name = f->domain.name();
     if (domain_status) {
       std::optional<store::CacheEntry> old;
-      (void)store::read_entry(conn, store::keys::callout_domain(name), &old);
-      (void)store::write_entry(conn, store::keys::callout_domain(name), *domain_status,
-                               settings_.catch_all_ttl.count());
+      (void)store::read_catch_all_status(conn, name, &old);
+      (void)store::write_catch_all_status(conn, name, *domain_status, settings_.catch_all_ttl.count());
       bool was = old && old->result == "catch-all";
       bool is = domain_status->result == "catch-all";
       if (is && !was) {
@@ -343,9 +329,9 @@ void Callout::on_probe(const std::shared_ptr<Flight>& f, const ProbeResponse& r)
     }
     if (address_entry) {
       auto ttl = address_entry->result == "valid" ? settings_.positive_ttl : settings_.negative_ttl;
-      (void)store::write_entry(conn, store::keys::callout(name, f->key), *address_entry, ttl.count());
+      (void)store::write_address_result(conn, name, f->key, *address_entry, ttl.count());
     }
-    (void)store::unlock(conn, f->lock_key, f->token);
+    (void)store::release_probe_claim(conn, subject_of(*f), f->token);
     finish(f, outcome);
   });
   if (!queued) finish(f, outcome);

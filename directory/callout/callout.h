@@ -13,14 +13,15 @@
 //
 // Single flight: within this replica, concurrent requests for one address
 // share one flight; across replicas, the flight first takes a Redis lock
-// (SET NX PX, expiry = probe timeout + 5 s) and re-reads the cache in the
-// same round trip (a probe that finished a moment ago is not repeated). A
-// replica that does not get the lock polls the cache every poll_interval
-// while someone still waits. The first probe of a domain whose catch-all
-// status is unknown also asks for a random local part, in the same session
-// and transaction (Exim's "random" option): if the back-end accepts it, the
-// domain is a catch-all, which is recorded (and logged once per change) and
-// the address's own answer is not cached.
+// (store::claim_probe, expiry = probe timeout + 5 s) and re-reads the cache
+// in the same round trip (a probe that finished a moment ago is not
+// repeated). A replica that does not get the lock polls the cache
+// (store::read_probe_progress) every poll_interval while someone still
+// waits; Redis itself is spoken in store/callout_cache.h. The first probe of
+// a domain whose catch-all status is unknown also asks for a random local
+// part, in the same session and transaction (Exim's "random" option): if the
+// back-end accepts it, the domain is a catch-all, which is recorded (and
+// logged once per change) and the address's own answer is not cached.
 //
 // Outcomes: 2xx -> kValid, 5xx -> kUnknown, 4xx -> kBackendTempFail,
 // connection errors/timeouts/limits -> kError; only the first two are
@@ -38,6 +39,7 @@
 #include "directory/callout/prober.h"
 #include "directory/callout/settings.h"
 #include "directory/callout/timer.h"
+#include "directory/store/callout_cache.h"
 #include "directory/store/pool.h"
 #include "doorman/v1/admin.pb.h"
 
@@ -78,6 +80,7 @@ class Callout {
  private:
   struct Waiter;
   struct Flight;
+  static store::ProbeSubject subject_of(const Flight& f);
   void start_flight(const std::shared_ptr<Flight>& f);
   void send_probe(const std::shared_ptr<Flight>& f);
   void on_probe(const std::shared_ptr<Flight>& f, const ProbeResponse& r);

@@ -1,6 +1,6 @@
 // Check: when the Redis fetch failed we know nothing, so we defer
 // (451 4.4.3). Never a 5xx for our own trouble: the client retries later.
-// A store without its marker (keys.h keys::configured: Redis lost its
+// A store without its marker (store/keys.h "configured": Redis lost its
 // data) is our trouble too: 451 4.3.0, never the 550s an empty store would
 // otherwise give every recipient.
 #include "directory/checks/checks.h"

@@ -1,12 +1,10 @@
 #include "directory/harvest/harvest.h"
 
 #include <algorithm>
-#include <cstdlib>
 
 #include "common/ip_prefix.h"
 #include "common/log.h"
 #include "directory/metrics.h"
-#include "directory/store/keys.h"
 
 namespace doorman::directory::harvest {
 
@@ -66,26 +64,16 @@ CallOutcome Harvest::apply_to_call(const State& before, const std::vector<std::s
   return out;
 }
 
-store::Command Harvest::read_command(const std::string& ip, int64_t now) const {
-  store::Command cmd = {"MGET", store::keys::harvest_block(ip)};
-  const int64_t b = now / bucket_ms_;
-  for (int i = 0; i < kBuckets; ++i) cmd.push_back(store::keys::harvest(ip, b - i));
-  return cmd;
+store::HarvestQuery Harvest::query(const std::string& ip, int64_t now) const {
+  return {ip, now / bucket_ms_, kBuckets};
 }
 
-State Harvest::parse(const std::string& ip, const store::Reply* reply, int64_t now) {
-  if (!reply || reply->type != store::Reply::Type::kArray ||
-      reply->elements.size() != static_cast<size_t>(kBuckets) + 1)
-    return memory_state(ip, now);
+State Harvest::parse(const std::string& ip, const store::HarvestCounts* counts, int64_t now) {
+  if (!counts) return memory_state(ip, now);
   directory_metrics().harvest_fallback().set(0);
   State s;
-  const auto& e = reply->elements;
-  if (e[0].type == store::Reply::Type::kString) {
-    int64_t until = std::strtoll(e[0].str.c_str(), nullptr, 10);
-    if (until > now) s.blocked_ms = until - now;
-  }
-  for (size_t i = 1; i < e.size(); ++i)
-    if (e[i].type == store::Reply::Type::kString) s.unknown += std::strtoull(e[i].str.c_str(), nullptr, 10);
+  if (counts->blocked_until_ms > now) s.blocked_ms = counts->blocked_until_ms - now;
+  s.unknown = counts->unknown;
   return s;
 }
 
@@ -105,18 +93,18 @@ State Harvest::memory_state(const std::string& ip, int64_t now) {
   return s;
 }
 
-std::vector<store::Command> Harvest::write_commands(const std::string& ip, uint64_t unknown, bool block,
-                                                    int64_t now) const {
-  std::vector<store::Command> cmds;
-  const std::string key = store::keys::harvest(ip, now / bucket_ms_);
-  if (unknown > 0) {
-    cmds.push_back({"INCRBY", key, std::to_string(unknown)});
-    cmds.push_back({"PEXPIRE", key, std::to_string(settings_.window.count() + bucket_ms_)});
+store::HarvestWrite Harvest::write_of(const std::string& ip, uint64_t unknown, bool block, int64_t now) const {
+  store::HarvestWrite w;
+  w.ip = ip;
+  w.bucket = now / bucket_ms_;
+  w.unknown = unknown;
+  // A sub-window lives as long as the window can still reach it.
+  w.bucket_ttl_ms = settings_.window.count() + bucket_ms_;
+  if (block) {
+    w.block_until_ms = now + settings_.cooldown.count();
+    w.block_ttl_ms = settings_.cooldown.count();
   }
-  if (block)
-    cmds.push_back({"SET", store::keys::harvest_block(ip), std::to_string(now + settings_.cooldown.count()), "PX",
-                    std::to_string(settings_.cooldown.count())});
-  return cmds;
+  return w;
 }
 
 void Harvest::record_memory(const std::string& ip, uint64_t unknown, bool block, int64_t now) {
@@ -149,13 +137,7 @@ bool Harvest::record_on(store::RedisConn* conn, const std::string& ip, const Sta
                         int64_t now) {
   const bool block = !deferred(before) && crosses_defer(before, unknown);
   if (unknown == 0 && !block) return true;
-  std::vector<store::Command> cmds = write_commands(ip, unknown, block, now);
-  if (conn && conn->connected()) {
-    std::vector<store::Reply> replies;
-    bool ok = conn->pipeline(cmds, &replies).ok();
-    for (const auto& r : replies) ok = ok && !r.is_error();
-    if (ok) return true;
-  }
+  if (conn && conn->connected() && store::record_harvest(*conn, write_of(ip, unknown, block, now)).ok()) return true;
   record_memory(ip, unknown, block, now);
   return false;
 }

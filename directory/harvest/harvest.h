@@ -4,21 +4,22 @@
 // so every edge replica - sees the same count.
 //
 // The window is cut into kBuckets fixed sub-windows; each is one Redis
-// counter (keys::harvest, INCRBY + PEXPIRE), and the count is the sum of the
+// counter (store/harvest_counts.h), and the count is the sum of the
 // sub-windows that overlap the last `window` (so it slides in steps of
 // window/kBuckets). Past `tarpit_threshold` unknown recipients, every
 // verdict for that IP - accepts too, so the delay reveals nothing - carries
 // Verdict.delay_ms = `tarpit_delay` (the edge waits before sending it).
 // Past `defer_threshold`, a block key
-// (keys::harvest_block, PX = `cooldown`) is set and, while it lives, all of
+// (store/harvest_counts.h, PX = `cooldown`) is set and, while it lives, all of
 // that IP's recipients get DEFER 450 4.7.1 (source SOURCE_LIMIT) without
 // any check or probe running - a blocked IP cannot make probes either.
 //
-// Round trips: the read (one MGET of the block key and the sub-windows) is
-// folded into the recipient lookup pipeline (store::fetch_group); the write
-// (INCRBY, PEXPIRE, and SET PX when the defer threshold is crossed) is one
-// pipelined job on the pool after the reply, and only for a call that had
-// unknown recipients. Never a round trip per recipient.
+// Round trips: the read (query(): the block and the sub-windows) is folded
+// into the recipient lookup pipeline (store::fetch_group); the write
+// (store::record_harvest: the count, and the block when the defer threshold
+// is crossed) is one pipelined job on the pool after the reply, and only for
+// a call that had unknown recipients. Never a round trip per recipient. This
+// unit decides which sub-windows and what to write; it does not speak Redis.
 //
 // Redis unavailable (read or write fails, pool busy): the same counts are
 // kept in this process's memory (a map bounded to `memory_ips` IPs, least
@@ -51,6 +52,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "directory/store/harvest_counts.h"
 #include "directory/store/pool.h"
 #include "directory/store/redis.h"
 #include "doorman/v1/recipient.pb.h"
@@ -105,10 +107,11 @@ class Harvest : public std::enable_shared_from_this<Harvest> {
   CallOutcome apply_to_call(const State& before, const std::vector<std::string>& rcpts,
                             std::vector<doorman::v1::Verdict>* verdicts) const;
 
-  // The read folded into the lookup pipeline: MGET block bucket....
-  store::Command read_command(const std::string& ip, int64_t now_ms) const;
-  // Its reply; null or an error reply -> the in-memory state.
-  State parse(const std::string& ip, const store::Reply* reply, int64_t now_ms);
+  // The read folded into the lookup pipeline: the block and the kBuckets
+  // sub-windows that end at now_ms.
+  store::HarvestQuery query(const std::string& ip, int64_t now_ms) const;
+  // What it read; null (the read failed) -> the in-memory state.
+  State parse(const std::string& ip, const store::HarvestCounts* counts, int64_t now_ms);
   State memory_state(const std::string& ip, int64_t now_ms);
 
   // Records `unknown` new unknown recipients (and a block when the defer
@@ -134,8 +137,7 @@ class Harvest : public std::enable_shared_from_this<Harvest> {
   int64_t bucket_ms() const { return bucket_ms_; }
 
  private:
-  std::vector<store::Command> write_commands(const std::string& ip, uint64_t unknown, bool block,
-                                             int64_t now_ms) const;
+  store::HarvestWrite write_of(const std::string& ip, uint64_t unknown, bool block, int64_t now_ms) const;
   void record_memory(const std::string& ip, uint64_t unknown, bool block, int64_t now_ms);
 
   struct Entry {

@@ -7,7 +7,6 @@
 #include "directory/metrics.h"
 #include "directory/service/grpc_status.h"
 #include "directory/service/recipient_service.h"
-#include "directory/store/keys.h"
 #include "directory/store/normalise.h"
 #include "directory/store/callout_cache.h"
 #include "directory/store/store.h"
@@ -139,7 +138,7 @@ class ImportReactor final : public grpc::ServerReadReactor<v1::ImportChunk> {
       Status s = domain_name(chunk_.domain(), &name);
       if (s.ok()) {
         target_.only_domain = name;
-        tmp_key_ = store::keys::tmp_replace(name, nonce());
+        tmp_key_ = store::replace_key(name, nonce());
         s = store::replace_begin(conn, name, tmp_key_);
       }
       if (!s.ok()) {
@@ -384,16 +383,16 @@ grpc::ServerUnaryReactor* AdminService::Explain(Ctx* ctx, const v1::ExplainReque
     std::vector<std::vector<std::string>> steps;
     const std::string ip = harvest ? harvest->usable_ip(req->session().client_ip()) : "";
     const int64_t now = harvest::now_ms();
-    std::vector<store::Command> extra;
-    std::vector<store::Reply> extra_replies;
-    if (!ip.empty()) extra.push_back(harvest->read_command(ip, now));
-    check_group(conn, {req->address()}, &verdicts, &steps, error, ages, nullptr, nullptr, extra, &extra_replies,
-                postmaster_domain);
+    std::optional<store::HarvestQuery> query;
+    std::optional<store::HarvestCounts> counts;
+    if (!ip.empty()) query = harvest->query(ip, now);
+    check_group(conn, {req->address()}, &verdicts, &steps, error, ages, nullptr, nullptr, query ? &*query : nullptr,
+                &counts, postmaster_domain);
     *resp->mutable_verdict() = verdicts.front();
     for (auto& s : steps.front()) resp->add_steps(std::move(s));
     if (!ip.empty()) {
       // Read only: Explain never counts.
-      harvest::State hs = harvest->parse(ip, extra_replies.empty() ? nullptr : &extra_replies[0], now);
+      harvest::State hs = harvest->parse(ip, counts ? &*counts : nullptr, now);
       resp->add_steps(harvest->describe(ip, hs));
       if (harvest->deferred(hs)) {
         *resp->mutable_verdict() = harvest::defer_verdict(req->address());
@@ -449,18 +448,16 @@ grpc::ServerUnaryReactor* AdminService::GetCalloutEntry(Ctx* ctx, const v1::Call
     Status s = callout_key(conn, req->address(), &domain, &key);
     if (!s.ok()) return s;
     resp->set_address(smtp::Mailbox{key, domain}.str());
-    std::vector<store::Reply> r;
-    const std::string k = store::keys::callout(domain, key);
-    s = conn.pipeline({{"GET", k}, {"PTTL", k}}, &r);
+    std::optional<store::CacheEntry> e;
+    int64_t pttl_ms = 0;
+    s = store::read_address_result(conn, domain, key, &e, &pttl_ms);
     if (!s.ok()) return s;
-    if (r[0].type != store::Reply::Type::kString) return Status::Ok();
-    auto e = store::decode_entry(r[0].str);
     if (!e) return Status::Ok();
     const int64_t now = store::unix_ms_now();
     resp->set_found(true);
     resp->set_result(e->result);
     resp->set_age_ms(now - e->checked_ms);
-    resp->set_expires_in_ms(r[1].integer >= 0 ? r[1].integer : e->expires_ms - now);
+    resp->set_expires_in_ms(pttl_ms >= 0 ? pttl_ms : e->expires_ms - now);
     auto refresh = e->result == "valid" ? settings.positive_refresh : settings.negative_refresh;
     resp->set_refresh_in_ms(e->checked_ms + refresh.count() - now);
     resp->set_source(e->backend);
@@ -478,7 +475,7 @@ grpc::ServerUnaryReactor* AdminService::ForgetCalloutEntry(Ctx* ctx, const v1::C
     Status s = callout_key(conn, req->address(), &domain, &key);
     if (!s.ok()) return s;
     bool removed = false;
-    s = store::forget_entry(conn, store::keys::callout(domain, key), &removed);
+    s = store::forget_address_result(conn, domain, key, &removed);
     if (!s.ok()) return s;
     resp->set_removed(removed);
     log::info("callout_forget").kv("domain", domain).kv("removed", removed);

@@ -25,8 +25,8 @@ checks::CalloutAges callout_ages(const callout::Callout* callout) {
 void check_group(store::RedisConn* conn, const std::vector<std::string>& recipients,
                  std::vector<v1::Verdict>* verdicts, std::vector<std::vector<std::string>>* steps,
                  const std::string& error, const checks::CalloutAges& ages, std::vector<checks::Facts>* facts,
-                 std::vector<checks::CalloutPlan>* plans, const std::vector<store::Command>& extra,
-                 std::vector<store::Reply>* extra_replies, const std::string& postmaster_domain) {
+                 std::vector<checks::CalloutPlan>* plans, const store::HarvestQuery* harvest,
+                 std::optional<store::HarvestCounts>* harvest_counts, const std::string& postmaster_domain) {
   // A bare "postmaster" is postmaster@D (recipient_service.h).
   std::vector<std::string> resolved(recipients);
   std::vector<bool> bare(recipients.size(), false);
@@ -51,8 +51,8 @@ void check_group(store::RedisConn* conn, const std::vector<std::string>& recipie
   store::GroupFacts group;
   Status lookup = Status::Unavailable(error.empty() ? "no connection" : error);
   if (conn)
-    lookup = mailboxes.empty() && extra.empty() ? Status::Ok()
-                                                : store::fetch_group(*conn, mailboxes, &group, extra, extra_replies);
+    lookup = mailboxes.empty() && !harvest ? Status::Ok()
+                                           : store::fetch_group(*conn, mailboxes, &group, harvest, harvest_counts);
   for (size_t i = 0; i < resolved.size(); ++i) {
     checks::Facts f = checks::make_facts(resolved[i], group, lookup, ages);
     checks::Evaluation e = checks::evaluate(f, /*explain=*/steps != nullptr);
@@ -205,11 +205,11 @@ grpc::ServerUnaryReactor* RecipientService::CheckRecipients(grpc::CallbackServer
     std::vector<v1::Verdict> verdicts;
     std::vector<checks::Facts> facts;
     std::vector<checks::CalloutPlan> plans;
-    std::vector<store::Command> extra;
-    std::vector<store::Reply> extra_replies;
-    if (!ip.empty()) extra.push_back(harvest->read_command(ip, now_ms));
-    check_group(conn, rcpts, &verdicts, nullptr, error, callout_ages(engine), &facts, &plans, extra, &extra_replies,
-                postmaster_domain);
+    std::optional<store::HarvestQuery> query;
+    std::optional<store::HarvestCounts> counts;
+    if (!ip.empty()) query = harvest->query(ip, now_ms);
+    check_group(conn, rcpts, &verdicts, nullptr, error, callout_ages(engine), &facts, &plans,
+                query ? &*query : nullptr, &counts, postmaster_domain);
     CheckResult result = CheckResult::kOk;
     bool marker_missing = false, marker_seen = false;
     for (const auto& f : facts) {
@@ -220,7 +220,7 @@ grpc::ServerUnaryReactor* RecipientService::CheckRecipients(grpc::CallbackServer
     if (store_state && (marker_missing || marker_seen)) store_state->observe(!marker_missing);
     harvest::State hs;
     if (!ip.empty()) {
-      hs = harvest->parse(ip, extra_replies.empty() ? nullptr : &extra_replies[0], now_ms);
+      hs = harvest->parse(ip, counts ? &*counts : nullptr, now_ms);
       if (harvest->deferred(hs)) {
         // No check result is used and no probe starts for a deferred IP.
         for (size_t i = 0; i < verdicts.size(); ++i) {

@@ -34,10 +34,13 @@
 // refresh).
 #pragma once
 
+#include <optional>
+
 #include "directory/callout/callout.h"
 #include "directory/checks/registry.h"
 #include "directory/harvest/harvest.h"
 #include "directory/service/store_state.h"
+#include "directory/store/harvest_counts.h"
 #include "directory/store/pool.h"
 #include "doorman/v1/recipient.grpc.pb.h"
 
@@ -92,7 +95,8 @@ void check_group(store::RedisConn* conn, const std::vector<std::string>& recipie
                  std::vector<doorman::v1::Verdict>* verdicts, std::vector<std::vector<std::string>>* steps,
                  const std::string& error = "", const checks::CalloutAges& ages = {},
                  std::vector<checks::Facts>* facts = nullptr, std::vector<checks::CalloutPlan>* plans = nullptr,
-                 const std::vector<store::Command>& extra = {}, std::vector<store::Reply>* extra_replies = nullptr,
+                 const store::HarvestQuery* harvest = nullptr,
+                 std::optional<store::HarvestCounts>* harvest_counts = nullptr,
                  const std::string& postmaster_domain = "");
 
 }  // namespace doorman::directory::service

@@ -9,7 +9,6 @@
 #include "common/log.h"
 #include "directory/metrics.h"
 #include "directory/store/callout_cache.h"
-#include "directory/store/keys.h"
 #include "directory/store/store.h"
 
 namespace doorman::directory::service {
@@ -128,7 +127,7 @@ void Server::marker_probe() {
     if (conn.connected() && store::check_marker(conn, migrate->load(), &present, &migrated).ok()) {
       migrate->store(false);
       if (migrated)
-        log::info("store_marker_migrated").kv("marker", store::keys::configured())
+        log::info("store_marker_migrated").kv("marker", store::marker_name())
             .kv("message", "domains found without the marker of a configured store: marker set");
       state->observe(present);
     }

@@ -1,5 +1,5 @@
 // Whether the directory's Redis store is configured: the marker key
-// (store/keys.h keys::configured) that every admin write creating or
+// (store/keys.h "configured") that every admin write creating or
 // updating a domain (and every list replace, so every apply) sets.
 //
 // A Redis that restarted empty, or was flushed, has no marker: the checks

@@ -28,6 +28,16 @@ std::string clean(std::string_view s) {
 constexpr char kUnlockScript[] =
     "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end";
 
+// A GET reply as an entry: nil, an error or a malformed value is no entry.
+std::optional<CacheEntry> decoded(const Reply& r) {
+  return r.type == Reply::Type::kString ? decode_entry(r.str) : std::nullopt;
+}
+
+std::string lock_key(const ProbeSubject& subject) {
+  return subject.catch_all_only ? keys::callout_domain_lock(subject.domain)
+                                : keys::callout_lock(subject.domain, subject.local);
+}
+
 }  // namespace
 
 int64_t unix_ms_now() {
@@ -74,22 +84,71 @@ Status read_entry(RedisConn& conn, const std::string& key, std::optional<CacheEn
   return Status::Ok();
 }
 
-Status try_lock(RedisConn& conn, const std::string& key, const std::string& token, int64_t ttl_ms, bool* acquired) {
-  Reply r;
-  Status s = conn.command({"SET", key, token, "NX", "PX", std::to_string(ttl_ms)}, &r);
+Status claim_probe(RedisConn& conn, const ProbeSubject& subject, const std::string& token, int64_t ttl_ms,
+                   ProbeClaim* out) {
+  *out = ProbeClaim();
+  const std::string entry_key =
+      subject.local.empty() ? keys::callout_domain(subject.domain) : keys::callout(subject.domain, subject.local);
+  std::vector<Reply> r;
+  Status s = conn.pipeline({{"SET", lock_key(subject), token, "NX", "PX", std::to_string(ttl_ms)},
+                            {"GET", entry_key},
+                            {"GET", keys::callout_domain(subject.domain)}},
+                           &r);
   if (!s.ok()) return s;
-  *acquired = reply_ok_status(r);
+  out->acquired = reply_ok_status(r[0]);
+  out->entry = decoded(r[1]);
+  out->catch_all = decoded(r[2]);
   return Status::Ok();
 }
 
-Status unlock(RedisConn& conn, const std::string& key, const std::string& token) {
-  Reply r;
-  return conn.command({"EVAL", kUnlockScript, "1", key, token}, &r);
+Status read_probe_progress(RedisConn& conn, const ProbeSubject& subject, ProbeProgress* out) {
+  *out = ProbeProgress();
+  std::vector<Reply> r;
+  Status s = conn.pipeline({{"GET", keys::callout(subject.domain, subject.local)},
+                            {"GET", keys::callout_domain(subject.domain)},
+                            {"EXISTS", lock_key(subject)}},
+                           &r);
+  if (!s.ok()) return s;
+  out->entry = decoded(r[0]);
+  out->catch_all = decoded(r[1]);
+  out->claimed = r[2].integer != 0;
+  return Status::Ok();
 }
 
-Status forget_entry(RedisConn& conn, const std::string& key, bool* removed) {
+Status release_probe_claim(RedisConn& conn, const ProbeSubject& subject, const std::string& token) {
   Reply r;
-  Status s = conn.command({"DEL", key}, &r);
+  return conn.command({"EVAL", kUnlockScript, "1", lock_key(subject), token}, &r);
+}
+
+Status read_catch_all_status(RedisConn& conn, const std::string& domain, std::optional<CacheEntry>* out) {
+  return read_entry(conn, keys::callout_domain(domain), out);
+}
+
+Status write_catch_all_status(RedisConn& conn, const std::string& domain, const CacheEntry& e, int64_t ttl_ms) {
+  return write_entry(conn, keys::callout_domain(domain), e, ttl_ms);
+}
+
+Status write_address_result(RedisConn& conn, const std::string& domain, const std::string& local, const CacheEntry& e,
+                            int64_t ttl_ms) {
+  return write_entry(conn, keys::callout(domain, local), e, ttl_ms);
+}
+
+Status read_address_result(RedisConn& conn, const std::string& domain, const std::string& local,
+                           std::optional<CacheEntry>* entry, int64_t* pttl_ms) {
+  *entry = std::nullopt;
+  *pttl_ms = 0;
+  const std::string k = keys::callout(domain, local);
+  std::vector<Reply> r;
+  Status s = conn.pipeline({{"GET", k}, {"PTTL", k}}, &r);
+  if (!s.ok()) return s;
+  *entry = decoded(r[0]);
+  *pttl_ms = r[1].integer;
+  return Status::Ok();
+}
+
+Status forget_address_result(RedisConn& conn, const std::string& domain, const std::string& local, bool* removed) {
+  Reply r;
+  Status s = conn.command({"DEL", keys::callout(domain, local)}, &r);
   if (!s.ok()) return s;
   *removed = r.integer > 0;
   return Status::Ok();

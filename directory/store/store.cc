@@ -99,9 +99,9 @@ void fill_catch_all(const Reply& get, Domain* domain) {
 }
 
 Status fetch_group(RedisConn& conn, const std::vector<smtp::Mailbox>& mailboxes, GroupFacts* out,
-                   const std::vector<Command>& trailing, std::vector<Reply>* extra_replies) {
+                   const HarvestQuery* harvest, std::optional<HarvestCounts>* harvest_counts) {
   out->clear();
-  if (extra_replies) extra_replies->clear();
+  if (harvest_counts) harvest_counts->reset();
   // Distinct domains, each with its candidates in first-seen order.
   std::map<std::string, std::vector<std::string>> candidates;
   for (const auto& m : mailboxes) {
@@ -122,12 +122,14 @@ Status fetch_group(RedisConn& conn, const std::vector<smtp::Mailbox>& mailboxes,
     cmds.push_back(std::move(mget));
   }
   const size_t own = cmds.size();
-  cmds.insert(cmds.end(), trailing.begin(), trailing.end());
+  if (harvest) cmds.push_back(harvest_read_command(*harvest));
   std::vector<Reply> replies;
   Status s = conn.pipeline(cmds, &replies);
   if (!s.ok()) return s;
-  if (extra_replies && replies.size() >= own + trailing.size())
-    extra_replies->assign(replies.begin() + static_cast<std::ptrdiff_t>(own), replies.end());
+  if (harvest && harvest_counts && replies.size() > own) {
+    HarvestCounts counts;
+    if (parse_harvest_reply(*harvest, replies[own], &counts)) *harvest_counts = counts;
+  }
   if (replies[0].is_error()) return redis_error(replies[0], "EXISTS");
   if (replies[0].integer == 0) return Status::Error(Code::kFailedPrecondition, std::string(kNotConfiguredMessage));
   size_t i = 1;
@@ -254,6 +256,8 @@ Status first_domain(RedisConn& conn, std::string* out) {
     if (out->empty() || e.str < *out) *out = e.str;
   return Status::Ok();
 }
+
+std::string marker_name() { return keys::configured(); }
 
 Status check_marker(RedisConn& conn, bool migrate, bool* present, bool* migrated) {
   *present = false;
@@ -433,6 +437,10 @@ Status count_addresses(RedisConn& conn, const std::string& domain, uint64_t* cou
   if (r[0].integer == 0) return Status::Error(Code::kNotFound, "domain " + domain + " not found");
   *count = static_cast<uint64_t>(std::max<int64_t>(0, r[1].integer));
   return Status::Ok();
+}
+
+std::string replace_key(const std::string& domain, const std::string& nonce) {
+  return keys::tmp_replace(domain, nonce);
 }
 
 Status replace_begin(RedisConn& conn, const std::string& domain, const std::string& tmp_key) {

@@ -1,5 +1,19 @@
 // The directory's Redis operations over the key schema of keys.h.
 //
+// store/ is the only place that speaks Redis: commands, scripts, key names
+// and reply parsing stay here, behind functions named for what they mean.
+//   store.h          the lookup (fetch_group), the marker, domains, address
+//                    lists, replace
+//   callout_cache.h  the callout cache: the single-flight lock of a probe
+//                    (claim_probe, read_probe_progress, release_probe_claim),
+//                    its answers (read/write_catch_all_status,
+//                    write_address_result) and the admin side
+//                    (read_address_result, forget_address_result,
+//                    flush_domain, count_catch_all_domains)
+//   harvest_counts.h the harvest counters (read_harvest, record_harvest; the
+//                    read also rides in fetch_group)
+//   redis.h, pool.h  the connection and the worker pool under them
+//
 // Every function runs on a caller-supplied RedisConn (a pool worker's) and
 // blocks on it; every function pipelines its commands and says how many
 // round trips it makes. Failures come back as Status: kUnavailable for Redis
@@ -21,6 +35,7 @@
 #include <vector>
 
 #include "directory/store/callout_cache.h"
+#include "directory/store/harvest_counts.h"
 #include "directory/store/redis.h"
 #include "directory/store/status.h"
 #include "doorman/v1/admin.pb.h"
@@ -51,12 +66,16 @@ inline constexpr std::string_view kNotConfiguredMessage =
 // SMISMEMBER of every lookup candidate (normalise.h) in ONE round trip. A
 // second round trip happens only when a domain uses a separator other than
 // "+" or "" and a recipient contains it.
-// `extra` commands (the harvest read) ride in the first pipeline; their
-// replies go to *extra_replies (left empty when the round trip failed).
+// With `harvest`, the harvest read (harvest_counts.h) rides in the first
+// pipeline; *harvest_counts gets its counts, or nullopt when the round trip
+// or the read failed.
 // Without the marker: kFailedPrecondition (kNotConfiguredMessage); the
-// extra replies are still filled.
+// harvest counts are still filled.
 Status fetch_group(RedisConn& conn, const std::vector<smtp::Mailbox>& mailboxes, GroupFacts* out,
-                   const std::vector<Command>& extra = {}, std::vector<Reply>* extra_replies = nullptr);
+                   const HarvestQuery* harvest = nullptr, std::optional<HarvestCounts>* harvest_counts = nullptr);
+
+// The marker's key (keys.h configured), for log lines.
+std::string marker_name();
 
 // One round trip: whether the marker exists (*present). With `migrate`, a
 // missing marker is set (SET NX) when doorman:v1:domains is not empty, and
@@ -121,6 +140,10 @@ struct ReplaceCounts {
   uint64_t removed = 0;
   uint64_t unchanged = 0;
 };
+// The temp set of one replace stream, unique per `nonce` (keys.h
+// tmp:replace): the handle the service keeps for replace_begin, _commit and
+// _abort. No I/O.
+std::string replace_key(const std::string& domain, const std::string& nonce);
 Status replace_begin(RedisConn& conn, const std::string& domain, const std::string& tmp_key);
 Status replace_commit(RedisConn& conn, const std::string& domain, const std::string& tmp_key, ReplaceCounts* out);
 Status replace_abort(RedisConn& conn, const std::string& tmp_key);

@@ -106,9 +106,9 @@ class Harvest : public ::testing::Test {
     if (!conn.connect().ok()) return 0;
     auto h = std::make_shared<harvest::Harvest>(small());
     int64_t now = harvest::now_ms();
-    store::Reply r;
-    if (!conn.command(h->read_command(ip, now), &r).ok()) return 0;
-    return h->parse(ip, &r, now).unknown;
+    store::HarvestCounts counts;
+    if (!store::read_harvest(conn, h->query(ip, now), &counts).ok()) return 0;
+    return h->parse(ip, &counts, now).unknown;
   }
   // Recording happens after the reply: wait until Redis has it.
   void wait_count(const std::string& ip, uint64_t n) {

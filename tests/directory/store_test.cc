@@ -1,8 +1,10 @@
 // The store against a real redis-server (started by the fixture): domains,
-// address writes with normalisation, paging, replace, and the group fetch in
-// one round trip.
+// address writes with normalisation, paging, replace, the group fetch in
+// one round trip, the callout single flight and cache entries, and the
+// harvest counters.
 #include <gtest/gtest.h>
 
+#include <optional>
 #include <set>
 
 #include "directory/store/keys.h"
@@ -204,14 +206,16 @@ TEST_F(DirectoryStore, MarkerIsWrittenByAdminWritesAndRequiredByLookups) {
   ASSERT_TRUE(create_domain(*conn_, make("example.com")).ok());
   EXPECT_EQ(redis_->cli({"EXISTS", keys::configured()}), "1");
   EXPECT_TRUE(fetch_group(*conn_, {{"a", "example.com"}}, &facts).ok());
-  // Gone (FLUSHALL, a restart without persistence): refused, but the extra
-  // commands of the pipeline (the harvest read) still answer.
+  // Gone (FLUSHALL, a restart without persistence): refused, but the
+  // harvest read of the pipeline still answers.
   redis_->cli({"DEL", keys::configured()});
-  std::vector<Reply> extra;
-  s = fetch_group(*conn_, {{"a", "example.com"}}, &facts, {{"PING"}}, &extra);
+  redis_->cli({"SET", keys::harvest("192.0.2.1", 7), "3"});
+  const HarvestQuery query{"192.0.2.1", 7, 10};
+  std::optional<HarvestCounts> harvest;
+  s = fetch_group(*conn_, {{"a", "example.com"}}, &facts, &query, &harvest);
   EXPECT_EQ(s.code, Code::kFailedPrecondition);
-  ASSERT_EQ(extra.size(), 1u);
-  EXPECT_EQ(extra[0].str, "PONG");
+  ASSERT_TRUE(harvest.has_value());
+  EXPECT_EQ(harvest->unknown, 3u);
   v1::Domain out;
   ASSERT_TRUE(update_domain(*conn_, make("example.com"), &out).ok());
   EXPECT_EQ(redis_->cli({"EXISTS", keys::configured()}), "1");
@@ -244,6 +248,198 @@ TEST_F(DirectoryStore, MarkerIsWrittenByAdminWritesAndRequiredByLookups) {
   ASSERT_TRUE(check_marker(*conn_, true, &present, &migrated).ok());
   EXPECT_FALSE(present);  // nothing to migrate in an empty store
   EXPECT_EQ(redis_->cli({"EXISTS", keys::configured()}), "0");
+}
+
+// The harvest counters (harvest_counts.h): the write of one call is one
+// round trip; the read is one MGET, alone or inside the lookup pipeline.
+TEST_F(DirectoryStore, HarvestCountsAreWrittenAndReadInOneRoundTripEach) {
+  const HarvestQuery query{"192.0.2.1", 100, 10};
+  HarvestCounts counts;
+  ASSERT_TRUE(read_harvest(*conn_, query, &counts).ok());  // nothing yet
+  EXPECT_EQ(counts.unknown, 0u);
+  EXPECT_EQ(counts.blocked_until_ms, 0);
+  uint64_t before = conn_->round_trips();
+  HarvestWrite w;
+  w.ip = "192.0.2.1";
+  w.bucket = 100;
+  w.unknown = 2;
+  w.bucket_ttl_ms = 60000;
+  ASSERT_TRUE(record_harvest(*conn_, w).ok());
+  w.bucket = 95;
+  w.unknown = 3;
+  w.block_until_ms = 123456789;
+  w.block_ttl_ms = 30000;
+  ASSERT_TRUE(record_harvest(*conn_, w).ok());
+  EXPECT_EQ(conn_->round_trips() - before, 2u);
+  const std::string ttl = redis_->cli({"PTTL", keys::harvest("192.0.2.1", 100)});
+  EXPECT_GT(std::stoll(ttl), 50000);
+  EXPECT_LE(std::stoll(ttl), 60000);
+  EXPECT_EQ(redis_->cli({"GET", keys::harvest_block("192.0.2.1")}), "123456789");
+  EXPECT_GT(std::stoll(redis_->cli({"PTTL", keys::harvest_block("192.0.2.1")})), 20000);
+  // Sub-windows outside the query (90 is 11 back) do not count; other IPs are separate.
+  redis_->cli({"SET", keys::harvest("192.0.2.1", 90), "50"});
+  redis_->cli({"SET", keys::harvest("192.0.2.2", 100), "50"});
+  before = conn_->round_trips();
+  ASSERT_TRUE(read_harvest(*conn_, query, &counts).ok());
+  EXPECT_EQ(conn_->round_trips() - before, 1u);
+  EXPECT_EQ(counts.unknown, 5u);
+  EXPECT_EQ(counts.blocked_until_ms, 123456789);
+  // A block alone, and nothing at all (no round trip).
+  HarvestWrite block;
+  block.ip = "192.0.2.3";
+  block.block_until_ms = 42;
+  block.block_ttl_ms = 30000;
+  ASSERT_TRUE(record_harvest(*conn_, block).ok());
+  EXPECT_EQ(redis_->cli({"GET", keys::harvest_block("192.0.2.3")}), "42");
+  EXPECT_EQ(redis_->cli({"EXISTS", keys::harvest("192.0.2.3", 0)}), "0");
+  before = conn_->round_trips();
+  ASSERT_TRUE(record_harvest(*conn_, HarvestWrite{"192.0.2.4", 1, 0, 1000, 0, 0}).ok());
+  EXPECT_EQ(conn_->round_trips(), before);
+  // Folded into the lookup: still one round trip.
+  ASSERT_TRUE(create_domain(*conn_, make("example.com")).ok());
+  GroupFacts facts;
+  std::optional<HarvestCounts> folded;
+  before = conn_->round_trips();
+  ASSERT_TRUE(fetch_group(*conn_, {{"a", "example.com"}}, &facts, &query, &folded).ok());
+  EXPECT_EQ(conn_->round_trips() - before, 1u);
+  ASSERT_TRUE(folded.has_value());
+  EXPECT_EQ(folded->unknown, 5u);
+  EXPECT_EQ(folded->blocked_until_ms, 123456789);
+}
+
+TEST_F(DirectoryStore, HarvestFailuresAreStatusValues) {
+  // A key of the wrong type: the command fails, a status says so.
+  redis_->cli({"SADD", keys::harvest("192.0.2.9", 5), "x"});
+  HarvestWrite w{"192.0.2.9", 5, 1, 1000, 0, 0};
+  EXPECT_EQ(record_harvest(*conn_, w).code, Code::kUnavailable);
+  RedisConfig cfg;
+  cfg.port = test::free_tcp_port();
+  RedisConn dead(cfg);
+  EXPECT_EQ(dead.connect().code, Code::kUnavailable);
+  HarvestCounts counts;
+  EXPECT_EQ(read_harvest(dead, {"192.0.2.9", 5, 10}, &counts).code, Code::kUnavailable);
+  EXPECT_EQ(record_harvest(dead, w).code, Code::kUnavailable);
+  GroupFacts facts;
+  std::optional<HarvestCounts> folded = HarvestCounts{};
+  const HarvestQuery query{"192.0.2.9", 5, 10};
+  EXPECT_EQ(fetch_group(dead, {{"a", "example.com"}}, &facts, &query, &folded).code, Code::kUnavailable);
+  EXPECT_FALSE(folded.has_value());
+}
+
+// The callout single flight (callout_cache.h): claim, progress, release, one
+// round trip each, on the lock of the address or of the catch-all probe.
+TEST_F(DirectoryStore, ProbeClaimIsOneOwnerAtATime) {
+  const int64_t now = unix_ms_now();
+  const CacheEntry valid{"valid", now, now + 60000, "127.0.0.1:2526", "250 2.1.5 Ok"};
+  const CacheEntry normal{"normal", now, now + 60000, "127.0.0.1:2526", "550 5.1.1 no"};
+  const ProbeSubject alice{"example.com", "alice", false};
+  uint64_t before = conn_->round_trips();
+  ProbeClaim claim;
+  ASSERT_TRUE(claim_probe(*conn_, alice, "t1", 10000, &claim).ok());
+  EXPECT_EQ(conn_->round_trips() - before, 1u);
+  EXPECT_TRUE(claim.acquired);
+  EXPECT_FALSE(claim.entry.has_value());
+  EXPECT_FALSE(claim.catch_all.has_value());
+  EXPECT_EQ(redis_->cli({"GET", keys::callout_lock("example.com", "alice")}), "t1");
+  const int64_t lock_ttl = std::stoll(redis_->cli({"PTTL", keys::callout_lock("example.com", "alice")}));
+  EXPECT_GT(lock_ttl, 5000);
+  EXPECT_LE(lock_ttl, 10000);
+  // Another replica: no lock, but it sees what is cached.
+  ASSERT_TRUE(write_address_result(*conn_, "example.com", "alice", valid, 60000).ok());
+  ASSERT_TRUE(write_catch_all_status(*conn_, "example.com", normal, 60000).ok());
+  ASSERT_TRUE(claim_probe(*conn_, alice, "t2", 10000, &claim).ok());
+  EXPECT_FALSE(claim.acquired);
+  ASSERT_TRUE(claim.entry.has_value());
+  EXPECT_EQ(claim.entry->result, "valid");
+  ASSERT_TRUE(claim.catch_all.has_value());
+  EXPECT_EQ(claim.catch_all->result, "normal");
+  // Its progress: the answer and the lock still held.
+  ProbeProgress progress;
+  before = conn_->round_trips();
+  ASSERT_TRUE(read_probe_progress(*conn_, alice, &progress).ok());
+  EXPECT_EQ(conn_->round_trips() - before, 1u);
+  ASSERT_TRUE(progress.entry.has_value());
+  EXPECT_EQ(progress.entry->backend, "127.0.0.1:2526");
+  EXPECT_EQ(progress.catch_all->result, "normal");
+  EXPECT_TRUE(progress.claimed);
+  // Only the owner releases.
+  ASSERT_TRUE(release_probe_claim(*conn_, alice, "t2").ok());
+  EXPECT_EQ(redis_->cli({"EXISTS", keys::callout_lock("example.com", "alice")}), "1");
+  before = conn_->round_trips();
+  ASSERT_TRUE(release_probe_claim(*conn_, alice, "t1").ok());
+  EXPECT_EQ(conn_->round_trips() - before, 1u);
+  EXPECT_EQ(redis_->cli({"EXISTS", keys::callout_lock("example.com", "alice")}), "0");
+  ASSERT_TRUE(read_probe_progress(*conn_, alice, &progress).ok());
+  EXPECT_FALSE(progress.claimed);
+  // The catch-all probe has its own lock; its entry is the domain's status.
+  const ProbeSubject random{"example.com", "", true};
+  ASSERT_TRUE(claim_probe(*conn_, random, "t3", 10000, &claim).ok());
+  EXPECT_TRUE(claim.acquired);
+  EXPECT_EQ(redis_->cli({"GET", keys::callout_domain_lock("example.com")}), "t3");
+  ASSERT_TRUE(claim.entry.has_value());
+  EXPECT_EQ(claim.entry->result, "normal");
+  ASSERT_TRUE(claim_probe(*conn_, alice, "t4", 10000, &claim).ok());
+  EXPECT_TRUE(claim.acquired);  // the address's lock is another one
+  ASSERT_TRUE(release_probe_claim(*conn_, random, "t3").ok());
+  EXPECT_EQ(redis_->cli({"EXISTS", keys::callout_domain_lock("example.com")}), "0");
+  EXPECT_EQ(redis_->cli({"EXISTS", keys::callout_lock("example.com", "alice")}), "1");
+}
+
+TEST_F(DirectoryStore, CalloutResultsAreReadWrittenAndForgotten) {
+  const int64_t now = unix_ms_now();
+  const CacheEntry catch_all{"catch-all", now, now + 60000, "127.0.0.1:2526", "250 ok"};
+  const CacheEntry unknown{"unknown", now, now + 30000, "127.0.0.1:2526", "550 5.1.1 no such user"};
+  std::optional<CacheEntry> got;
+  ASSERT_TRUE(read_catch_all_status(*conn_, "example.com", &got).ok());
+  EXPECT_FALSE(got.has_value());
+  ASSERT_TRUE(write_catch_all_status(*conn_, "example.com", catch_all, 60000).ok());
+  ASSERT_TRUE(read_catch_all_status(*conn_, "example.com", &got).ok());
+  ASSERT_TRUE(got.has_value());
+  EXPECT_EQ(got->result, "catch-all");
+  EXPECT_EQ(got->checked_ms, now);
+  EXPECT_GT(std::stoll(redis_->cli({"PTTL", keys::callout_domain("example.com")})), 50000);
+  // An address's result, with Redis's remaining lifetime, in one round trip.
+  ASSERT_TRUE(write_address_result(*conn_, "example.com", "bob", unknown, 30000).ok());
+  int64_t pttl = 0;
+  uint64_t before = conn_->round_trips();
+  ASSERT_TRUE(read_address_result(*conn_, "example.com", "bob", &got, &pttl).ok());
+  EXPECT_EQ(conn_->round_trips() - before, 1u);
+  ASSERT_TRUE(got.has_value());
+  EXPECT_EQ(got->result, "unknown");
+  EXPECT_EQ(got->reply, "550 5.1.1 no such user");
+  EXPECT_GT(pttl, 20000);
+  EXPECT_LE(pttl, 30000);
+  ASSERT_TRUE(read_address_result(*conn_, "example.com", "nobody", &got, &pttl).ok());
+  EXPECT_FALSE(got.has_value());
+  EXPECT_EQ(pttl, -2);
+  redis_->cli({"SET", keys::callout("example.com", "junk"), "not an entry"});
+  ASSERT_TRUE(read_address_result(*conn_, "example.com", "junk", &got, &pttl).ok());
+  EXPECT_FALSE(got.has_value());  // malformed counts as not cached
+  EXPECT_EQ(pttl, -1);
+  bool removed = false;
+  ASSERT_TRUE(forget_address_result(*conn_, "example.com", "bob", &removed).ok());
+  EXPECT_TRUE(removed);
+  ASSERT_TRUE(forget_address_result(*conn_, "example.com", "bob", &removed).ok());
+  EXPECT_FALSE(removed);
+  EXPECT_EQ(redis_->cli({"EXISTS", keys::callout("example.com", "bob")}), "0");
+  // Redis away: status values, no verdicts.
+  RedisConfig cfg;
+  cfg.port = test::free_tcp_port();
+  RedisConn dead(cfg);
+  EXPECT_EQ(dead.connect().code, Code::kUnavailable);
+  ProbeClaim claim;
+  EXPECT_EQ(claim_probe(dead, {"example.com", "bob", false}, "t", 1000, &claim).code, Code::kUnavailable);
+  ProbeProgress progress;
+  EXPECT_EQ(read_probe_progress(dead, {"example.com", "bob", false}, &progress).code, Code::kUnavailable);
+  EXPECT_EQ(release_probe_claim(dead, {"example.com", "bob", false}, "t").code, Code::kUnavailable);
+  EXPECT_EQ(read_address_result(dead, "example.com", "bob", &got, &pttl).code, Code::kUnavailable);
+  EXPECT_EQ(forget_address_result(dead, "example.com", "bob", &removed).code, Code::kUnavailable);
+}
+
+TEST_F(DirectoryStore, ReplaceKeyAndMarkerName) {
+  EXPECT_EQ(replace_key("example.com", "n1"), keys::tmp_replace("example.com", "n1"));
+  EXPECT_NE(replace_key("example.com", "n1"), replace_key("example.com", "n2"));
+  EXPECT_EQ(marker_name(), keys::configured());
 }
 
 }  // namespace
