@@ -1,4 +1,5 @@
 #include "tests/support/postfix_server.h"
+#include "tests/support/smtp_client.h"
 
 #include <grp.h>
 #include <pwd.h>
@@ -191,16 +192,35 @@ bool PostfixServer::start(std::string domain, std::vector<std::string> users, st
       return false;
     }
   }
-  if (!master_.start({kMaster, "-c", dir_ + "/etc", "-d"}, dir_ + "/master.out")) {
-    *error = "cannot start " + std::string(kMaster);
-    return false;
-  }
-  if (!wait_for_port(port_, timeout)) {
-    *error = "postfix did not listen on 127.0.0.1:" + std::to_string(port_) + ": " + master_.read_log() + log();
+  // The port was free when picked, but another process of a parallel test
+  // may take it before master binds it: then the port answers, but not with
+  // our banner. Such a start is retried on a fresh port.
+  for (int attempt = 0;; ++attempt) {
+    if (!write_file(dir_ + "/etc/master.cf", master_cf(port_))) {
+      *error = "cannot write master.cf in " + dir_;
+      return false;
+    }
+    if (!master_.start({kMaster, "-c", dir_ + "/etc", "-d"}, dir_ + "/master.out")) {
+      *error = "cannot start " + std::string(kMaster);
+      return false;
+    }
+    if (!wait_for_port(port_, timeout)) {
+      *error = "postfix did not listen on 127.0.0.1:" + std::to_string(port_) + ": " + master_.read_log() + log();
+      stop();
+      return false;
+    }
+    SmtpClient probe;
+    std::string banner = probe.connect(port_) ? probe.reply(static_cast<int>(timeout.count())) : "";
+    probe.close();
+    if (banner.rfind("220 backend.test", 0) == 0) return true;
     stop();
-    return false;
+    if (attempt == 2) {
+      *error = "127.0.0.1:" + std::to_string(port_) + " is not our postfix (banner '" + banner + "'): " +
+               master_.read_log();
+      return false;
+    }
+    port_ = free_tcp_port();
   }
-  return true;
 }
 
 bool PostfixServer::set_users(std::vector<std::string> users) {
