@@ -329,6 +329,7 @@ int apply(v1::AdminService::StubInterface& stub, const Config& config, bool dry_
         set_deadline(&ctx, io.timeout);
         v1::CreateDomainRequest req;
         *req.mutable_domain() = want;
+        req.set_hold_marker(true);  // set by MarkConfigured once all is written
         v1::Domain resp;
         grpc::Status s = stub.CreateDomain(&ctx, req, &resp);
         if (!s.ok()) {
@@ -344,6 +345,7 @@ int apply(v1::AdminService::StubInterface& stub, const Config& config, bool dry_
         set_deadline(&ctx, io.timeout);
         v1::UpdateDomainRequest req;
         *req.mutable_domain() = want;
+        req.set_hold_marker(true);
         v1::Domain resp;
         grpc::Status s = stub.UpdateDomain(&ctx, req, &resp);
         if (!s.ok()) {
@@ -388,6 +390,7 @@ int apply(v1::AdminService::StubInterface& stub, const Config& config, bool dry_
       auto writer = stub.ReplaceAddresses(&ctx, &resp);
       v1::ImportChunk chunk;
       chunk.set_domain(want.name());
+      chunk.set_hold_marker(true);
       bool broken = false, sent = false;
       auto flush = [&] {
         sent = true;
@@ -435,6 +438,20 @@ int apply(v1::AdminService::StubInterface& stub, const Config& config, bool dry_
     grpc::Status s = stub.DeleteDomain(&ctx, req, &resp);
     if (!s.ok()) {
       io.err << "error: delete domain " << name << ": " << s.error_message() << "\n";
+      return 1;
+    }
+  }
+  if (!dry_run) {
+    // Only now is the store configured: a store being restored after Redis
+    // lost its data keeps deferring (451 4.3.0) until every domain and list
+    // above is written, instead of answering 5xx for the ones not yet done.
+    grpc::ClientContext ctx;
+    set_deadline(&ctx, io.timeout);
+    v1::MarkConfiguredRequest req;
+    v1::MarkConfiguredResponse resp;
+    grpc::Status s = stub.MarkConfigured(&ctx, req, &resp);
+    if (!s.ok()) {
+      io.err << "error: mark the store configured: " << s.error_message() << "\n";
       return 1;
     }
   }

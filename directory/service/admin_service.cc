@@ -138,6 +138,7 @@ class ImportReactor final : public grpc::ServerReadReactor<v1::ImportChunk> {
       Status s = domain_name(chunk_.domain(), &name);
       if (s.ok()) {
         target_.only_domain = name;
+        hold_marker_ = chunk_.hold_marker();
         tmp_key_ = store::replace_key(name, nonce());
         s = store::replace_begin(conn, name, tmp_key_);
       }
@@ -189,7 +190,7 @@ class ImportReactor final : public grpc::ServerReadReactor<v1::ImportChunk> {
       return;
     }
     store::ReplaceCounts counts;
-    Status s = store::replace_commit(conn, target_.only_domain, tmp_key_, &counts);
+    Status s = store::replace_commit(conn, target_.only_domain, tmp_key_, &counts, !hold_marker_);
     if (!s.ok()) {
       Finish(to_grpc(s));
       return;
@@ -212,6 +213,7 @@ class ImportReactor final : public grpc::ServerReadReactor<v1::ImportChunk> {
   store::BatchResult batch_;
   uint64_t error_count_ = 0;
   std::string tmp_key_;
+  bool hold_marker_ = false;  // from the first chunk
   bool committed_ = false;
 };
 
@@ -242,7 +244,7 @@ grpc::ServerUnaryReactor* AdminService::CreateDomain(Ctx* ctx, const v1::CreateD
     if (!d.has_callout_sender()) d.set_callout_sender("");
     if (!d.has_callout_fallback()) d.set_callout_fallback(false);
     if (!d.has_allow_routing_local_parts()) d.set_allow_routing_local_parts(false);
-    s = store::create_domain(conn, d);
+    s = store::create_domain(conn, d, !req->hold_marker());
     if (!s.ok()) return s;
     log::info("domain_created").kv("domain", d.name()).kv("mode", store::mode_name(d.mode()));
     *resp = d;
@@ -256,8 +258,18 @@ grpc::ServerUnaryReactor* AdminService::UpdateDomain(Ctx* ctx, const v1::UpdateD
     v1::Domain d = req->domain();
     Status s = validate_domain(&d, false);
     if (!s.ok()) return s;
-    s = store::update_domain(conn, d, resp);
+    s = store::update_domain(conn, d, resp, !req->hold_marker());
     if (s.ok()) log::info("domain_updated").kv("domain", d.name()).kv("mode", store::mode_name(resp->mode()));
+    return s;
+  });
+}
+
+grpc::ServerUnaryReactor* AdminService::MarkConfigured(Ctx* ctx, const v1::MarkConfiguredRequest*,
+                                                       v1::MarkConfiguredResponse*) {
+  if (auto* denied = refuse_unauthenticated(ctx, "MarkConfigured")) return denied;
+  return run(pool_, ctx, [](RedisConn& conn) {
+    Status s = store::mark_configured(conn);
+    if (s.ok()) log::info("store_marked_configured");
     return s;
   });
 }

@@ -55,6 +55,7 @@ class AdminService final : public doorman::v1::AdminService::CallbackService {
   // Keep the generated synchronous overloads visible (-Woverloaded-virtual).
   using doorman::v1::AdminService::CallbackService::CreateDomain;
   using doorman::v1::AdminService::CallbackService::UpdateDomain;
+  using doorman::v1::AdminService::CallbackService::MarkConfigured;
   using doorman::v1::AdminService::CallbackService::GetDomain;
   using doorman::v1::AdminService::CallbackService::DeleteDomain;
   using doorman::v1::AdminService::CallbackService::ListDomains;
@@ -74,6 +75,8 @@ class AdminService final : public doorman::v1::AdminService::CallbackService {
 
   Reactor* CreateDomain(Ctx* ctx, const doorman::v1::CreateDomainRequest* req, doorman::v1::Domain* resp) override;
   Reactor* UpdateDomain(Ctx* ctx, const doorman::v1::UpdateDomainRequest* req, doorman::v1::Domain* resp) override;
+  Reactor* MarkConfigured(Ctx* ctx, const doorman::v1::MarkConfiguredRequest* req,
+                          doorman::v1::MarkConfiguredResponse* resp) override;
   Reactor* GetDomain(Ctx* ctx, const doorman::v1::GetDomainRequest* req, doorman::v1::Domain* resp) override;
   Reactor* DeleteDomain(Ctx* ctx, const doorman::v1::DeleteDomainRequest* req,
                         doorman::v1::DeleteDomainResponse* resp) override;

@@ -210,21 +210,23 @@ Status get_domain(RedisConn& conn, const std::string& name, Domain* out) {
   return Status::Ok();
 }
 
-Status create_domain(RedisConn& conn, const Domain& domain) {
+Status create_domain(RedisConn& conn, const Domain& domain, bool mark) {
   // SADD decides who wins a concurrent create; only the winner writes.
   Reply added;
   Status s = conn.command({"SADD", keys::domains(), domain.name()}, &added);
   if (!s.ok()) return s;
   if (added.integer == 0) return Status::Error(Code::kAlreadyExists, "domain " + domain.name() + " already exists");
   std::vector<Reply> r;
-  s = conn.pipeline({{"DEL", keys::domain(domain.name())}, hset_domain(domain), set_marker()}, &r);
+  std::vector<Command> cmds = {{"DEL", keys::domain(domain.name())}, hset_domain(domain)};
+  if (mark) cmds.push_back(set_marker());
+  s = conn.pipeline(cmds, &r);
   if (!s.ok()) return s;
   for (const auto& x : r)
     if (x.is_error()) return redis_error(x, "HSET");
   return Status::Ok();
 }
 
-Status update_domain(RedisConn& conn, const Domain& patch, Domain* out) {
+Status update_domain(RedisConn& conn, const Domain& patch, Domain* out, bool mark) {
   Domain current;
   Status s = get_domain(conn, patch.name(), &current);
   if (!s.ok()) return s;
@@ -238,7 +240,9 @@ Status update_domain(RedisConn& conn, const Domain& patch, Domain* out) {
   if (patch.has_callout_fallback()) current.set_callout_fallback(patch.callout_fallback());
   if (patch.has_allow_routing_local_parts()) current.set_allow_routing_local_parts(patch.allow_routing_local_parts());
   std::vector<Reply> r;
-  s = conn.pipeline({{"DEL", keys::domain(current.name())}, hset_domain(current), set_marker()}, &r);
+  std::vector<Command> cmds = {{"DEL", keys::domain(current.name())}, hset_domain(current)};
+  if (mark) cmds.push_back(set_marker());
+  s = conn.pipeline(cmds, &r);
   if (!s.ok()) return s;
   for (const auto& x : r)
     if (x.is_error()) return redis_error(x, "HSET");
@@ -258,6 +262,14 @@ Status first_domain(RedisConn& conn, std::string* out) {
 }
 
 std::string marker_name() { return keys::configured(); }
+
+Status mark_configured(RedisConn& conn) {
+  Reply r;
+  Status s = conn.command(set_marker(), &r);
+  if (!s.ok()) return s;
+  if (r.is_error()) return redis_error(r, "SET");
+  return Status::Ok();
+}
 
 Status check_marker(RedisConn& conn, bool migrate, bool* present, bool* migrated) {
   *present = false;
@@ -451,7 +463,8 @@ Status replace_begin(RedisConn& conn, const std::string& domain, const std::stri
   return Status::Ok();
 }
 
-Status replace_commit(RedisConn& conn, const std::string& domain, const std::string& tmp_key, ReplaceCounts* out) {
+Status replace_commit(RedisConn& conn, const std::string& domain, const std::string& tmp_key, ReplaceCounts* out,
+                      bool mark) {
   const std::string live = keys::addresses(domain);
   std::vector<Reply> r;
   Status s = conn.pipeline({{"SCARD", tmp_key}, {"SCARD", live}, {"SINTERCARD", "2", tmp_key, live}}, &r);
@@ -465,10 +478,13 @@ Status replace_commit(RedisConn& conn, const std::string& domain, const std::str
   out->unchanged = both;
   std::vector<Command> cmds;
   if (fresh == 0) {
-    cmds = {{"DEL", live, tmp_key}, set_marker()};
+    cmds = {{"DEL", live, tmp_key}};
+    if (mark) cmds.push_back(set_marker());
   } else {
     // RENAME carries the temp key's TTL over: PERSIST in the same transaction.
-    cmds = {{"MULTI"}, {"RENAME", tmp_key, live}, {"PERSIST", live}, set_marker(), {"EXEC"}};
+    cmds = {{"MULTI"}, {"RENAME", tmp_key, live}, {"PERSIST", live}};
+    if (mark) cmds.push_back(set_marker());
+    cmds.push_back({"EXEC"});
   }
   s = conn.pipeline(cmds, &r);
   if (!s.ok()) return s;

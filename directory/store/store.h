@@ -76,6 +76,8 @@ Status fetch_group(RedisConn& conn, const std::vector<smtp::Mailbox>& mailboxes,
 
 // The marker's key (keys.h configured), for log lines.
 std::string marker_name();
+// Sets the marker: the store is configured (the end of an apply).
+Status mark_configured(RedisConn& conn);
 
 // One round trip: whether the marker exists (*present). With `migrate`, a
 // missing marker is set (SET NX) when doorman:v1:domains is not empty, and
@@ -89,10 +91,11 @@ Status first_domain(RedisConn& conn, std::string* out);
 // Domains. `name` must already be validated and lower-cased. create, update
 // and replace_commit also set the marker.
 Status get_domain(RedisConn& conn, const std::string& name, doorman::v1::Domain* out);
-Status create_domain(RedisConn& conn, const doorman::v1::Domain& domain);
+// With `mark` false (apply, until it is done) the marker is left as it is.
+Status create_domain(RedisConn& conn, const doorman::v1::Domain& domain, bool mark = true);
 // Mode UNSPECIFIED, empty routes or an absent separator keep the stored value;
 // case sensitivity is always set.
-Status update_domain(RedisConn& conn, const doorman::v1::Domain& patch, doorman::v1::Domain* out);
+Status update_domain(RedisConn& conn, const doorman::v1::Domain& patch, doorman::v1::Domain* out, bool mark = true);
 Status delete_domain(RedisConn& conn, const std::string& name, uint64_t* addresses_removed);
 Status list_domains(RedisConn& conn, std::vector<doorman::v1::Domain>* out);
 
@@ -145,7 +148,8 @@ struct ReplaceCounts {
 // _abort. No I/O.
 std::string replace_key(const std::string& domain, const std::string& nonce);
 Status replace_begin(RedisConn& conn, const std::string& domain, const std::string& tmp_key);
-Status replace_commit(RedisConn& conn, const std::string& domain, const std::string& tmp_key, ReplaceCounts* out);
+Status replace_commit(RedisConn& conn, const std::string& domain, const std::string& tmp_key, ReplaceCounts* out,
+                      bool mark = true);
 Status replace_abort(RedisConn& conn, const std::string& tmp_key);
 
 // Reads a domain hash reply (HGETALL) into `out`; false when empty.

@@ -524,3 +524,56 @@ TEST(DirectoryPostmaster, PostmasterDomainOptionNamesTheDomain) {
 
 }  // namespace
 }  // namespace doorman::directory::service
+
+namespace doorman::directory::service {
+namespace {
+
+// Review of #12: restoring a store that lost its data with apply. The writes
+// of an apply hold the marker, so until the last of them (MarkConfigured)
+// every recipient is deferred, never 550 for a domain or list not yet written.
+TEST_F(DirectoryService, WritesThatHoldTheMarkerKeepAnEmptiedStoreDeferringUntilMarked) {
+  redis_.cli({"FLUSHALL"});
+  {
+    grpc::ClientContext ctx;
+    v1::CreateDomainRequest req;
+    req.mutable_domain()->set_name("example.com");
+    req.mutable_domain()->set_mode(v1::DOMAIN_MODE_LIST);
+    req.mutable_domain()->add_routes("127.0.0.1:2526");
+    req.set_hold_marker(true);
+    v1::Domain resp;
+    ASSERT_TRUE(admin_->CreateDomain(&ctx, req, &resp).ok());
+  }
+  auto verdicts = check({"alice@example.com", "nobody@example.com", "x@other.test"});
+  ASSERT_EQ(verdicts.size(), 3u);
+  for (const auto& v : verdicts) EXPECT_EQ(v.code(), 451) << v.enhanced_code() << " " << v.text();
+  {
+    grpc::ClientContext ctx;
+    v1::ImportResponse resp;
+    auto w = admin_->ReplaceAddresses(&ctx, &resp);
+    v1::ImportChunk chunk;
+    chunk.set_domain("example.com");
+    chunk.set_hold_marker(true);
+    chunk.add_addresses("alice@example.com");
+    ASSERT_TRUE(w->Write(chunk));
+    w->WritesDone();
+    ASSERT_TRUE(w->Finish().ok());
+  }
+  for (const auto& v : check({"alice@example.com", "nobody@example.com"})) EXPECT_EQ(v.code(), 451);
+  {
+    grpc::ClientContext ctx;
+    v1::MarkConfiguredRequest req;
+    v1::MarkConfiguredResponse resp;
+    ASSERT_TRUE(admin_->MarkConfigured(&ctx, req, &resp).ok());
+  }
+  verdicts = check({"alice@example.com", "nobody@example.com"});
+  ASSERT_EQ(verdicts.size(), 2u);
+  EXPECT_EQ(verdicts[0].code(), 250);
+  EXPECT_EQ(verdicts[1].code(), 550);
+  // Without hold_marker (doormanctl domain add by hand) a write marks at once.
+  redis_.cli({"FLUSHALL"});
+  ASSERT_TRUE(create("example.org", v1::DOMAIN_MODE_ACCEPT_ALL).ok());
+  EXPECT_EQ(check({"x@example.org"})[0].code(), 250);
+}
+
+}  // namespace
+}  // namespace doorman::directory::service
