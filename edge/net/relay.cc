@@ -1,7 +1,5 @@
 #include "edge/net/relay.h"
 
-#include <algorithm>
-
 #include "edge/metrics.h"
 
 namespace doorman::edge {
@@ -45,20 +43,11 @@ void Relay::perform(const RelayOp& op, Done done) {
     case RelayOp::Kind::kRcpts: {
       auto shared = std::make_shared<RelayOp>(op);
       if (op.open) {
-        if (conn_ && conn_->usable() && std::find(op.route.begin(), op.route.end(), conn_->key()) != op.route.end()) {
-          auto c = conn_;
-          start_mail(c, shared, done, [this, shared, done] {
-            conn_.reset();
-            release_lease();
-            busy_ = false;
-            try_route(shared, 0, done);
-          });
-        } else {
-          conn_.reset();
-          release_lease();
-          busy_ = false;
-          try_route(shared, 0, std::move(done));
-        }
+        // A new transaction starts from the route: nothing of an earlier one
+        // (a connection, its count on a back-end) carries over.
+        close();
+        busy_ = false;
+        try_route(shared, 0, std::move(done));
         return;
       }
       if (!conn_) return lost(std::move(done));

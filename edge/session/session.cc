@@ -111,9 +111,7 @@ void Session::reply_raw(std::string wire) { slots_.push_back(Slot{true, std::mov
 
 void Session::reply_error(const Reply& r) {
   reply(r);
-  ++errors_;
-  ++stats_.errors;
-  if (errors_ >= config_.hard_error_limit) close_with(too_many_errors(), SessionEnd::kTooManyErrors);
+  if (count_error()) close_with(too_many_errors(), SessionEnd::kTooManyErrors);
 }
 
 void Session::set_slot(size_t slot, const Reply& r) {
@@ -127,14 +125,18 @@ size_t Session::group_limit() const {
   return std::min(kMaxCheckGroup, static_cast<size_t>(std::max(1, left)));
 }
 
+bool Session::count_error() {
+  ++errors_;
+  ++stats_.errors;
+  return errors_ >= config_.hard_error_limit;
+}
+
 void Session::count_junk() {
   // Postfix's smtpd_junk_command_limit: past it, every NOOP, RSET, VRFY or
   // HELP counts as an error, so they cannot keep a session (and a back-end
   // connection it holds) alive for ever.
   if (++junk_ > config_.junk_command_limit) {
-    ++errors_;
-    ++stats_.errors;
-    if (errors_ >= config_.hard_error_limit) close_with(too_many_errors(), SessionEnd::kTooManyErrors);
+    if (count_error()) close_with(too_many_errors(), SessionEnd::kTooManyErrors);
   }
 }
 
@@ -668,9 +670,7 @@ Actions Session::on_verdicts(std::vector<Verdict> verdicts) {
         // the back-end has answered for that one, so where the limit falls
         // never depends on a later recipient's verdict.
         if (relay_group_.empty()) {
-          ++errors_;
-          ++stats_.errors;
-          if (errors_ >= config_.hard_error_limit) limit_slot = slot;
+          if (count_error()) limit_slot = slot;
         } else {
           uncounted_errors_.push_back(slot);
         }
@@ -743,9 +743,7 @@ Actions Session::on_relay(RelayResult r) {
       size_t next_uncounted = 0;
       auto count_errors_before = [&](size_t slot) {
         while (!limit_slot && next_uncounted < uncounted_errors_.size() && uncounted_errors_[next_uncounted] < slot) {
-          ++errors_;
-          ++stats_.errors;
-          if (errors_ >= config_.hard_error_limit) limit_slot = uncounted_errors_[next_uncounted];
+          if (count_error()) limit_slot = uncounted_errors_[next_uncounted];
           ++next_uncounted;
         }
       };
@@ -776,9 +774,7 @@ Actions Session::on_relay(RelayResult r) {
           observe_recipient(RcptVerdict::kRejected, RcptSource::kBackend);
           // The back-end's "unknown" counts like the directory's: in
           // accept-all mode it is the only harvest signal.
-          ++errors_;
-          ++stats_.errors;
-          if (errors_ >= config_.hard_error_limit) limit_slot = rr.slot;
+          if (count_error()) limit_slot = rr.slot;
         } else {
           ++stats_.rcpt_deferred;
           observe_recipient(RcptVerdict::kDeferred, ok ? RcptSource::kBackend : RcptSource::kError);
@@ -832,6 +828,7 @@ Actions Session::on_relay(RelayResult r) {
       } else if (r.replies[0].code == 250) {
         out = Reply{250, "2.0.0", "Ok: delivered to the mail server as " + info_.id + "." + std::to_string(tx_seq_)};
         ++stats_.delivered;
+        junk_ = 0;  // as Postfix: the junk count starts over after a delivered message
       } else {
         out = from_backend(r.replies[0], "Error: message temporarily refused by the mail server, try again later",
                              "Error: message refused by the mail server");

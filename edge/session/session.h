@@ -238,6 +238,7 @@ class Session {
   void drop_slots_after(size_t slot);
   size_t group_limit() const;  // recipients one directory call may carry now
   void count_junk();           // NOOP, RSET, VRFY, HELP
+  bool count_error();          // one more error; true when it reaches the hard limit
   void finish(Actions& a);
   void close_with(const smtp::Reply& r, SessionEnd why);
   smtp::Reply too_many_errors() const;  // 421 4.7.0 at the hard error limit
@@ -262,7 +263,7 @@ class Session {
   SessionEnd end_ = SessionEnd::kServerClosed;  // why close_after_flush_ was set
   bool shutting_down_ = false;
   int errors_ = 0;
-  int junk_ = 0;  // NOOP, RSET, VRFY, HELP so far
+  int junk_ = 0;  // NOOP, RSET, VRFY, HELP since the last delivered message
 
   std::string helo_;
   bool extended_ = false;

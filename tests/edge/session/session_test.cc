@@ -962,6 +962,22 @@ TEST(SessionHardening, JunkCommandsCountPastTheirLimit) {
   EXPECT_EQ(d.backend.aborts, 1);  // the back-end transaction is given up
 }
 
+// As Postfix: the junk count starts over after a delivered message, so a
+// legitimate sender with RSET between many transactions is never cut off.
+TEST(SessionHardening, JunkCountStartsOverAfterADeliveredMessage) {
+  Driver d;
+  d.start();
+  d.feed("EHLO c\r\n");
+  for (int round = 0; round < 3; ++round) {
+    for (int i = 0; i < 100; ++i) d.feed("RSET\r\n");
+    d.feed("MAIL FROM:<>\r\nRCPT TO:<alice@example.com>\r\n");
+    d.feed("DATA\r\n");
+    d.feed("Subject: x\r\n\r\nhi\r\n.\r\n");
+  }
+  EXPECT_FALSE(d.closed);
+  EXPECT_EQ(d.backend.messages.size(), 3u);
+}
+
 // Accepted recipients whose back-end transaction was lost are never dropped
 // silently by opening a new transaction for later ones.
 TEST(SessionHardening, NoNewTransactionAfterTheBackendLostAcceptedRecipients) {
