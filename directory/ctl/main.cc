@@ -24,6 +24,7 @@
 #include "common/grpc_tls.h"
 #include "directory/apply/apply.h"
 #include "directory/auth/admin_auth.h"
+#include "directory/service/admin_json.h"
 #include "directory/store/normalise.h"
 #include "doorman/v1/admin.grpc.pb.h"
 
@@ -41,7 +42,16 @@ struct Global {
   std::string token_file;
   doorman::grpc_tls::ClientTls tls;
   std::unique_ptr<v1::AdminService::Stub> stub;
+  bool json = false;  // --output json
 };
+
+// With --output json, prints `m` as one line of JSON (the console's JSON API
+// has the same fields) and returns true; else false (print text).
+bool print_json(const Global& g, const google::protobuf::Message& m) {
+  if (!g.json) return false;
+  std::cout << doorman::directory::admin_json(m) << "\n";
+  return true;
+}
 
 struct UsageError {
   std::string message;
@@ -211,6 +221,7 @@ int cmd_callout_show(Global& g, const Args& a) {
   v1::CalloutEntry resp;
   grpc::Status s = g.stub->GetCalloutEntry(ctx(g).get(), req, &resp);
   if (!s.ok()) return failed("callout show " + a.pos[0], s);
+  if (print_json(g, resp)) return kOk;
   if (!resp.found()) {
     std::cout << resp.address() << "  not cached (the next check probes the back-end)\n";
     return kOk;
@@ -292,6 +303,7 @@ int cmd_domain_get(Global& g, const Args& a) {
   v1::Domain resp;
   grpc::Status s = g.stub->GetDomain(ctx(g).get(), req, &resp);
   if (!s.ok()) return failed("domain get " + a.pos[0], s);
+  if (print_json(g, resp)) return kOk;
   print_domain(resp);
   return kOk;
 }
@@ -314,6 +326,7 @@ int cmd_domain_list(Global& g, const Args& a) {
   v1::ListDomainsResponse resp;
   grpc::Status s = g.stub->ListDomains(ctx(g).get(), v1::ListDomainsRequest(), &resp);
   if (!s.ok()) return failed("domain list", s);
+  if (print_json(g, resp)) return kOk;
   for (const auto& d : resp.domains()) print_domain(d);
   return kOk;
 }
@@ -340,6 +353,10 @@ int cmd_address_list(Global& g, const Args& a) {
   uint32_t page = static_cast<uint32_t>(std::atoi(a.get("page-size", "1000").c_str()));
   if (page == 0 || page > 10000) throw UsageError{"--page-size must be 1..10000"};
   std::string token;
+  // JSON: one object, streamed page by page (a list of a million addresses
+  // is never held whole): {"domain": "...", "addresses": ["...", ...]}.
+  bool first = true;
+  if (g.json) std::cout << "{\"domain\":" << doorman::directory::json_string(a.pos[0]) << ",\"addresses\":[";
   do {
     v1::ListAddressesRequest req;
     req.set_domain(a.pos[0]);
@@ -347,10 +364,18 @@ int cmd_address_list(Global& g, const Args& a) {
     req.set_page_token(token);
     v1::ListAddressesResponse resp;
     grpc::Status s = g.stub->ListAddresses(ctx(g).get(), req, &resp);
-    if (!s.ok()) return failed("address list " + a.pos[0], s);
-    for (const auto& addr : resp.addresses()) std::cout << addr << "\n";
+    if (!s.ok()) {
+      if (g.json) std::cout << std::endl;  // what was printed is not valid JSON: the exit code says so
+      return failed("address list " + a.pos[0], s);
+    }
+    for (const auto& addr : resp.addresses()) {
+      if (!g.json) std::cout << addr << "\n";
+      else std::cout << (first ? "" : ",") << doorman::directory::json_string(addr);
+      first = false;
+    }
     token = resp.next_page_token();
   } while (!token.empty());
+  if (g.json) std::cout << "]}\n";
   return kOk;
 }
 
@@ -362,6 +387,7 @@ int cmd_address_count(Global& g, const Args& a) {
   v1::CountAddressesResponse resp;
   grpc::Status s = g.stub->CountAddresses(ctx(g).get(), req, &resp);
   if (!s.ok()) return failed("address count " + a.pos[0], s);
+  if (print_json(g, resp)) return kOk;
   std::cout << resp.count() << "\n";
   return kOk;
 }
@@ -460,6 +486,7 @@ int cmd_explain(Global& g, const Args& a) {
   v1::ExplainResponse resp;
   grpc::Status s = g.stub->Explain(ctx(g).get(), req, &resp);
   if (!s.ok()) return failed("explain", s);
+  if (print_json(g, resp)) return kOk;
   for (const auto& step : resp.steps()) std::cout << "  " << step << "\n";
   const auto& v = resp.verdict();
   std::cout << v.code() << " " << v.enhanced_code() << " " << v.text() << "\n";
@@ -527,6 +554,11 @@ const Command kCommands[] = {
      "           a file without domains deletes them all and is refused without --allow-empty)"},
 };
 
+bool parse_output(const std::string& v) {
+  if (v != "text" && v != "json") throw UsageError{"--output must be text or json"};
+  return v == "json";
+}
+
 void usage(std::ostream& out) {
   out << "Usage: doormanctl [--server HOST:PORT] [--timeout-seconds N] [--token-file FILE] [--tls-* FILE] COMMAND ...\n"
          "Administers a Doorman directory over gRPC.\n\n"
@@ -539,7 +571,10 @@ void usage(std::ostream& out) {
          "  --tls-cert-file FILE   client certificate, for a directory that requires mTLS (DOORMAN_TLS_CERT_FILE)\n"
          "  --tls-key-file FILE    its private key (env DOORMAN_TLS_KEY_FILE)\n"
          "  --tls-server-name NAME name the directory's certificate must carry, when --server is an IP address\n"
-         "                         or another name (env DOORMAN_TLS_SERVER_NAME)\n\n"
+         "                         or another name (env DOORMAN_TLS_SERVER_NAME)\n"
+         "  --output text|json     how read commands print (default text; also accepted after the command):\n"
+         "                         json is one JSON document with the admin API's field names (the web\n"
+         "                         console's JSON API has the same), for scripts and GitOps tools\n\n"
          "Commands:\n";
   for (const auto& c : kCommands) out << "  " << c.usage << "\n";
   out << "\nExit codes: 0 ok, 1 operation failed, 2 usage error.\n";
@@ -572,6 +607,7 @@ int run(int argc, char** argv) {
     else if (a.rfind("--tls-cert-file", 0) == 0) g.tls.cert_file = value("--tls-cert-file");
     else if (a.rfind("--tls-key-file", 0) == 0) g.tls.key_file = value("--tls-key-file");
     else if (a.rfind("--tls-server-name", 0) == 0) g.tls.server_name = value("--tls-server-name");
+    else if (a.rfind("--output", 0) == 0) g.json = parse_output(value("--output"));
     else if (a.rfind("--timeout-seconds", 0) == 0) {
       g.timeout_seconds = std::atoi(value("--timeout-seconds").c_str());
       if (g.timeout_seconds <= 0) throw UsageError{"--timeout-seconds must be positive"};
@@ -595,6 +631,10 @@ int run(int argc, char** argv) {
   }
   if (!found) throw UsageError{"unknown command '" + args[i] + (i + 1 < args.size() ? " " + args[i + 1] : "") + "'"};
   Args parsed = parse_args(args, i + consumed);
+  if (parsed.has("output")) {  // also accepted after the command, where scripts tend to put it
+    g.json = parse_output(parsed.get("output"));
+    parsed.flags.erase("output");
+  }
   if (parsed.has("help") || parsed.has("h")) {
     std::cout << "Usage: doormanctl " << found->usage << "\n";
     return kOk;

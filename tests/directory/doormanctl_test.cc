@@ -3,9 +3,14 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
 #include <thread>
 
+#include <google/protobuf/struct.pb.h>
+#include <google/protobuf/util/json_util.h>
+
+#include "doorman/v1/admin.pb.h"
 #include "doorman/v1/recipient.grpc.pb.h"
 #include "tests/support/http_get.h"
 #include "tests/support/process.h"
@@ -58,6 +63,65 @@ class DirectoryCtl : public ::testing::Test {
   std::string token_file_;
   int port_ = 0;
 };
+
+// Parses one line of JSON into `m`; false (with a message) if it is not
+// valid JSON of that message.
+template <typename M>
+::testing::AssertionResult parse_json(const std::string& text, M* m) {
+  auto st = google::protobuf::util::JsonStringToMessage(text, m);
+  if (!st.ok()) return ::testing::AssertionFailure() << st.ToString() << " in: " << text;
+  return ::testing::AssertionSuccess();
+}
+
+TEST_F(DirectoryCtl, EveryReadCommandPrintsJson) {
+  ASSERT_EQ(ctl({"domain", "add", "example.com", "--mode", "list", "--route", "127.0.0.1:2526"}).exit_code, 0);
+  ASSERT_EQ(ctl({"address", "add", "alice@example.com", "bob@example.com", "\"odd\\\"one\"@example.com"}).exit_code, 0);
+
+  v1::ListDomainsResponse domains;
+  RunResult r = ctl({"--output", "json", "domain", "list"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  ASSERT_TRUE(parse_json(r.out, &domains));
+  ASSERT_EQ(domains.domains_size(), 1);
+  EXPECT_EQ(domains.domains(0).name(), "example.com");
+  EXPECT_EQ(domains.domains(0).address_count(), 3u);
+  EXPECT_NE(r.out.find("\"local_part_case_sensitive\":false"), std::string::npos) << r.out;  // defaults printed
+
+  v1::Domain domain;  // after the command too, as scripts write it
+  r = ctl({"domain", "get", "example.com", "--output=json"});
+  ASSERT_TRUE(parse_json(r.out, &domain));
+  EXPECT_EQ(domain.routes(0), "127.0.0.1:2526");
+
+  v1::CountAddressesResponse count;
+  ASSERT_TRUE(parse_json(ctl({"address", "count", "example.com", "--output", "json"}).out, &count));
+  EXPECT_EQ(count.count(), 3u);
+
+  // Streamed page by page (page size 1 here), still one JSON document.
+  google::protobuf::Struct list;
+  r = ctl({"address", "list", "example.com", "--page-size", "1", "--output", "json"});
+  ASSERT_TRUE(parse_json(r.out, &list));
+  EXPECT_EQ(list.fields().at("domain").string_value(), "example.com");
+  const auto& addresses = list.fields().at("addresses").list_value();
+  ASSERT_EQ(addresses.values_size(), 3);
+  std::vector<std::string> got;
+  for (const auto& v : addresses.values()) got.push_back(v.string_value());
+  std::sort(got.begin(), got.end());
+  EXPECT_EQ(got, (std::vector<std::string>{"\"odd\\\"one\"@example.com", "alice@example.com", "bob@example.com"}));
+
+  v1::ExplainResponse explain;
+  ASSERT_TRUE(parse_json(ctl({"explain", "nobody@example.com", "--output", "json"}).out, &explain));
+  EXPECT_EQ(explain.verdict().code(), 550u);
+  EXPECT_FALSE(explain.steps().empty());
+
+  v1::CalloutEntry entry;
+  ASSERT_TRUE(parse_json(ctl({"callout", "show", "nobody@example.com", "--output", "json"}).out, &entry));
+  EXPECT_FALSE(entry.found());
+
+  // Text stays the default, and a bad value is a usage error.
+  EXPECT_EQ(ctl({"address", "count", "example.com"}).out, "3\n");
+  r = ctl({"domain", "list", "--output", "yaml"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("--output must be text or json"), std::string::npos) << r.err;
+}
 
 TEST_F(DirectoryCtl, AdminCallsNeedTheToken) {
   RunResult none = bare_ctl({"domain", "list"});
