@@ -31,9 +31,7 @@ class DirectoryService : public ::testing::Test {
     ps.backoff_max = std::chrono::milliseconds(200);
     pool_ = std::make_unique<store::RedisPool>(ps);
     pool_->start();
-    Server::Options so;
-    so.auth = auth::AdminAuth::with_token("service-test-token");
-    server_ = std::make_unique<Server>(*pool_, nullptr, so);
+    server_ = std::make_unique<Server>(*pool_, nullptr, options());
     ASSERT_EQ(server_->start("127.0.0.1:0"), "");
     auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(server_->port()),
                                        grpc::InsecureChannelCredentials());
@@ -42,6 +40,12 @@ class DirectoryService : public ::testing::Test {
         auth::bearer_interceptors("service-test-token")));
     rcpt_ = v1::RecipientService::NewStub(channel);
     health_ = grpc::health::v1::Health::NewStub(channel);
+  }
+  // The server's options; a fixture may add to them.
+  virtual Server::Options options() {
+    Server::Options so;
+    so.auth = auth::AdminAuth::with_token("service-test-token");
+    return so;
   }
   void TearDown() override {
     server_->shutdown(std::chrono::milliseconds(100));
@@ -65,10 +69,12 @@ class DirectoryService : public ::testing::Test {
     EXPECT_TRUE(admin_->AddAddresses(&ctx, req, &resp).ok());
     return resp;
   }
-  std::vector<v1::Verdict> check(const std::vector<std::string>& rcpts, grpc::Status* status = nullptr) {
+  std::vector<v1::Verdict> check(const std::vector<std::string>& rcpts, grpc::Status* status = nullptr,
+                                 const std::string& client_ip = "") {
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
     v1::CheckRecipientsRequest req;
+    if (!client_ip.empty()) req.mutable_session()->set_client_ip(client_ip);
     for (const auto& r : rcpts) req.add_recipients(r);
     v1::CheckRecipientsResponse resp;
     grpc::Status s = rcpt_->CheckRecipients(&ctx, req, &resp);
@@ -580,43 +586,19 @@ namespace shadow {
 // Issue #14, shadow mode through the services and a real Redis: the pass,
 // the per-domain count (reset when shadow mode is switched on), the metric,
 // and the harvest defence counting would-be refusals as in enforce mode.
-class DirectoryShadow : public ::testing::Test {
+class DirectoryShadow : public DirectoryService {
  protected:
-  void SetUp() override {
-    ASSERT_TRUE(redis_.start()) << redis_.error();
-    store::RedisPool::Settings ps;
-    ps.redis.port = redis_.port();
-    ps.redis.timeout = std::chrono::milliseconds(500);
-    ps.connections = 2;
-    pool_ = std::make_unique<store::RedisPool>(ps);
-    pool_->start();
+  // The harvest defence on, deferring at 3 unknown recipients.
+  Server::Options options() override {
+    Server::Options so = DirectoryService::options();
     harvest::Settings hs;
     hs.tarpit_threshold = 0;
     hs.defer_threshold = 3;
-    Server::Options so;
-    so.auth = auth::AdminAuth::with_token("t");
     so.harvest = std::make_shared<harvest::Harvest>(hs);
-    server_ = std::make_unique<Server>(*pool_, nullptr, so);
-    ASSERT_EQ(server_->start("127.0.0.1:0"), "");
-    const std::string target = "127.0.0.1:" + std::to_string(server_->port());
-    admin_ = v1::AdminService::NewStub(grpc::experimental::CreateCustomChannelWithInterceptors(
-        target, grpc::InsecureChannelCredentials(), grpc::ChannelArguments(), auth::bearer_interceptors("t")));
-    rcpt_ = v1::RecipientService::NewStub(grpc::CreateChannel(target, grpc::InsecureChannelCredentials()));
-  }
-  void TearDown() override {
-    server_->shutdown(std::chrono::milliseconds(100));
-    server_->wait();
-    pool_->stop();
+    return so;
   }
   std::vector<v1::Verdict> check(const std::vector<std::string>& rcpts, const std::string& ip) {
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
-    v1::CheckRecipientsRequest req;
-    req.mutable_session()->set_client_ip(ip);
-    for (const auto& r : rcpts) req.add_recipients(r);
-    v1::CheckRecipientsResponse resp;
-    EXPECT_TRUE(rcpt_->CheckRecipients(&ctx, req, &resp).ok());
-    return {resp.verdicts().begin(), resp.verdicts().end()};
+    return DirectoryService::check(rcpts, nullptr, ip);
   }
   v1::Domain get() {
     grpc::ClientContext ctx;
@@ -643,12 +625,6 @@ class DirectoryShadow : public ::testing::Test {
     }
     return false;
   }
-
-  test::RedisServer redis_;
-  std::unique_ptr<store::RedisPool> pool_;
-  std::unique_ptr<Server> server_;
-  std::unique_ptr<v1::AdminService::Stub> admin_;
-  std::unique_ptr<v1::RecipientService::Stub> rcpt_;
 };
 
 TEST_F(DirectoryShadow, WouldBeRefusalsPassAreCountedAndHarvestCountsThem) {

@@ -13,29 +13,14 @@
 #include "common/address_hash.h"
 #include "common/log.h"
 #include "edge/config.h"
+#include "tests/support/capture_stderr.h"
 
 namespace doorman::edge {
 namespace {
 
 const std::string kKey = "0123456789abcdef0123456789abcdef";
 
-std::string capture(const std::function<void()>& f) {
-  fflush(stderr);
-  int saved = dup(2);
-  FILE* tmp = tmpfile();
-  dup2(fileno(tmp), 2);
-  f();
-  fflush(stderr);
-  dup2(saved, 2);
-  close(saved);
-  std::string out;
-  rewind(tmp);
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, tmp)) > 0) out.append(buf, n);
-  fclose(tmp);
-  return out;
-}
+std::string capture(const std::function<void()>& f) { return test::capture_stderr(f); }
 
 RcptDecision refused() {
   RcptDecision d;
