@@ -32,6 +32,23 @@ std::string normalise_for_hash(std::string_view address);
 // hex(HMAC-SHA256(key, normalise_for_hash(address)))[0:kHashHexChars].
 std::string address_hash(std::string_view key, std::string_view address);
 
+// The same with the key's HMAC state computed once (RFC 2104: the inner and
+// outer SHA-256 states after the padded key), so a hash costs two SHA-256
+// blocks and no OpenSSL fetch: the edge hashes two addresses per logged
+// recipient. hash() is const and thread-safe.
+class AddressHasher {
+ public:
+  explicit AddressHasher(std::string_view key);
+  ~AddressHasher();
+  AddressHasher(const AddressHasher&) = delete;
+  AddressHasher& operator=(const AddressHasher&) = delete;
+  std::string hash(std::string_view address) const;
+
+ private:
+  struct State;
+  State* state_;
+};
+
 // Reads the key from `path`. Returns "" or an error (unreadable, too short).
 std::string read_hash_key(const std::string& path, std::string* key);
 

@@ -213,7 +213,7 @@ std::string parse_config(int argc, const char* const* argv, EdgeConfig* c, std::
     if (std::string e = read_hash_key(c->log_recipients_key_file, &log_key); !e.empty())
       return "option log-recipients-key-file: " + e;
   }
-  c->decision_log = DecisionLog(log_mode, std::move(log_key));
+  c->decision_log = DecisionLog(log_mode, log_key);
   if (std::string tls_err = grpc_tls::check(c->directory_tls(), "directory-tls-"); !tls_err.empty())
     return "option " + tls_err;
   if (c->hostname.empty()) {

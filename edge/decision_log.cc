@@ -1,6 +1,5 @@
 #include "edge/decision_log.h"
 
-#include "common/address_hash.h"
 #include "common/log.h"
 
 namespace doorman::edge {
@@ -40,8 +39,8 @@ std::vector<std::pair<std::string, std::string>> DecisionLog::fields(const RcptD
       break;
     case RecipientLogMode::kHash:
       if (d.sender.empty()) f.emplace_back("from", "<>");
-      else f.emplace_back("from_hash", address_hash(key_, d.sender));
-      f.emplace_back("to_hash", address_hash(key_, d.mailbox));
+      else f.emplace_back("from_hash", hasher_->hash(d.sender));
+      f.emplace_back("to_hash", hasher_->hash(d.mailbox));
       f.emplace_back("to_domain", domain_of(d.mailbox));
       break;
     case RecipientLogMode::kNone:

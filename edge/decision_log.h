@@ -26,11 +26,13 @@
 // address cannot forge a line.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
+#include "common/address_hash.h"
 #include "edge/session/session.h"
 
 namespace doorman::edge {
@@ -48,7 +50,8 @@ class DecisionLog {
  public:
   DecisionLog() = default;
   // `key` is used by kHash only (at least kMinKeyBytes: config checks it).
-  DecisionLog(RecipientLogMode mode, std::string key) : mode_(mode), key_(std::move(key)) {}
+  DecisionLog(RecipientLogMode mode, std::string_view key)
+      : mode_(mode), hasher_(mode == RecipientLogMode::kHash ? std::make_shared<AddressHasher>(key) : nullptr) {}
 
   RecipientLogMode mode() const { return mode_; }
   // The line's key=value pairs, in order (tests; write() logs them).
@@ -58,7 +61,7 @@ class DecisionLog {
 
  private:
   RecipientLogMode mode_ = RecipientLogMode::kClear;
-  std::string key_;
+  std::shared_ptr<const AddressHasher> hasher_;  // kHash
 };
 
 }  // namespace doorman::edge

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <fstream>
 #include <string>
+#include <thread>
 
 namespace doorman {
 namespace {
@@ -23,6 +24,18 @@ TEST(AddressHash, IsATruncatedHmacSha256OfTheLowerCasedAddress) {
   EXPECT_NE(address_hash(kKey, "alice+x@example.com"), h);  // what the client sent
   EXPECT_NE(address_hash(kKey, "bob@example.com"), h);
   EXPECT_NE(address_hash("another key, 16+ bytes long", "alice@example.com"), h);  // keyed
+  // `openssl dgst -sha256 -hmac` agrees, also for a key longer than the
+  // block (hashed first, RFC 2104; the key of RFC 4231 test case 6).
+  EXPECT_EQ(h, "841240d2a5b6654b");
+  const std::string long_key(131, '\xaa');
+  EXPECT_EQ(address_hash(long_key, "test using larger than block-size key - hash key first"), "707eaaac23838de8");
+  // A hasher built once gives the same answers, from any thread.
+  AddressHasher hasher(kKey);
+  EXPECT_EQ(hasher.hash("alice@example.com"), h);
+  std::string other;
+  std::thread t([&] { other = hasher.hash("ALICE@example.com"); });
+  t.join();
+  EXPECT_EQ(other, h);
 }
 
 TEST(AddressHash, KeyFileIsReadWithoutItsNewlineAndMustBeLongEnough) {
