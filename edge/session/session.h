@@ -19,6 +19,12 @@
 // NUL, over the size limit) aborts the back-end transaction without the
 // final dot.
 //
+// Every recipient's reply is also reported as an RcptDecision
+// (Actions::decisions, issue #14): the shell writes the decision log
+// (edge/decision_log.h). A recipient the directory accepted - a shadow-mode
+// domain's would-be refusal too - is decided, and counted as an error when
+// refused, by the back-end's answer.
+//
 // Standards: RFC 5321 (commands, replies, §4.4 Received, §4.5.1 postmaster,
 // §4.5.3 limits), RFC 2920 (PIPELINING: replies in order, a group of RCPTs
 // verified in one directory call, replies flushed when the input is drained),
