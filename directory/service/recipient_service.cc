@@ -205,10 +205,12 @@ grpc::ServerUnaryReactor* RecipientService::CheckRecipients(grpc::CallbackServer
     // One pipelined job for the call, after the reply (as the harvest
     // count); an expired caller saw nothing, so nothing is counted.
     if (!shadowed.empty() && !expired()) {
-      pool->submit([shadowed = std::move(shadowed)](store::RedisConn& conn) {
+      const bool queued = pool->submit([shadowed = std::move(shadowed)](store::RedisConn& conn) {
         Status s = store::count_would_reject(conn, shadowed);
         if (!s.ok()) log::warn("shadow_count_failed").kv("error", s.message);
       });
+      // The count is a report, not a verdict: a busy pool loses it, visibly.
+      if (!queued) log::warn("shadow_count_failed").kv("error", "directory busy").kv("would_reject", would_reject);
     }
     m.check_requests(result).inc();
     m.check_duration().observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
