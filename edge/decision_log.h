@@ -1,5 +1,5 @@
 // The per-recipient decision log (issue #14): one info line per recipient,
-// when the client gets its RCPT reply, in the spirit of Postfix's
+// when its RCPT reply is known (in command order), in the spirit of Postfix's
 // "NOQUEUE: reject: RCPT from ...":
 //
 //   ts=... level=info event=rcpt session=1a2b client=192.0.2.1 from=<a@b.example>

@@ -90,13 +90,18 @@ void Session::observe_relay(RelayOutcome outcome) {
   if (config_.observer) config_.observer->relay(outcome);
 }
 
-void Session::decide(RcptDecision d, RcptVerdict verdict, const Reply& reply, RcptReason reason, RcptSource source) {
+RcptDecision Session::decision(RcptDecision d, RcptVerdict verdict, const Reply& reply, RcptReason reason,
+                               RcptSource source) const {
   d.sender = mail_from_.value_or("");
   d.verdict = verdict;
   d.reply = reply;
   d.reason = reason;
   d.source = source;
-  decisions_.push_back(std::move(d));
+  return d;
+}
+
+void Session::decide(RcptDecision d, RcptVerdict verdict, const Reply& reply, RcptReason reason, RcptSource source) {
+  decisions_.push_back(decision(std::move(d), verdict, reply, reason, source));
 }
 
 void Session::decide(const std::string& mailbox, RcptVerdict verdict, const Reply& reply, RcptReason reason,
@@ -708,15 +713,18 @@ Actions Session::on_verdicts(std::vector<Verdict> verdicts) {
         set_slot(slot, v.reply);
         ++stats_.rcpt_rejected;
         observe_recipient(RcptVerdict::kRejected, v.source);
-        decide(std::move(base), RcptVerdict::kRejected, v.reply, v.why, v.source);
         // Unknown recipients count (harvest defence), in command order: one
         // after a recipient that goes to the back-end first is counted when
         // the back-end has answered for that one, so where the limit falls
         // never depends on a later recipient's verdict.
         if (relay_group_.empty()) {
+          decide(std::move(base), RcptVerdict::kRejected, v.reply, v.why, v.source);
           if (count_error()) limit_slot = slot;
         } else {
           uncounted_errors_.push_back(slot);
+          // Logged when counted: past the limit it gets no reply at all.
+          uncounted_decisions_.push_back(
+              decision(std::move(base), RcptVerdict::kRejected, v.reply, v.why, v.source));
         }
         break;
       case Verdict::Decision::kDefer:
@@ -793,6 +801,7 @@ Actions Session::on_relay(RelayResult r) {
       size_t next_uncounted = 0;
       auto count_errors_before = [&](size_t slot) {
         while (!limit_slot && next_uncounted < uncounted_errors_.size() && uncounted_errors_[next_uncounted] < slot) {
+          decisions_.push_back(std::move(uncounted_decisions_[next_uncounted]));
           if (count_error()) limit_slot = uncounted_errors_[next_uncounted];
           ++next_uncounted;
         }
@@ -844,6 +853,7 @@ Actions Session::on_relay(RelayResult r) {
       }
       count_errors_before(SIZE_MAX);
       uncounted_errors_.clear();
+      uncounted_decisions_.clear();
       relay_group_.clear();
       if (rcpt_accepted_ == 0 && !relay_open_) route_.clear();
       if (limit_slot) {

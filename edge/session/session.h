@@ -279,6 +279,8 @@ class Session {
   void observe_recipient(RcptVerdict verdict, RcptSource source);
   void observe_relay(RelayOutcome outcome);
   // Logs (through Actions::decisions) what the client gets for a recipient.
+  RcptDecision decision(RcptDecision d, RcptVerdict verdict, const smtp::Reply& reply, RcptReason reason,
+                        RcptSource source) const;
   void decide(RcptDecision d, RcptVerdict verdict, const smtp::Reply& reply, RcptReason reason, RcptSource source);
   void decide(const std::string& mailbox, RcptVerdict verdict, const smtp::Reply& reply, RcptReason reason,
               RcptSource source);
@@ -325,6 +327,7 @@ class Session {
   // Slots of the directory's rejections that follow a relayed recipient of
   // the same group: counted as errors when the back-end has answered.
   std::vector<size_t> uncounted_errors_;
+  std::vector<RcptDecision> uncounted_decisions_;  // their decision log lines, same order
   std::optional<smtp::DataReader> data_;
   std::string data_out_;
   bool data_aborted_ = false;

@@ -1198,6 +1198,28 @@ TEST(SessionDecisionLog, OneDecisionPerRecipientWithReasonAndSource) {
   EXPECT_EQ(down.decisions[0].sender, "s@x.example");
 }
 
+// The decision log follows the replies in command order: a directory
+// refusal behind a relayed recipient is logged when it counts, after the
+// back-end's answer for the one before it; past the hard limit nothing more
+// is asked or logged.
+TEST(SessionDecisionLog, DecisionsFollowCommandOrderAcrossDirectoryAndBackend) {
+  SessionConfig c = test_config();
+  c.soft_error_limit = 0;
+  c.hard_error_limit = 2;
+  Driver d(c);
+  d.backend.rcpt = [](const std::string&) { return Reply{550, "5.1.1", "no"}; };
+  d.start();
+  d.feed("EHLO c\r\nMAIL FROM:<s@x.example>\r\nRCPT TO:<alice@example.com>\r\nRCPT TO:<nobody@example.com>\r\n"
+         "RCPT TO:<nobody2@example.com>\r\n");
+  EXPECT_TRUE(d.closed);
+  ASSERT_EQ(d.decisions.size(), 2u);
+  EXPECT_EQ(d.decisions[0].mailbox, "alice@example.com");
+  EXPECT_EQ(label(d.decisions[0].reason), "backend_refused");
+  EXPECT_EQ(d.decisions[1].mailbox, "nobody@example.com");
+  EXPECT_EQ(d.decisions[1].verdict, RcptVerdict::kRejected);
+  EXPECT_EQ(d.decisions[1].sender, "s@x.example");
+}
+
 TEST(SessionOutcomes, LabelTablesAreComplete) {
   EXPECT_EQ(label(RcptSource::kLimit), "limit");
   EXPECT_EQ(label(RcptVerdict::kDeferred), "deferred");
