@@ -16,17 +16,20 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <ctime>
 #include <iostream>
 #include <map>
 #include <string>
 #include <vector>
 
+#include "common/address_hash.h"
 #include "common/grpc_tls.h"
 #include "directory/apply/apply.h"
 #include "directory/auth/admin_auth.h"
 #include "directory/service/admin_json.h"
 #include "directory/store/normalise.h"
 #include "doorman/v1/admin.grpc.pb.h"
+#include "smtp/address.h"
 
 namespace {
 
@@ -71,7 +74,8 @@ struct Args {
 // Flags that take no value.
 const std::vector<std::string> kBoolFlags = {"case-sensitive", "case-insensitive", "no-subaddress", "dry-run",
                                              "callout-fallback", "no-callout-fallback", "allow-routing-local-parts",
-                                             "no-allow-routing-local-parts", "allow-empty", "help", "h"};
+                                             "no-allow-routing-local-parts", "allow-empty", "shadow", "enforce",
+                                             "help", "h"};
 
 Args parse_args(const std::vector<std::string>& in, size_t from) {
   Args a;
@@ -128,6 +132,17 @@ int failed(const std::string& what, const grpc::Status& s) {
   return kFailed;
 }
 
+// "2026-12-06T08:00:00Z", or "unknown" for 0.
+std::string utc_text(int64_t unix_ms) {
+  if (unix_ms <= 0) return "unknown";
+  std::time_t t = static_cast<std::time_t>(unix_ms / 1000);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
 void print_domain(const v1::Domain& d) {
   std::string routes;
   for (const auto& r : d.routes()) routes += (routes.empty() ? "" : ",") + r;
@@ -144,7 +159,16 @@ void print_domain(const v1::Domain& d) {
                   : st.state() == v1::CatchAllStatus::STATE_NORMAL  ? "no"
                                                                     : "unknown");
   }
-  std::cout << " allow_routing_local_parts=" << (d.allow_routing_local_parts() ? "true" : "false") << "\n";
+  std::cout << " allow_routing_local_parts=" << (d.allow_routing_local_parts() ? "true" : "false");
+  // Shadow mode (issue #14): how many recipients enforcement would have
+  // refused since it began.
+  if (store::enforcing(d)) {
+    std::cout << " enforce=true";
+  } else {
+    std::cout << " enforce=false shadow_since=" << utc_text(d.shadow().since_unix_ms())
+              << " would_reject=" << d.shadow().would_reject();
+  }
+  std::cout << "\n";
   if (d.catch_all().state() == v1::CatchAllStatus::STATE_CATCH_ALL)
     std::cout << "  warning: " << d.name() << ": " << d.catch_all().warning() << "\n";
 }
@@ -196,12 +220,16 @@ void domain_flags(const Args& a, v1::Domain* d, bool create) {
     throw UsageError{"--allow-routing-local-parts and --no-allow-routing-local-parts exclude each other"};
   if (a.has("allow-routing-local-parts")) d->set_allow_routing_local_parts(true);
   if (a.has("no-allow-routing-local-parts")) d->set_allow_routing_local_parts(false);
+  if (a.has("shadow") && a.has("enforce")) throw UsageError{"--shadow and --enforce exclude each other"};
+  if (a.has("shadow")) d->set_enforce(false);
+  if (a.has("enforce")) d->set_enforce(true);
 }
 
 const std::vector<std::string> kDomainFlags = {"mode", "route", "case-sensitive", "case-insensitive",
                                                "subaddress-separator", "no-subaddress", "callout-sender",
                                                "catch-all-policy", "callout-fallback", "no-callout-fallback",
-                                               "allow-routing-local-parts", "no-allow-routing-local-parts"};
+                                               "allow-routing-local-parts", "no-allow-routing-local-parts",
+                                               "shadow", "enforce"};
 
 std::string ms_text(int64_t ms) {
   bool neg = ms < 0;
@@ -492,6 +520,8 @@ int cmd_explain(Global& g, const Args& a) {
   std::cout << v.code() << " " << v.enhanced_code() << " " << v.text() << "\n";
   std::cout << "decision=" << v1::Decision_Name(v.decision()) << " source=" << v1::Source_Name(v.source())
             << " reason=\"" << v.reason() << "\"";
+  if (v.has_would_reject())
+    std::cout << " would_reject=\"" << v.would_reject().code() << " " << v.would_reject().enhanced_code() << "\"";
   if (v.route().hosts_size() > 0) {
     std::string routes;
     for (const auto& h : v.route().hosts()) routes += (routes.empty() ? "" : ",") + h;
@@ -499,6 +529,54 @@ int cmd_explain(Global& g, const Args& a) {
   }
   std::cout << "\n";
   return kOk;
+}
+
+// The keyed hash of --log-recipients hash (common/address_hash.h): needs the
+// edge's key, from --key-file, else env DOORMAN_LOG_RECIPIENTS_KEY_FILE (a
+// file), else env DOORMAN_LOG_RECIPIENTS_KEY (the key itself). No server.
+int cmd_hash(Global&, const Args& a) {
+  check_flags(a, {"key-file"});
+  if (a.pos.empty()) throw UsageError{"expected ADDRESS..."};
+  std::string key;
+  std::string file = a.get("key-file");
+  if (file.empty())
+    if (const char* e = std::getenv("DOORMAN_LOG_RECIPIENTS_KEY_FILE"); e && *e) file = e;
+  if (!file.empty()) {
+    if (std::string err = doorman::read_hash_key(file, &key); !err.empty()) {
+      std::cerr << "doormanctl: " << err << "\n";
+      return kFailed;
+    }
+  } else if (const char* e = std::getenv("DOORMAN_LOG_RECIPIENTS_KEY"); e && *e) {
+    key = e;
+    if (key.size() < doorman::kMinKeyBytes) {
+      std::cerr << "doormanctl: DOORMAN_LOG_RECIPIENTS_KEY is too short (at least " << doorman::kMinKeyBytes
+                << " bytes)\n";
+      return kFailed;
+    }
+  } else {
+    throw UsageError{"no key: give --key-file FILE (the edge's --log-recipients-key-file), or set "
+                     "DOORMAN_LOG_RECIPIENTS_KEY_FILE or DOORMAN_LOG_RECIPIENTS_KEY"};
+  }
+  int rc = kOk;
+  for (const auto& arg : a.pos) {
+    // The edge logs the canonical mailbox (or a bare "postmaster"); so do we.
+    std::string text = arg;
+    if (text.size() >= 2 && text.front() == '<' && text.back() == '>') text = text.substr(1, text.size() - 2);
+    std::string canonical;
+    if (doorman::smtp::ascii_lower(text) == "postmaster") {
+      canonical = text;
+    } else {
+      doorman::smtp::PathResult p = doorman::smtp::parse_mailbox(text);
+      if (!p.ok()) {
+        std::cerr << "doormanctl: " << arg << ": not an address local@domain\n";
+        rc = kFailed;
+        continue;
+      }
+      canonical = p.mailbox.str();
+    }
+    std::cout << doorman::address_hash(key, canonical) << "  " << canonical << "\n";
+  }
+  return rc;
 }
 
 int cmd_apply(Global& g, const Args& a) {
@@ -528,16 +606,19 @@ const Command kCommands[] = {
      "domain add NAME --mode list|callout|accept-all --route HOST:PORT [--route ...]\n"
      "           [--case-sensitive] [--subaddress-separator X | --no-subaddress]\n"
      "           [--callout-sender ADDRESS|\"<>\"] [--catch-all-policy accept|defer] [--callout-fallback]\n"
-     "           [--allow-routing-local-parts]"},
+     "           [--allow-routing-local-parts] [--shadow]"},
     {"domain update", cmd_domain_update,
      "domain update NAME [--mode M] [--route HOST:PORT ...] [--case-sensitive | --case-insensitive]\n"
      "           [--subaddress-separator X | --no-subaddress] [--callout-sender ADDRESS|\"<>\"]\n"
      "           [--catch-all-policy accept|defer] [--callout-fallback | --no-callout-fallback]\n"
      "           [--allow-routing-local-parts | --no-allow-routing-local-parts]\n"
+     "           [--shadow | --enforce]   (--shadow: log and count would-be refusals, pass them to the\n"
+     "           back-end; switching it on starts the count over)\n"
      "           (options not given are kept)"},
     {"domain get", cmd_domain_get, "domain get NAME"},
     {"domain delete", cmd_domain_delete, "domain delete NAME   (also deletes its address list)"},
-    {"domain list", cmd_domain_list, "domain list"},
+    {"domain list", cmd_domain_list,
+     "domain list   (shadow-mode domains: enforce=false, shadow_since, would_reject)"},
     {"address add", cmd_address_add, "address add ADDRESS..."},
     {"address remove", cmd_address_remove, "address remove ADDRESS..."},
     {"address list", cmd_address_list, "address list DOMAIN [--page-size N]   (follows all pages)"},
@@ -549,6 +630,9 @@ const Command kCommands[] = {
     {"callout show", cmd_callout_show, "callout show ADDRESS   (the cached probe result: result, age, expiry, source)"},
     {"callout forget", cmd_callout_forget, "callout forget ADDRESS...   (drop cached results: the next check probes)"},
     {"callout flush", cmd_callout_flush, "callout flush DOMAIN   (drop every cached result and the catch-all status)"},
+    {"hash", cmd_hash,
+     "hash ADDRESS... [--key-file FILE]   (the keyed hash the edge logs with --log-recipients hash;\n"
+     "           key: --key-file, env DOORMAN_LOG_RECIPIENTS_KEY_FILE or DOORMAN_LOG_RECIPIENTS_KEY)"},
     {"apply", cmd_apply,
      "apply -f domains.yaml [--dry-run] [--allow-empty]   (make the directory match the file;\n"
      "           a file without domains deletes them all and is refused without --allow-empty)"},

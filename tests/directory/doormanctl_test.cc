@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <sstream>
 #include <thread>
 
 #include <google/protobuf/struct.pb.h>
@@ -341,6 +342,85 @@ TEST_F(DirectoryCtl, LostRedisDataDefersAndFailsReadinessUntilReapplied) {
   EXPECT_EQ(wait_ready(200), 200);
   EXPECT_NE(http_get(http_port_, "/metrics").body.find("doorman_directory_store_configured 1"), std::string::npos);
   EXPECT_NE(directory_.read_log().find("event=store_configured"), std::string::npos);
+}
+
+// Issue #14: shadow mode through doormanctl and apply, and `doormanctl hash`.
+TEST_F(DirectoryCtl, ShadowModeRoundTripsThroughCtlAndApply) {
+  RunResult r = ctl({"domain", "add", "example.com", "--mode", "list", "--route", "127.0.0.1:2526", "--shadow"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("enforce=false shadow_since=20"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("would_reject=0"), std::string::npos) << r.out;
+  r = ctl({"explain", "ghost@example.com"});
+  EXPECT_NE(r.out.find("250 2.1.5 OK"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("would_reject=\"550 5.1.1\""), std::string::npos) << r.out;
+  EXPECT_EQ(ctl({"domain", "update", "example.com", "--shadow", "--enforce"}).exit_code, 2);
+  r = ctl({"domain", "update", "example.com", "--enforce"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("enforce=true"), std::string::npos) << r.out;
+  EXPECT_NE(ctl({"explain", "ghost@example.com"}).out.find("550 5.1.1"), std::string::npos);
+  // Other updates keep it.
+  ASSERT_EQ(ctl({"domain", "update", "example.com", "--shadow"}).exit_code, 0);
+  ASSERT_EQ(ctl({"domain", "update", "example.com", "--no-subaddress"}).exit_code, 0);
+  EXPECT_NE(ctl({"domain", "get", "example.com"}).out.find("enforce=false"), std::string::npos);
+  // apply: enforce false is no change; leaving it out enforces.
+  std::string shadow = write("shadow.yaml",
+                             "domains:\n"
+                             "  - name: example.com\n"
+                             "    mode: list\n"
+                             "    routes: [\"127.0.0.1:2526\"]\n"
+                             "    subaddress_separator: \"\"\n"
+                             "    enforce: false\n");
+  r = ctl({"apply", "-f", shadow});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out.find("enforce"), std::string::npos) << r.out;
+  std::string enforced = write("enforced.yaml",
+                               "domains:\n"
+                               "  - name: example.com\n"
+                               "    mode: list\n"
+                               "    routes: [\"127.0.0.1:2526\"]\n"
+                               "    subaddress_separator: \"\"\n");
+  r = ctl({"apply", "-f", enforced});
+  EXPECT_NE(r.out.find("~ domain example.com: enforce false -> true"), std::string::npos) << r.out;
+  EXPECT_NE(ctl({"domain", "list"}).out.find("enforce=true"), std::string::npos);
+  r = ctl({"apply", "-f", shadow});
+  EXPECT_NE(r.out.find("~ domain example.com: enforce true -> false (shadow mode: the would-reject count starts now)"),
+            std::string::npos)
+      << r.out;
+  std::string bad = write("bad.yaml",
+                          "domains:\n"
+                          "  - name: example.com\n"
+                          "    mode: list\n"
+                          "    routes: [\"127.0.0.1:2526\"]\n"
+                          "    enforce: maybe\n");
+  EXPECT_EQ(ctl({"apply", "-f", bad}).exit_code, 1);
+}
+
+TEST_F(DirectoryCtl, HashNeedsTheKeyAndAnAddress) {
+  const std::string key = write("log-key", "0123456789abcdef0123456789abcdef\n");
+  RunResult a = bare_ctl({"hash", "--key-file", key, "<Alice@Example.COM>", "alice@example.com"});
+  ASSERT_EQ(a.exit_code, 0) << a.err;
+  std::istringstream lines(a.out);
+  std::string first, second;
+  std::getline(lines, first);
+  std::getline(lines, second);
+  EXPECT_EQ(first.substr(0, 16), second.substr(0, 16));  // case folded
+  EXPECT_EQ(first.substr(16), "  Alice@Example.COM");
+  // The key from the environment, as a file or as the key itself.
+  RunResult env_file = bare_ctl({"hash", "alice@example.com"}, {{"DOORMAN_LOG_RECIPIENTS_KEY_FILE", key}});
+  EXPECT_EQ(env_file.out, second + "\n") << env_file.err;
+  RunResult env_key =
+      bare_ctl({"hash", "alice@example.com"}, {{"DOORMAN_LOG_RECIPIENTS_KEY", "0123456789abcdef0123456789abcdef"}});
+  EXPECT_EQ(env_key.out, second + "\n") << env_key.err;
+  // No key, a short key, not an address.
+  RunResult none = bare_ctl({"hash", "alice@example.com"});
+  EXPECT_EQ(none.exit_code, 2);
+  EXPECT_NE(none.err.find("no key"), std::string::npos) << none.err;
+  RunResult weak = bare_ctl({"hash", "--key-file", write("weak", "short\n"), "alice@example.com"});
+  EXPECT_EQ(weak.exit_code, 1);
+  EXPECT_NE(weak.err.find("too short"), std::string::npos) << weak.err;
+  RunResult bad = bare_ctl({"hash", "--key-file", key, "not an address"});
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_NE(bad.err.find("not an address"), std::string::npos) << bad.err;
 }
 
 TEST_F(DirectoryCtl, ImportReportsMalformedLinesAndWritesNothing) {
