@@ -55,6 +55,18 @@
 // so it only holds 0-9 a-f '.' ':' '/'; the bucket number comes last, so
 // keys cannot collide.
 //
+// LDAP / Active Directory sync (directory/sync/, issue #14):
+//   doorman:v1:sync-sources           HASH  source name -> doorman.v1.LdapSource
+//        (binary protobuf)
+//   doorman:v1:sync-status            HASH  "source:{name}" | "domain:{name}" ->
+//        doorman.v1.SyncRecord (binary protobuf): what the last run did
+//   doorman:v1:sync-requests          HASH  domain -> "force" | "normal": runs
+//        asked for by RunSync, taken by the lease holder
+//   doorman:v1:sync-last-run          STRING unix ms of the last periodic run
+//        (deleted when a source changes, so the next poll syncs)
+//   doorman:v1:sync-lease             STRING the replica syncing now: SET NX PX,
+//        value = "{replica} {random}" (renewed and released only by its owner)
+//
 // The domain name inside a key is already validated and lower-cased; it can
 // not contain ':' or spaces (smtp::is_valid_domain), so keys cannot collide.
 #pragma once
@@ -112,5 +124,11 @@ inline std::string harvest(std::string_view ip, int64_t bucket) {
 inline std::string harvest_block(std::string_view ip) {
   return std::string(kPrefix) + "harvest-block:" + std::string(ip);
 }
+
+inline std::string sync_sources() { return std::string(kPrefix) + "sync-sources"; }
+inline std::string sync_status() { return std::string(kPrefix) + "sync-status"; }
+inline std::string sync_requests() { return std::string(kPrefix) + "sync-requests"; }
+inline std::string sync_last_run() { return std::string(kPrefix) + "sync-last-run"; }
+inline std::string sync_lease() { return std::string(kPrefix) + "sync-lease"; }
 
 }  // namespace doorman::directory::store::keys

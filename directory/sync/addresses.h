@@ -1,0 +1,45 @@
+// Addresses from LDAP attribute values, split by domain (sans-I/O).
+//
+// `mail` (and any other attribute but proxyAddresses) holds one address;
+// AD's `proxyAddresses` holds "TYPE:value" strings, of which only SMTP
+// (the primary, "SMTP:") and smtp (secondary, "smtp:") are addresses; X500:,
+// X400:, SIP:, EUM: and the rest are ignored. Values are untrusted text:
+// each is parsed with smtp::parse_mailbox and counted as invalid when it is
+// not an address. Only the source's domains are kept (one query feeds
+// several domains); the others are counted as ignored.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <unordered_set>
+
+namespace doorman::directory::sync {
+
+// The address in one value of `attribute`, or nullopt when the value is of
+// another type (X500:...). The address is not validated here.
+std::optional<std::string_view> address_value(std::string_view attribute, std::string_view value);
+
+// Local parts (as found; normalised per domain later), by lower-cased domain.
+class AddressSet {
+ public:
+  explicit AddressSet(std::set<std::string> domains) : domains_(std::move(domains)) {}
+
+  void add_value(std::string_view attribute, std::string_view value);
+
+  const std::map<std::string, std::unordered_set<std::string>>& by_domain() const { return by_domain_; }
+  uint64_t addresses() const;
+  uint64_t ignored() const { return ignored_; }   // valid, but of a domain not fed
+  uint64_t invalid() const { return invalid_; }   // not an address
+
+ private:
+  std::set<std::string> domains_;
+  std::map<std::string, std::unordered_set<std::string>> by_domain_;
+  uint64_t ignored_ = 0;
+  uint64_t invalid_ = 0;
+};
+
+}  // namespace doorman::directory::sync
