@@ -136,7 +136,9 @@ void print_domain(const v1::Domain& d) {
                   : st.state() == v1::CatchAllStatus::STATE_NORMAL  ? "no"
                                                                     : "unknown");
   }
-  std::cout << " allow_routing_local_parts=" << (d.allow_routing_local_parts() ? "true" : "false") << "\n";
+  std::cout << " allow_routing_local_parts=" << (d.allow_routing_local_parts() ? "true" : "false");
+  if (d.ldap_sync_pending()) std::cout << " ldap_sync_pending=true";
+  std::cout << "\n";
   if (d.catch_all().state() == v1::CatchAllStatus::STATE_CATCH_ALL)
     std::cout << "  warning: " << d.name() << ": " << d.catch_all().warning() << "\n";
 }

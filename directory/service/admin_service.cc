@@ -72,6 +72,7 @@ Status validate_domain(v1::Domain* d, bool create) {
   if (d->has_callout_sender() && !d->callout_sender().empty() && !smtp::parse_mailbox(d->callout_sender()).ok())
     return invalid("callout_sender must be an address local@domain, or empty for <>");
   d->clear_catch_all();
+  d->clear_ldap_sync_pending();  // output only
   if (d->has_subaddress_separator()) {
     const std::string& s = d->subaddress_separator();
     if (s.size() > 1 || s == "@" || s == "\"" || s == "\\" || (s.size() == 1 && (s[0] <= ' ' || s[0] > '~')))

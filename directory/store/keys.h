@@ -30,6 +30,9 @@
 //        callout_fallback      "0" | "1" (list mode: callout for unlisted)
 //        allow_routing_local_parts "0" | "1" (absent = "0": local parts with
 //                              '%', '!' or a quoted '@' are refused)
+//        ldap_pending          "1" while an LDAP source feeds the domain and
+//                              has not yet synced a non-empty list (absent
+//                              otherwise): unlisted recipients are deferred
 //
 // Callout cache (directory/callout/, shared by every replica):
 //   doorman:v1:callout:{name}:{local} STRING  one probe result of the
@@ -89,6 +92,7 @@ inline constexpr std::string_view kFieldCalloutSender = "callout_sender";
 inline constexpr std::string_view kFieldCatchAllPolicy = "catch_all_policy";
 inline constexpr std::string_view kFieldCalloutFallback = "callout_fallback";
 inline constexpr std::string_view kFieldAllowRouting = "allow_routing_local_parts";
+inline constexpr std::string_view kFieldLdapPending = "ldap_pending";
 
 inline std::string configured() { return std::string(kPrefix) + "configured"; }
 inline std::string domains() { return std::string(kPrefix) + "domains"; }

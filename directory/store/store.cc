@@ -38,6 +38,10 @@ Command hset_domain(const Domain& d) {
   c.push_back(d.callout_fallback() ? "1" : "0");
   c.push_back(std::string(keys::kFieldAllowRouting));
   c.push_back(d.allow_routing_local_parts() ? "1" : "0");
+  if (d.ldap_sync_pending()) {
+    c.push_back(std::string(keys::kFieldLdapPending));
+    c.push_back("1");
+  }
   return c;
 }
 
@@ -81,6 +85,8 @@ bool parse_domain_hash(const std::string& name, const Reply& r, Domain* out) {
       out->set_callout_fallback(v == "1");
     } else if (f == keys::kFieldAllowRouting) {
       out->set_allow_routing_local_parts(v == "1");
+    } else if (f == keys::kFieldLdapPending) {
+      out->set_ldap_sync_pending(v == "1");
     }
   }
   return true;

@@ -21,6 +21,10 @@ constexpr std::string_view kDomainPrefix = "domain:";
 // Acts only while the lease holds the caller's token.
 constexpr const char* kRenewScript =
     "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0";
+// A guarded domain with an empty list waits for its first sync.
+constexpr const char* kMarkPendingScript =
+    "if redis.call('EXISTS', KEYS[1]) == 1 and redis.call('SCARD', KEYS[2]) == 0 then "
+    "return redis.call('HSET', KEYS[1], ARGV[1], '1') end return 0";
 constexpr const char* kReleaseScript =
     "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0";
 
@@ -36,8 +40,15 @@ Status put_sync_source(RedisConn& conn, const v1::LdapSource& source, bool* chan
   if (r[1].is_error()) return redis_error(r[1], "HSET");
   *changed = r[0].type != Reply::Type::kString || r[0].str != value;
   if (!*changed) return Status::Ok();
-  Reply del;
-  return conn.command({"DEL", keys::sync_last_run()}, &del);
+  std::vector<Command> cmds = {{"DEL", keys::sync_last_run()}};
+  for (const auto& d : source.domains())
+    cmds.push_back({"EVAL", kMarkPendingScript, "2", keys::domain(d), keys::addresses(d),
+                    std::string(keys::kFieldLdapPending)});
+  s = conn.pipeline(cmds, &r);
+  if (!s.ok()) return s;
+  for (const auto& x : r)
+    if (x.is_error()) return redis_error(x, "mark pending");
+  return Status::Ok();
 }
 
 Status delete_sync_source(RedisConn& conn, const std::string& name, bool* removed) {
@@ -165,7 +176,8 @@ Status read_list(RedisConn& conn, const std::string& domain, v1::Domain* config,
 }
 
 Status apply_list_diff(RedisConn& conn, const std::string& domain, const std::vector<std::string>& add,
-                       const std::vector<std::string>& remove, const std::string& lease_token, bool* applied) {
+                       const std::vector<std::string>& remove, const std::string& lease_token, bool clear_pending,
+                       bool* applied) {
   *applied = false;
   std::vector<Reply> r;
   // WATCH first: a lease taken over after the GET makes EXEC fail.
@@ -187,6 +199,7 @@ Status apply_list_diff(RedisConn& conn, const std::string& domain, const std::ve
   };
   chunked("SREM", remove);
   chunked("SADD", add);
+  if (clear_pending) cmds.push_back({"HDEL", keys::domain(domain), std::string(keys::kFieldLdapPending)});
   cmds.push_back({"EXEC"});
   s = conn.pipeline(cmds, &r);
   if (!s.ok()) return s;

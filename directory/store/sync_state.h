@@ -32,8 +32,10 @@ namespace doorman::directory::store {
 
 inline constexpr size_t kSyncChunk = 1000;
 
-// Creates or replaces a source (one round trip, plus one to clear the
-// periodic schedule when it changed: *changed).
+// Creates or replaces a source (one round trip, plus one when it changed
+// (*changed): the periodic schedule is cleared, so the next poll syncs, and
+// each of its guarded domains whose list is empty is marked as waiting for
+// its first sync (keys.h ldap_pending)).
 Status put_sync_source(RedisConn& conn, const doorman::v1::LdapSource& source, bool* changed);
 // Deletes a source and its status record: one round trip.
 Status delete_sync_source(RedisConn& conn, const std::string& name, bool* removed);
@@ -73,9 +75,12 @@ Status release_sync_lease(RedisConn& conn, const std::string& token);
 Status read_list(RedisConn& conn, const std::string& domain, doorman::v1::Domain* config,
                  std::unordered_set<std::string>* members);
 // Adds and removes members of a domain's list in one MULTI/EXEC, while
-// `lease_token` still holds the lease: two round trips. *applied false (and
-// nothing written) when the lease was lost.
+// `lease_token` still holds the lease: two round trips. With
+// `clear_pending` the same transaction ends the domain's wait for its first
+// sync (Domain.ldap_sync_pending). *applied false (and nothing written) when
+// the lease was lost.
 Status apply_list_diff(RedisConn& conn, const std::string& domain, const std::vector<std::string>& add,
-                       const std::vector<std::string>& remove, const std::string& lease_token, bool* applied);
+                       const std::vector<std::string>& remove, const std::string& lease_token, bool clear_pending,
+                       bool* applied);
 
 }  // namespace doorman::directory::store

@@ -93,6 +93,7 @@ void Syncer::start() {
 }
 
 void Syncer::stop() {
+  stop_requested_ = true;
   {
     std::lock_guard<std::mutex> lock(mu_);
     stopping_ = true;
@@ -178,7 +179,7 @@ void Syncer::run(const store::SyncState& state, bool periodic, const std::string
           src, password, [&f](std::string_view a, std::string_view v) { f.set->add_value(a, v); },
           [&](const FetchStats& st) {
             log::debug("sync_page").kv("source", src.name()).kv("entries", st.entries).kv("pages", st.pages);
-            return keep_lease();
+            return !stop_requested_ && keep_lease();
           },
           &stats);
     auto it = state.source_records.find(src.name());
@@ -256,7 +257,10 @@ void Syncer::run(const store::SyncState& state, bool periodic, const std::string
     } else {
       bool applied = true;
       Status s = Status::Ok();
-      if (!plan.add.empty() || !plan.remove.empty()) s = store::apply_list_diff(conn_, domain, plan.add, plan.remove, token, &applied);
+      // A first sync that finds nothing keeps the domain deferring unknown recipients.
+      const bool clear_pending = config.ldap_sync_pending() && (!result.empty() || force);
+      if (!plan.add.empty() || !plan.remove.empty() || clear_pending)
+        s = store::apply_list_diff(conn_, domain, plan.add, plan.remove, token, clear_pending, &applied);
       if (!s.ok() || !applied) {
         rec.set_last_error((s.ok() ? std::string("sync lease lost") : s.message) + " (list unchanged)");
       } else {

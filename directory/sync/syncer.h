@@ -24,6 +24,7 @@
 // _sync_changes_total, _sync_failures_total (this replica's runs).
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
@@ -63,6 +64,7 @@ class Syncer {
   std::mutex mu_;
   std::condition_variable cv_;
   bool stopping_ = false;
+  std::atomic<bool> stop_requested_{false};  // read by a run between LDAP pages
   std::thread thread_;
 };
 

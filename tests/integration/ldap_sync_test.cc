@@ -186,6 +186,21 @@ TEST_F(LdapSync, WrongPasswordIsReportedAndTheOldListKeepsServing) {
   EXPECT_EQ(addresses("example.com"), 5u);
 }
 
+TEST_F(LdapSync, UntilTheFirstSyncSucceedsUnknownRecipientsAreDeferred) {
+  ASSERT_TRUE(slapd_.start(people())) << slapd_.error();
+  std::ofstream(slapd_.password_file()) << "wrong";
+  stack_.set_directory_args({"--sync-interval", "1h", "--sync-poll", "100ms"});
+  ASSERT_EQ(stack_.start(yaml("")), "");
+  ASSERT_TRUE(eventually([&] { return status().find("Invalid credentials") != std::string::npos; })) << status();
+  EXPECT_NE(stack_.ctl({"domain", "get", "example.com"}).out.find("ldap_sync_pending=true"), std::string::npos);
+  EXPECT_EQ(rcpt("alice@example.com"), "451");  // not 550: the list is not there yet
+  std::ofstream(slapd_.password_file()) << kSyncPassword;
+  RunResult r = stack_.ctl({"sync", "run", "example.com", "--wait-seconds", "20"});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_EQ(rcpt("alice@example.com"), "250");
+  EXPECT_EQ(rcpt("nobody@example.com"), "550");
+}
+
 TEST_F(LdapSync, LdapKilledMidSyncLeavesTheListAsItWas) {
   std::string ldif;
   for (int i = 0; i < 20000; ++i) {

@@ -1,0 +1,207 @@
+// The LDAP sync's pure parts (directory/sync/: addresses, plan, source) and
+// its store functions (store/sync_state.h) against a real redis-server: the
+// lease, the atomic diff-apply and the first-sync wait.
+#include <gtest/gtest.h>
+
+#include "directory/store/keys.h"
+#include "directory/store/store.h"
+#include "directory/store/sync_state.h"
+#include "directory/sync/addresses.h"
+#include "directory/sync/plan.h"
+#include "directory/sync/source.h"
+#include "tests/support/redis_server.h"
+
+namespace doorman::directory {
+namespace {
+
+namespace v1 = doorman::v1;
+using std::chrono::milliseconds;
+
+TEST(SyncAddresses, ProxyAddressesKeepsOnlySmtpTypes) {
+  EXPECT_EQ(sync::address_value("proxyAddresses", "SMTP:Alice@Example.com"), "Alice@Example.com");
+  EXPECT_EQ(sync::address_value("proxyaddresses", "smtp:a.smith@example.com"), "a.smith@example.com");
+  EXPECT_FALSE(sync::address_value("proxyAddresses", "X500:/o=Example/cn=alice"));
+  EXPECT_FALSE(sync::address_value("proxyAddresses", "SIP:alice@example.com"));
+  EXPECT_FALSE(sync::address_value("proxyAddresses", "alice@example.com"));  // no type: not an SMTP address
+  EXPECT_EQ(sync::address_value("mail", " alice@example.com\r\n"), "alice@example.com");
+}
+
+TEST(SyncAddresses, SplitsByDomainAndCountsTheRest) {
+  sync::AddressSet set({"example.com", "example.org"});
+  set.add_value("mail", "alice@Example.COM");
+  set.add_value("proxyAddresses", "smtp:alice@example.org");
+  set.add_value("proxyAddresses", "SMTP:alice@example.com");  // same address twice
+  set.add_value("mail", "erin@other.test");
+  set.add_value("mail", "not an address");
+  set.add_value("proxyAddresses", "X400:c=US;a= ;p=Example");
+  ASSERT_EQ(set.by_domain().size(), 2u);
+  EXPECT_EQ(set.by_domain().at("example.com").size(), 1u);
+  EXPECT_EQ(set.by_domain().at("example.org").count("alice"), 1u);
+  EXPECT_EQ(set.addresses(), 2u);
+  EXPECT_EQ(set.ignored(), 1u);
+  EXPECT_EQ(set.invalid(), 1u);
+}
+
+TEST(SyncPlan, GrowsFreelyAndHoldsBackLargeShrinksAndEmptyResults) {
+  std::unordered_set<std::string> live;
+  for (int i = 0; i < 100; ++i) live.insert("u" + std::to_string(i));
+  auto result = live;
+  result.insert("new");
+  result.erase("u1");
+  sync::ListPlan p = sync::plan_list(live, result, 0.10, false);
+  EXPECT_EQ(p.held_back, "");
+  EXPECT_EQ(p.add, std::vector<std::string>{"new"});
+  EXPECT_EQ(p.remove, std::vector<std::string>{"u1"});
+  // 10 of 100 is allowed, 11 is not.
+  result = live;
+  for (int i = 0; i < 10; ++i) result.erase("u" + std::to_string(i));
+  EXPECT_EQ(sync::plan_list(live, result, 0.10, false).held_back, "");
+  result.erase("u10");
+  p = sync::plan_list(live, result, 0.10, false);
+  EXPECT_EQ(p.held_back, "would remove 11 of 100 addresses (11.0% > max_shrink 10.0%)");
+  EXPECT_EQ(p.remove.size(), 11u);
+  EXPECT_EQ(sync::plan_list(live, result, 0.10, true).held_back, "");
+  p = sync::plan_list(live, {}, 1.0, false);
+  EXPECT_EQ(p.held_back, "empty result would remove all 100 addresses");
+  EXPECT_EQ(sync::plan_list({}, {}, 0.1, false).held_back, "");
+}
+
+TEST(SyncSource, DefaultsWorkForActiveDirectory) {
+  v1::LdapSource s;
+  s.set_name("corp");
+  s.set_url("ldap://dc1.example.com");
+  s.set_base_dn("dc=example,dc=com");
+  s.set_bind_dn("CN=doorman,CN=Users,DC=example,DC=com");
+  s.set_bind_password_file("/run/secrets/ldap");
+  s.add_domains("Example.COM");
+  s.set_exclude_disabled(true);
+  ASSERT_EQ(sync::validate_source(&s), "");
+  EXPECT_EQ(s.tls(), "starttls");
+  EXPECT_EQ(s.scope(), "sub");
+  EXPECT_EQ(s.filter(),
+            "(&(|(objectClass=user)(objectClass=group)(objectClass=publicFolder))(|(mail=*)(proxyAddresses=*))"
+            "(!(userAccountControl:1.2.840.113556.1.4.803:=2)))");
+  EXPECT_EQ(s.attributes().size(), 2);
+  EXPECT_EQ(s.domains(0), "example.com");
+  EXPECT_EQ(s.page_size(), 500u);
+  EXPECT_DOUBLE_EQ(s.max_shrink(), 0.10);
+}
+
+TEST(SyncSource, RefusesWhatCannotWork) {
+  auto check = [](auto edit) {
+    v1::LdapSource s;
+    s.set_name("corp");
+    s.set_url("ldaps://dc1.example.com:636");
+    s.set_base_dn("dc=example,dc=com");
+    s.add_domains("example.com");
+    edit(s);
+    return sync::validate_source(&s);
+  };
+  EXPECT_EQ(check([](v1::LdapSource&) {}), "");
+  EXPECT_NE(check([](v1::LdapSource& s) { s.set_url("http://x"); }), "");
+  EXPECT_NE(check([](v1::LdapSource& s) { s.set_tls("none"); }), "");  // ldaps:// is TLS
+  EXPECT_NE(check([](v1::LdapSource& s) { s.set_bind_dn("cn=x"); }), "");  // without a password file
+  EXPECT_NE(check([](v1::LdapSource& s) { s.set_page_size(5000); }), "");
+  EXPECT_NE(check([](v1::LdapSource& s) { s.set_max_shrink(1.5); }), "");
+  EXPECT_NE(check([](v1::LdapSource& s) { s.clear_domains(); }), "");
+  EXPECT_NE(check([](v1::LdapSource& s) { s.set_name("Bad Name"); }), "");
+  EXPECT_NE(check([](v1::LdapSource& s) { s.set_filter("mail=*"); }), "");
+}
+
+class SyncStore : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    redis_ = new test::RedisServer();
+    ASSERT_TRUE(redis_->start()) << redis_->error();
+  }
+  static void TearDownTestSuite() {
+    delete redis_;
+    redis_ = nullptr;
+  }
+  void SetUp() override {
+    redis_->cli({"FLUSHALL"});
+    store::RedisConfig cfg;
+    cfg.port = redis_->port();
+    conn_ = std::make_unique<store::RedisConn>(cfg);
+    ASSERT_TRUE(conn_->connect().ok());
+    v1::Domain d;
+    d.set_name("example.com");
+    d.set_mode(v1::DOMAIN_MODE_LIST);
+    d.add_routes("127.0.0.1:25");
+    ASSERT_TRUE(store::create_domain(*conn_, d).ok());
+  }
+  static test::RedisServer* redis_;
+  std::unique_ptr<store::RedisConn> conn_;
+};
+test::RedisServer* SyncStore::redis_ = nullptr;
+
+TEST_F(SyncStore, LeaseHasOneHolderAndOnlyItsOwnerRenewsOrReleasesIt) {
+  bool got = false, held = false;
+  ASSERT_TRUE(store::acquire_sync_lease(*conn_, "a 1", milliseconds(5000), &got).ok());
+  EXPECT_TRUE(got);
+  ASSERT_TRUE(store::acquire_sync_lease(*conn_, "b 2", milliseconds(5000), &got).ok());
+  EXPECT_FALSE(got);
+  ASSERT_TRUE(store::renew_sync_lease(*conn_, "b 2", milliseconds(5000), &held).ok());
+  EXPECT_FALSE(held);
+  ASSERT_TRUE(store::release_sync_lease(*conn_, "b 2").ok());  // not b's: stays
+  store::SyncState st;
+  ASSERT_TRUE(store::read_sync_state(*conn_, &st).ok());
+  EXPECT_EQ(st.lease_holder, "a");
+  ASSERT_TRUE(store::renew_sync_lease(*conn_, "a 1", milliseconds(5000), &held).ok());
+  EXPECT_TRUE(held);
+  ASSERT_TRUE(store::release_sync_lease(*conn_, "a 1").ok());
+  ASSERT_TRUE(store::acquire_sync_lease(*conn_, "b 2", milliseconds(5000), &got).ok());
+  EXPECT_TRUE(got);
+}
+
+TEST_F(SyncStore, DiffIsAppliedWholeAndNotAtAllWithoutTheLease) {
+  bool got = false, applied = false;
+  ASSERT_TRUE(store::acquire_sync_lease(*conn_, "a 1", milliseconds(5000), &got).ok());
+  std::vector<std::string> add;
+  for (int i = 0; i < 2500; ++i) add.push_back("u" + std::to_string(i));  // three SADD chunks
+  ASSERT_TRUE(store::apply_list_diff(*conn_, "example.com", add, {}, "a 1", false, &applied).ok());
+  EXPECT_TRUE(applied);
+  EXPECT_EQ(redis_->cli({"SCARD", "doorman:v1:addresses:example.com"}), "2500");
+  // Another holder now: nothing is written.
+  redis_->cli({"SET", "doorman:v1:sync-lease", "b 2"});
+  ASSERT_TRUE(store::apply_list_diff(*conn_, "example.com", {"new"}, {"u1", "u2"}, "a 1", false, &applied).ok());
+  EXPECT_FALSE(applied);
+  EXPECT_EQ(redis_->cli({"SCARD", "doorman:v1:addresses:example.com"}), "2500");
+  ASSERT_TRUE(store::apply_list_diff(*conn_, "example.com", {"new"}, {"u1", "u2"}, "b 2", false, &applied).ok());
+  EXPECT_TRUE(applied);
+  v1::Domain cfg;
+  std::unordered_set<std::string> members;
+  ASSERT_TRUE(store::read_list(*conn_, "example.com", &cfg, &members).ok());
+  EXPECT_EQ(members.size(), 2499u);
+  EXPECT_TRUE(members.count("new"));
+  EXPECT_FALSE(members.count("u1"));
+}
+
+TEST_F(SyncStore, ANewSourceMakesAnEmptyListWaitForItsFirstSync) {
+  v1::LdapSource s;
+  s.set_name("corp");
+  s.set_url("ldap://127.0.0.1:1");
+  s.set_base_dn("dc=example,dc=com");
+  s.add_domains("example.com");
+  ASSERT_EQ(sync::validate_source(&s), "");
+  bool changed = false;
+  ASSERT_TRUE(store::put_sync_source(*conn_, s, &changed).ok());
+  EXPECT_TRUE(changed);
+  v1::Domain d;
+  ASSERT_TRUE(store::get_domain(*conn_, "example.com", &d).ok());
+  EXPECT_TRUE(d.ldap_sync_pending());
+  ASSERT_TRUE(store::put_sync_source(*conn_, s, &changed).ok());
+  EXPECT_FALSE(changed);
+  bool got = false, applied = false;
+  ASSERT_TRUE(store::acquire_sync_lease(*conn_, "a 1", milliseconds(5000), &got).ok());
+  ASSERT_TRUE(store::apply_list_diff(*conn_, "example.com", {"alice"}, {}, "a 1", true, &applied).ok());
+  ASSERT_TRUE(store::get_domain(*conn_, "example.com", &d).ok());
+  EXPECT_FALSE(d.ldap_sync_pending());
+  store::SyncState st;
+  ASSERT_TRUE(store::read_sync_state(*conn_, &st).ok());
+  ASSERT_EQ(st.sources.size(), 1u);
+  EXPECT_EQ(st.sources[0].SerializeAsString(), s.SerializeAsString());
+}
+
+}  // namespace
+}  // namespace doorman::directory
