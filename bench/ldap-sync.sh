@@ -35,8 +35,8 @@ wait_port() { for _ in $(seq 200); do (echo > /dev/tcp/127.0.0.1/"$1") 2> /dev/n
 SUFFIX=dc=example,dc=test
 BIND_DN=cn=sync,$SUFFIX
 mkdir -p "$T/data"
-printf 'sync-secret' > "$T/password"
-printf 'admin-secret' > "$T/admin-password"
+printf 'sync-secret' > "$T/password"; chmod 600 "$T/password"
+printf 'admin-secret' > "$T/admin-password"; chmod 600 "$T/admin-password"
 echo "bench-token" > "$T/token"
 # The AD slice of tests/support/slapd_server.cc.
 cat > "$T/ad.schema" <<'SCHEMA'
