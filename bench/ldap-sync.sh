@@ -38,24 +38,11 @@ mkdir -p "$T/data"
 printf 'sync-secret' > "$T/password"; chmod 600 "$T/password"
 printf 'admin-secret' > "$T/admin-password"; chmod 600 "$T/admin-password"
 echo "bench-token" > "$T/token"
-# The AD slice of tests/support/slapd_server.cc.
-cat > "$T/ad.schema" <<'SCHEMA'
-attributetype ( 1.2.840.113556.1.2.210 NAME 'proxyAddresses'
-  EQUALITY caseIgnoreMatch SUBSTR caseIgnoreSubstringsMatch SYNTAX 1.3.6.1.4.1.1466.115.121.1.15 )
-attributetype ( 1.2.840.113556.1.4.8 NAME 'userAccountControl'
-  EQUALITY integerMatch SYNTAX 1.3.6.1.4.1.1466.115.121.1.27 SINGLE-VALUE )
-objectclass ( 1.2.840.113556.1.5.9 NAME 'user' SUP inetOrgPerson STRUCTURAL
-  MAY ( proxyAddresses $ userAccountControl ) )
-objectclass ( 1.3.6.1.4.1.4203.666.14.1 NAME 'group' SUP top STRUCTURAL
-  MUST cn MAY ( mail $ proxyAddresses $ member $ description ) )
-objectclass ( 1.3.6.1.4.1.4203.666.14.2 NAME 'publicFolder' SUP top STRUCTURAL
-  MUST cn MAY ( mail $ proxyAddresses $ description ) )
-SCHEMA
 cat > "$T/slapd.conf" <<CONF
 include /etc/ldap/schema/core.schema
 include /etc/ldap/schema/cosine.schema
 include /etc/ldap/schema/inetorgperson.schema
-include $T/ad.schema
+include $PWD/tests/support/ad.schema
 pidfile $T/slapd.pid
 modulepath /usr/lib/ldap
 moduleload back_mdb

@@ -1,21 +1,15 @@
-// The LDAP sync's pure parts (directory/sync/: addresses, plan, source) and
-// its store functions (store/sync_state.h) against a real redis-server: the
-// lease, the atomic diff-apply and the first-sync wait.
+// The LDAP sync's pure parts (directory/sync/: addresses, plan, source); its
+// store functions are tested in store_test.cc (DirectoryStore.Sync*).
 #include <gtest/gtest.h>
 
-#include "directory/store/keys.h"
-#include "directory/store/store.h"
-#include "directory/store/sync_state.h"
 #include "directory/sync/addresses.h"
 #include "directory/sync/plan.h"
 #include "directory/sync/source.h"
-#include "tests/support/redis_server.h"
 
 namespace doorman::directory {
 namespace {
 
 namespace v1 = doorman::v1;
-using std::chrono::milliseconds;
 
 TEST(SyncAddresses, ProxyAddressesKeepsOnlySmtpTypes) {
   EXPECT_EQ(sync::address_value("proxyAddresses", "SMTP:Alice@Example.com"), "Alice@Example.com");
@@ -106,101 +100,6 @@ TEST(SyncSource, RefusesWhatCannotWork) {
   EXPECT_NE(check([](v1::LdapSource& s) { s.clear_domains(); }), "");
   EXPECT_NE(check([](v1::LdapSource& s) { s.set_name("Bad Name"); }), "");
   EXPECT_NE(check([](v1::LdapSource& s) { s.set_filter("mail=*"); }), "");
-}
-
-class SyncStore : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
-    redis_ = new test::RedisServer();
-    ASSERT_TRUE(redis_->start()) << redis_->error();
-  }
-  static void TearDownTestSuite() {
-    delete redis_;
-    redis_ = nullptr;
-  }
-  void SetUp() override {
-    redis_->cli({"FLUSHALL"});
-    store::RedisConfig cfg;
-    cfg.port = redis_->port();
-    conn_ = std::make_unique<store::RedisConn>(cfg);
-    ASSERT_TRUE(conn_->connect().ok());
-    v1::Domain d;
-    d.set_name("example.com");
-    d.set_mode(v1::DOMAIN_MODE_LIST);
-    d.add_routes("127.0.0.1:25");
-    ASSERT_TRUE(store::create_domain(*conn_, d).ok());
-  }
-  static test::RedisServer* redis_;
-  std::unique_ptr<store::RedisConn> conn_;
-};
-test::RedisServer* SyncStore::redis_ = nullptr;
-
-TEST_F(SyncStore, LeaseHasOneHolderAndOnlyItsOwnerRenewsOrReleasesIt) {
-  bool got = false, held = false;
-  ASSERT_TRUE(store::acquire_sync_lease(*conn_, "a 1", milliseconds(5000), &got).ok());
-  EXPECT_TRUE(got);
-  ASSERT_TRUE(store::acquire_sync_lease(*conn_, "b 2", milliseconds(5000), &got).ok());
-  EXPECT_FALSE(got);
-  ASSERT_TRUE(store::renew_sync_lease(*conn_, "b 2", milliseconds(5000), &held).ok());
-  EXPECT_FALSE(held);
-  ASSERT_TRUE(store::release_sync_lease(*conn_, "b 2").ok());  // not b's: stays
-  store::SyncState st;
-  ASSERT_TRUE(store::read_sync_state(*conn_, &st).ok());
-  EXPECT_EQ(st.lease_holder, "a");
-  ASSERT_TRUE(store::renew_sync_lease(*conn_, "a 1", milliseconds(5000), &held).ok());
-  EXPECT_TRUE(held);
-  ASSERT_TRUE(store::release_sync_lease(*conn_, "a 1").ok());
-  ASSERT_TRUE(store::acquire_sync_lease(*conn_, "b 2", milliseconds(5000), &got).ok());
-  EXPECT_TRUE(got);
-}
-
-TEST_F(SyncStore, DiffIsAppliedWholeAndNotAtAllWithoutTheLease) {
-  bool got = false, applied = false;
-  ASSERT_TRUE(store::acquire_sync_lease(*conn_, "a 1", milliseconds(5000), &got).ok());
-  std::vector<std::string> add;
-  for (int i = 0; i < 2500; ++i) add.push_back("u" + std::to_string(i));  // three SADD chunks
-  ASSERT_TRUE(store::apply_list_diff(*conn_, "example.com", add, {}, "a 1", false, &applied).ok());
-  EXPECT_TRUE(applied);
-  EXPECT_EQ(redis_->cli({"SCARD", "doorman:v1:addresses:example.com"}), "2500");
-  // Another holder now: nothing is written.
-  redis_->cli({"SET", "doorman:v1:sync-lease", "b 2"});
-  ASSERT_TRUE(store::apply_list_diff(*conn_, "example.com", {"new"}, {"u1", "u2"}, "a 1", false, &applied).ok());
-  EXPECT_FALSE(applied);
-  EXPECT_EQ(redis_->cli({"SCARD", "doorman:v1:addresses:example.com"}), "2500");
-  ASSERT_TRUE(store::apply_list_diff(*conn_, "example.com", {"new"}, {"u1", "u2"}, "b 2", false, &applied).ok());
-  EXPECT_TRUE(applied);
-  v1::Domain cfg;
-  std::unordered_set<std::string> members;
-  ASSERT_TRUE(store::read_list(*conn_, "example.com", &cfg, &members).ok());
-  EXPECT_EQ(members.size(), 2499u);
-  EXPECT_TRUE(members.count("new"));
-  EXPECT_FALSE(members.count("u1"));
-}
-
-TEST_F(SyncStore, ANewSourceMakesAnEmptyListWaitForItsFirstSync) {
-  v1::LdapSource s;
-  s.set_name("corp");
-  s.set_url("ldap://127.0.0.1:1");
-  s.set_base_dn("dc=example,dc=com");
-  s.add_domains("example.com");
-  ASSERT_EQ(sync::validate_source(&s), "");
-  bool changed = false;
-  ASSERT_TRUE(store::put_sync_source(*conn_, s, &changed).ok());
-  EXPECT_TRUE(changed);
-  v1::Domain d;
-  ASSERT_TRUE(store::get_domain(*conn_, "example.com", &d).ok());
-  EXPECT_TRUE(d.ldap_sync_pending());
-  ASSERT_TRUE(store::put_sync_source(*conn_, s, &changed).ok());
-  EXPECT_FALSE(changed);
-  bool got = false, applied = false;
-  ASSERT_TRUE(store::acquire_sync_lease(*conn_, "a 1", milliseconds(5000), &got).ok());
-  ASSERT_TRUE(store::apply_list_diff(*conn_, "example.com", {"alice"}, {}, "a 1", true, &applied).ok());
-  ASSERT_TRUE(store::get_domain(*conn_, "example.com", &d).ok());
-  EXPECT_FALSE(d.ldap_sync_pending());
-  store::SyncState st;
-  ASSERT_TRUE(store::read_sync_state(*conn_, &st).ok());
-  ASSERT_EQ(st.sources.size(), 1u);
-  EXPECT_EQ(st.sources[0].SerializeAsString(), s.SerializeAsString());
 }
 
 }  // namespace

@@ -47,6 +47,18 @@ std::string people() {
          "\nobjectClass: publicFolder\ncn: folder\nproxyAddresses: SMTP:folder@example.com\n\n";
 }
 
+// u0@example.com .. u{n-1}@example.com, one user entry each (bulk-loaded by slapadd).
+std::string numbered_users(int n) {
+  std::string ldif;
+  ldif.reserve(static_cast<size_t>(n) * 160);
+  for (int i = 0; i < n; ++i) {
+    std::string uid = "u" + std::to_string(i);
+    ldif += "dn: uid=" + uid + ",ou=people," + kLdapSuffix + "\nobjectClass: user\nuid: " + uid + "\ncn: " + uid +
+            "\nsn: x\nmail: " + uid + "@example.com\n\n";
+  }
+  return ldif;
+}
+
 class LdapSync : public ::testing::Test {
  protected:
   // Starts slapd with `ldif` and the stack with example.com / example.org fed
@@ -130,13 +142,7 @@ TEST_F(LdapSync, InitialSyncThenAddRemoveRenameSeenAtTheEdge) {
 }
 
 TEST_F(LdapSync, PagesThroughAServerSizeLimitOf1000With25000Entries) {
-  std::string ldif;
-  ldif.reserve(25000 * 160);
-  for (int i = 0; i < 25000; ++i) {
-    std::string uid = "u" + std::to_string(i);
-    ldif += "dn: uid=" + uid + ",ou=people," + kLdapSuffix + "\nobjectClass: user\nuid: " + uid + "\ncn: " + uid +
-            "\nsn: x\nmail: " + uid + "@example.com\n\n";
-  }
+  const std::string ldif = numbered_users(25000);
   start(ldif, "    page_size: 1000\n", SlapdOptions{1000, "", "", ""}, {"--sync-interval", "1h"});
   // Without paging the server stops at 1000 (sizeLimitExceeded, exit 4).
   RunResult plain = run({"ldapsearch", "-x", "-LLL", "-H", slapd_.url(), "-D", kSyncBindDn, "-y",
@@ -202,12 +208,7 @@ TEST_F(LdapSync, UntilTheFirstSyncSucceedsUnknownRecipientsAreDeferred) {
 }
 
 TEST_F(LdapSync, LdapKilledMidSyncLeavesTheListAsItWas) {
-  std::string ldif;
-  for (int i = 0; i < 20000; ++i) {
-    std::string uid = "u" + std::to_string(i);
-    ldif += "dn: uid=" + uid + ",ou=people," + kLdapSuffix + "\nobjectClass: user\nuid: " + uid + "\ncn: " + uid +
-            "\nsn: x\nmail: " + uid + "@example.com\n\n";
-  }
+  const std::string ldif = numbered_users(20000);
   ASSERT_TRUE(slapd_.start(ldif)) << slapd_.error();
   stack_.set_directory_args({"--sync-interval", "1h", "--sync-poll", "100ms"});
   // The domain first, with a list of its own; then the source (10 entries a page).

@@ -8,20 +8,6 @@
 namespace doorman::test {
 namespace {
 
-// A slice of Active Directory's schema: the real OIDs of proxyAddresses,
-// userAccountControl and user; group and publicFolder under OpenLDAP's
-// testing arc (1.3.6.1.4.1.4203.666).
-constexpr const char* kAdSchema = R"(attributetype ( 1.2.840.113556.1.2.210 NAME 'proxyAddresses'
-  EQUALITY caseIgnoreMatch SUBSTR caseIgnoreSubstringsMatch SYNTAX 1.3.6.1.4.1.1466.115.121.1.15 )
-attributetype ( 1.2.840.113556.1.4.8 NAME 'userAccountControl'
-  EQUALITY integerMatch SYNTAX 1.3.6.1.4.1.1466.115.121.1.27 SINGLE-VALUE )
-objectclass ( 1.2.840.113556.1.5.9 NAME 'user' SUP inetOrgPerson STRUCTURAL
-  MAY ( proxyAddresses $ userAccountControl ) )
-objectclass ( 1.3.6.1.4.1.4203.666.14.1 NAME 'group' SUP top STRUCTURAL
-  MUST cn MAY ( mail $ proxyAddresses $ member $ description ) )
-objectclass ( 1.3.6.1.4.1.4203.666.14.2 NAME 'publicFolder' SUP top STRUCTURAL
-  MUST cn MAY ( mail $ proxyAddresses $ description ) )
-)";
 
 bool write(const std::string& path, const std::string& text) {
   std::ofstream f(path);
@@ -61,7 +47,7 @@ bool SlapdServer::start(const std::string& ldif, SlapdOptions options, std::chro
   }
   run({"mkdir", "-p", dir_ + "/data"});
   std::string conf = "include /etc/ldap/schema/core.schema\ninclude /etc/ldap/schema/cosine.schema\n"
-                     "include /etc/ldap/schema/inetorgperson.schema\ninclude " + dir_ + "/ad.schema\n"
+                     "include /etc/ldap/schema/inetorgperson.schema\ninclude " DOORMAN_AD_SCHEMA "\n"
                      "pidfile " + dir_ + "/slapd.pid\nargsfile " + dir_ + "/slapd.args\n"
                      "modulepath /usr/lib/ldap\nmoduleload back_mdb\n";
   // slapd's default (500) would also cap paged searches; paging always reads everything here.
@@ -72,7 +58,7 @@ bool SlapdServer::start(const std::string& ldif, SlapdOptions options, std::chro
             "\nTLSCertificateKeyFile " + options.tls_key + "\n";
   conf += std::string("database mdb\nmaxsize 1073741824\nsuffix \"") + kLdapSuffix + "\"\nrootdn \"cn=admin," +
           kLdapSuffix + "\"\nrootpw admin-secret\ndirectory " + dir_ + "/data\nindex objectClass eq\n";
-  if (!write(dir_ + "/ad.schema", kAdSchema) || !write(dir_ + "/slapd.conf", conf) ||
+  if (!write(dir_ + "/slapd.conf", conf) ||
       !write(dir_ + "/data.ldif", base_entries() + ldif) || !write(password_file(), kSyncPassword) ||
       !write(dir_ + "/admin-password", "admin-secret")) {
     error_ = "cannot write the slapd files";

@@ -2,7 +2,7 @@
 // loopback port, for the LDAP sync tests and the benchmark.
 //
 // start() writes a slapd.conf into a temp dir (core, cosine and inetorgperson
-// schemas plus ad.schema, a small schema with Active Directory's
+// schemas plus tests/support/ad.schema, a small schema with Active Directory's
 // proxyAddresses and userAccountControl attributes and its user, group and
 // publicFolder classes), bulk-loads `ldif` with slapadd before slapd runs (25,000
 // entries load in about a second), and runs `slapd -d 0 -h ldap://127.0.0.1:PORT/`
