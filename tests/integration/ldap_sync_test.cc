@@ -153,10 +153,11 @@ TEST_F(LdapSync, PagesThroughAServerSizeLimitOf1000With25000Entries) {
   EXPECT_NE(stack_.directory().read_log().find("pages=25 "), std::string::npos);
 }
 
-TEST_F(LdapSync, StartTlsWithAThrowawayCa) {
+TEST_F(LdapSync, StartTlsAndLdapsWithAThrowawayCa) {
   TestPki pki = make_test_pki(stack_.dir());
   ASSERT_TRUE(pki.ok()) << pki.error;
-  ASSERT_TRUE(slapd_.start(people(), SlapdOptions{0, pki.server_cert, pki.server_key, pki.ca_cert})) << slapd_.error();
+  ASSERT_TRUE(slapd_.start(people(), SlapdOptions{0, pki.server_cert, pki.server_key, pki.ca_cert, true}))
+      << slapd_.error();
   stack_.set_directory_args({"--sync-interval", "1h", "--sync-poll", "100ms"});
   // 127.0.0.1, the certificate's IP address (libldap checks "localhost" as the machine's host name).
   std::string text = yaml("    ca_file: " + pki.ca_cert + "\n");
@@ -173,6 +174,16 @@ TEST_F(LdapSync, StartTlsWithAThrowawayCa) {
   EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
   EXPECT_NE(r.out.find("StartTLS"), std::string::npos) << r.out;
   EXPECT_EQ(addresses("example.com"), 5u);
+  // ldaps:// with the CA: TLS from the first byte; dave, added meanwhile, arrives.
+  ASSERT_EQ(slapd_.modify("dn: uid=dave,ou=people," + std::string(kLdapSuffix) +
+                          "\nchangetype: add\nobjectClass: user\nuid: dave\ncn: dave\nsn: dave\nmail: dave@example.com\n"),
+            "");
+  std::string ldaps = yaml("    ca_file: " + pki.ca_cert + "\n", slapd_.ldaps_url());
+  ldaps.erase(ldaps.find("    tls: none\n"), 14);  // the default for ldaps://
+  ASSERT_EQ(apply(ldaps), "");
+  r = stack_.ctl({"sync", "run", "example.com", "--wait-seconds", "20"});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err << status();
+  EXPECT_EQ(rcpt("dave@example.com"), "250");
 }
 
 TEST_F(LdapSync, WrongPasswordIsReportedAndTheOldListKeepsServing) {

@@ -70,20 +70,26 @@ bool SlapdServer::start(const std::string& ldif, SlapdOptions options, std::chro
     error_ = "slapadd failed: " + load.err + load.out;
     return false;
   }
+  if (options.ldaps && !options.tls_cert.empty()) ldaps_port_ = -1;
   return launch(timeout);
 }
 
 bool SlapdServer::launch(std::chrono::milliseconds timeout) {
   for (int attempt = 0; attempt < 3; ++attempt) {
     if (port_ == 0 || attempt > 0) port_ = free_tcp_port();
-    if (!process_.start({"/usr/sbin/slapd", "-d", "0", "-f", dir_ + "/slapd.conf", "-h", url() + "/"},
+    if (ldaps_port_ != 0 && (ldaps_port_ < 0 || attempt > 0)) ldaps_port_ = free_tcp_port();
+    std::string listeners = url() + "/";
+    if (ldaps_port_ > 0) listeners += " " + ldaps_url() + "/";
+    if (!process_.start({"/usr/sbin/slapd", "-d", "0", "-f", dir_ + "/slapd.conf", "-h", listeners},
                         dir_ + "/slapd.log")) {
       error_ = "cannot start slapd";
       return false;
     }
     auto deadline = std::chrono::steady_clock::now() + timeout;
     while (std::chrono::steady_clock::now() < deadline && process_.running()) {
-      if (wait_for_port(port_, std::chrono::milliseconds(100))) return true;
+      if (wait_for_port(port_, std::chrono::milliseconds(100)) &&
+          (ldaps_port_ <= 0 || wait_for_port(ldaps_port_, std::chrono::milliseconds(100))))
+        return true;
     }
     error_ = "slapd did not listen on port " + std::to_string(port_) + ": " + process_.read_log();
     process_.stop();

@@ -12,7 +12,7 @@
 // rootdn, so server limits apply to it). With `size_limit` N slapd answers at
 // most N entries per search and per page, as Active Directory's MaxPageSize
 // does, while paged searches may read everything. With TLS files it offers
-// StartTLS. stop() kills by PID and waits; restart() keeps port and data.
+// StartTLS, and with `ldaps` an ldaps:// listener too. stop() kills by PID and waits; restart() keeps port and data.
 #pragma once
 
 #include <chrono>
@@ -30,6 +30,7 @@ inline constexpr const char* kSyncPassword = "sync-secret";
 struct SlapdOptions {
   int size_limit = 0;  // 0 = unlimited
   std::string tls_cert, tls_key, tls_ca;  // all set = StartTLS offered
+  bool ldaps = false;                      // with the TLS files: also an ldaps:// listener
 };
 
 class SlapdServer {
@@ -50,6 +51,7 @@ class SlapdServer {
 
   int port() const { return port_; }
   std::string url() const { return "ldap://127.0.0.1:" + std::to_string(port_); }
+  std::string ldaps_url() const { return "ldaps://127.0.0.1:" + std::to_string(ldaps_port_); }
   const std::string& dir() const { return dir_; }
   // A file holding kSyncPassword (for bind_password_file).
   std::string password_file() const { return dir_ + "/sync-password"; }
@@ -64,6 +66,7 @@ class SlapdServer {
   Process process_;
   bool restart_keeps_port_ = false;
   int port_ = 0;
+  int ldaps_port_ = 0;  // 0 = no ldaps:// listener
   std::string dir_;
   std::string error_;
 };
