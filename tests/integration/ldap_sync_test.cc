@@ -281,10 +281,13 @@ TEST_F(LdapSync, TwoDirectoriesExactlyOneSyncs) {
   ASSERT_TRUE(wait_for_port(port, 10s));
   ASSERT_TRUE(eventually([&] { return addresses("example.com") == 5; })) << status();
   auto runs = [&] { return count(stack_.directory().read_log(), "sync_run ") + count(second.read_log(), "sync_run "); };
-  std::this_thread::sleep_for(500ms);  // both polled many times since
+  ASSERT_TRUE(eventually([&] { return runs() == 1u; }));  // its log line follows the records
+  std::this_thread::sleep_for(500ms);  // both replicas polled about ten times since: no second run
   EXPECT_EQ(runs(), 1u);
   // Each request runs once, whichever replica takes it.
   for (int i = 0; i < 4; ++i) ASSERT_EQ(stack_.ctl({"sync", "run", "example.org"}).exit_code, 0);
+  EXPECT_TRUE(eventually([&] { return runs() == 5u; }));
+  std::this_thread::sleep_for(200ms);
   EXPECT_EQ(runs(), 5u);
   // A lease held elsewhere stops both.
   stack_.redis().cli({"SET", "doorman:v1:sync-lease", "three 1", "PX", "60000"});
