@@ -44,13 +44,13 @@ void AddressSet::add_value(std::string_view attribute, std::string_view value) {
     ++ignored_;
     return;
   }
-  by_domain_[domain].insert(std::move(p.mailbox.local));
+  if (count_ >= max_addresses_) {
+    overflowed_ = true;
+    return;
+  }
+  if (by_domain_[domain].insert(std::move(p.mailbox.local)).second) ++count_;
 }
 
-uint64_t AddressSet::addresses() const {
-  uint64_t n = 0;
-  for (const auto& [d, locals] : by_domain_) n += locals.size();
-  return n;
-}
+uint64_t AddressSet::addresses() const { return count_; }
 
 }  // namespace doorman::directory::sync

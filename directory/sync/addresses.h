@@ -23,12 +23,19 @@ namespace doorman::directory::sync {
 // another type (X500:...). The address is not validated here.
 std::optional<std::string_view> address_value(std::string_view attribute, std::string_view value);
 
+// A source's result is held in memory; past this many addresses it is
+// refused (a base DN or filter far too wide), not applied.
+inline constexpr uint64_t kMaxAddressesPerSource = 5'000'000;
+
 // Local parts (as found; normalised per domain later), by lower-cased domain.
 class AddressSet {
  public:
-  explicit AddressSet(std::set<std::string> domains) : domains_(std::move(domains)) {}
+  explicit AddressSet(std::set<std::string> domains, uint64_t max_addresses = kMaxAddressesPerSource)
+      : domains_(std::move(domains)), max_addresses_(max_addresses) {}
 
   void add_value(std::string_view attribute, std::string_view value);
+  // More than max_addresses were offered: the set stopped growing and must not be used.
+  bool overflowed() const { return overflowed_; }
 
   const std::map<std::string, std::unordered_set<std::string>>& by_domain() const { return by_domain_; }
   uint64_t addresses() const;
@@ -38,6 +45,9 @@ class AddressSet {
  private:
   std::set<std::string> domains_;
   std::map<std::string, std::unordered_set<std::string>> by_domain_;
+  uint64_t max_addresses_;
+  uint64_t count_ = 0;
+  bool overflowed_ = false;
   uint64_t ignored_ = 0;
   uint64_t invalid_ = 0;
 };

@@ -15,7 +15,8 @@
 // connect and on each operation (bind, StartTLS, each page); page_size at
 // most 1000. Anything short of a complete result (a server error, a size or
 // time limit, a broken connection, a false from `on_page`) is an error: a
-// partial result is never returned as if it were whole.
+// partial result is never returned as if it were whole. The caller bounds
+// what it keeps (AddressSet, kMaxAddressesPerSource) and stops via on_page.
 #pragma once
 
 #include <cstdint>

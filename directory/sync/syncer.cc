@@ -179,9 +179,12 @@ void Syncer::run(const store::SyncState& state, bool periodic, const std::string
           src, password, [&f](std::string_view a, std::string_view v) { f.set->add_value(a, v); },
           [&](const FetchStats& st) {
             log::debug("sync_page").kv("source", src.name()).kv("entries", st.entries).kv("pages", st.pages);
-            return !stop_requested_ && keep_lease();
+            return !stop_requested_ && !f.set->overflowed() && keep_lease();
           },
           &stats);
+    if (f.set->overflowed())
+      f.status = Status::Unavailable("more than " + std::to_string(kMaxAddressesPerSource) +
+                                     " addresses: refused (base_dn or filter too wide?)");
     auto it = state.source_records.find(src.name());
     v1::SyncRecord rec;
     rec.set_name(src.name());

@@ -36,6 +36,17 @@ TEST(SyncAddresses, SplitsByDomainAndCountsTheRest) {
   EXPECT_EQ(set.invalid(), 1u);
 }
 
+TEST(SyncAddresses, StopsGrowingPastItsLimit) {
+  sync::AddressSet set({"example.com"}, 2);
+  set.add_value("mail", "a@example.com");
+  set.add_value("mail", "a@example.com");  // a duplicate does not count
+  set.add_value("mail", "b@example.com");
+  EXPECT_FALSE(set.overflowed());
+  set.add_value("mail", "c@example.com");
+  EXPECT_TRUE(set.overflowed());
+  EXPECT_EQ(set.addresses(), 2u);
+}
+
 TEST(SyncPlan, GrowsFreelyAndHoldsBackLargeShrinksAndEmptyResults) {
   std::unordered_set<std::string> live;
   for (int i = 0; i < 100; ++i) live.insert("u" + std::to_string(i));
