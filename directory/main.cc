@@ -124,6 +124,19 @@ struct DurationOption {
   std::chrono::milliseconds max;
 };
 
+// Parses each duration option into its target and checks its range; "" or
+// the first error.
+template <size_t N>
+std::string parse_durations(const DurationOption (&durations)[N]) {
+  for (const auto& d : durations) {
+    if (!directory::callout::parse_duration(*d.text, d.target))
+      return std::string("option ") + d.name + ": '" + *d.text + "' is not a duration (e.g. 500ms, 2s, 10m, 24h, 7d)";
+    if (*d.target < d.min || *d.target > d.max)
+      return std::string("option ") + d.name + ": " + *d.text + " is out of range";
+  }
+  return "";
+}
+
 void add_options(Options& o, Config& c) {
   o.add_string("listen", &c.listen, "gRPC listen address host:port (RecipientService, AdminService, health)");
   o.add_string("http-listen", &c.http_listen,
@@ -234,11 +247,7 @@ std::string sync_settings_from(Config& c, directory::sync::SyncSettings* s) {
       {"sync-poll", &c.sync_poll, &s->poll, milliseconds(10), std::chrono::minutes(1)},
       {"sync-lease", &c.sync_lease, &s->lease, std::chrono::seconds(5), std::chrono::hours(1)},
   };
-  for (const auto& d : durations) {
-    if (!directory::callout::parse_duration(*d.text, d.target))
-      return std::string("option ") + d.name + ": '" + *d.text + "' is not a duration (e.g. 500ms, 2s, 10m, 24h)";
-    if (*d.target < d.min || *d.target > d.max) return std::string("option ") + d.name + ": " + *d.text + " is out of range";
-  }
+  if (std::string e = parse_durations(durations); !e.empty()) return e;
   s->replica = c.sync_replica;
   return "";
 }
@@ -265,12 +274,7 @@ std::string callout_settings(Config& c, directory::callout::Settings* s) {
       {"callout-idle-timeout", &c.callout_idle_timeout, &s->idle_timeout, milliseconds(100), std::chrono::hours(1)},
       {"callout-poll", &c.callout_poll, &s->poll_interval, milliseconds(10), std::chrono::seconds(10)},
   };
-  for (const auto& d : durations) {
-    if (!directory::callout::parse_duration(*d.text, d.target))
-      return std::string("option ") + d.name + ": '" + *d.text + "' is not a duration (e.g. 500ms, 2s, 10m, 24h, 7d)";
-    if (*d.target < d.min || *d.target > d.max)
-      return std::string("option ") + d.name + ": " + *d.text + " is out of range";
-  }
+  if (std::string e = parse_durations(durations); !e.empty()) return e;
   s->concurrency = static_cast<int>(c.callout_concurrency);
   s->rate = static_cast<double>(c.callout_rate);
   s->burst = static_cast<int>(c.callout_burst);
@@ -292,11 +296,7 @@ std::string harvest_settings_from(Config& c, directory::harvest::Settings* s) {
       {"harvest-tarpit-delay", &c.harvest_tarpit_delay, &s->tarpit_delay, milliseconds(0), std::chrono::seconds(60)},
       {"harvest-cooldown", &c.harvest_cooldown, &s->cooldown, std::chrono::seconds(1), std::chrono::hours(24)},
   };
-  for (const auto& d : durations) {
-    if (!directory::callout::parse_duration(*d.text, d.target))
-      return std::string("option ") + d.name + ": '" + *d.text + "' is not a duration (e.g. 500ms, 2s, 10m, 24h)";
-    if (*d.target < d.min || *d.target > d.max) return std::string("option ") + d.name + ": " + *d.text + " is out of range";
-  }
+  if (std::string e = parse_durations(durations); !e.empty()) return e;
   s->enabled = c.harvest;
   s->tarpit_threshold = static_cast<uint64_t>(c.harvest_tarpit_threshold);
   s->defer_threshold = static_cast<uint64_t>(c.harvest_defer_threshold);
