@@ -23,6 +23,9 @@
 // (--redis-password-file) or the environment (DOORMAN_REDIS_PASSWORD), never
 // from the command line (visible in /proc) and never into logs.
 //
+// LDAP / Active Directory sources (issue #14; sync/syncer.h) are synced into
+// lists by one replica at a time (a Redis lease), every --sync-interval.
+//
 // Start-up errors print one clear message and exit 1; SIGTERM/SIGINT stop
 // gracefully (in-flight RPCs get shutdown-grace-seconds) and exit 0.
 #include <signal.h>
@@ -44,6 +47,7 @@
 #include "directory/service/server.h"
 #include "directory/store/normalise.h"
 #include "directory/store/pool.h"
+#include "directory/sync/syncer.h"
 
 namespace {
 
@@ -103,6 +107,12 @@ struct Config {
   bool callout_tls_verify = false;
   std::string callout_tls_ca_file;
   std::string callout_tls_server_name;
+  // LDAP sync (sync/syncer.h).
+  bool sync = true;
+  std::string sync_interval = "5m";
+  std::string sync_poll = "1s";
+  std::string sync_lease = "60s";
+  std::string sync_replica;
 };
 
 // Durations are given as 500ms, 2s, 10m, 24h, 7d.
@@ -113,6 +123,19 @@ struct DurationOption {
   std::chrono::milliseconds min;
   std::chrono::milliseconds max;
 };
+
+// Parses each duration option into its target and checks its range; "" or
+// the first error.
+template <size_t N>
+std::string parse_durations(const DurationOption (&durations)[N]) {
+  for (const auto& d : durations) {
+    if (!directory::callout::parse_duration(*d.text, d.target))
+      return std::string("option ") + d.name + ": '" + *d.text + "' is not a duration (e.g. 500ms, 2s, 10m, 24h, 7d)";
+    if (*d.target < d.min || *d.target > d.max)
+      return std::string("option ") + d.name + ": " + *d.text + " is out of range";
+  }
+  return "";
+}
 
 void add_options(Options& o, Config& c) {
   o.add_string("listen", &c.listen, "gRPC listen address host:port (RecipientService, AdminService, health)");
@@ -206,6 +229,27 @@ void add_options(Options& o, Config& c) {
                "callout: PEM CA bundle for callout-tls-verify (\"\" = the system's CA store)");
   o.add_string("callout-tls-server-name", &c.callout_tls_server_name,
                "callout: name the back-end certificate must carry (\"\" = the route's host)");
+  o.add_bool("sync", &c.sync,
+             "LDAP sync: this replica may run the sync of LDAP / Active Directory sources (one replica at a time)");
+  o.add_string("sync-interval", &c.sync_interval, "LDAP sync: time between periodic runs [1s..24h]");
+  o.add_string("sync-poll", &c.sync_poll,
+               "LDAP sync: how often the sync state and run requests are read from Redis [10ms..1m]");
+  o.add_string("sync-lease", &c.sync_lease,
+               "LDAP sync: lifetime of the one-replica lease, renewed after every LDAP page [5s..1h]");
+  o.add_string("sync-replica", &c.sync_replica, "LDAP sync: this replica's name in sync status (\"\" = host:pid)");
+}
+
+// Fills `s` from the sync options; "" or an error message.
+std::string sync_settings_from(Config& c, directory::sync::SyncSettings* s) {
+  using std::chrono::milliseconds;
+  const DurationOption durations[] = {
+      {"sync-interval", &c.sync_interval, &s->interval, std::chrono::seconds(1), std::chrono::hours(24)},
+      {"sync-poll", &c.sync_poll, &s->poll, milliseconds(10), std::chrono::minutes(1)},
+      {"sync-lease", &c.sync_lease, &s->lease, std::chrono::seconds(5), std::chrono::hours(1)},
+  };
+  if (std::string e = parse_durations(durations); !e.empty()) return e;
+  s->replica = c.sync_replica;
+  return "";
 }
 
 // Fills `s` from the callout options; "" or an error message.
@@ -230,12 +274,7 @@ std::string callout_settings(Config& c, directory::callout::Settings* s) {
       {"callout-idle-timeout", &c.callout_idle_timeout, &s->idle_timeout, milliseconds(100), std::chrono::hours(1)},
       {"callout-poll", &c.callout_poll, &s->poll_interval, milliseconds(10), std::chrono::seconds(10)},
   };
-  for (const auto& d : durations) {
-    if (!directory::callout::parse_duration(*d.text, d.target))
-      return std::string("option ") + d.name + ": '" + *d.text + "' is not a duration (e.g. 500ms, 2s, 10m, 24h, 7d)";
-    if (*d.target < d.min || *d.target > d.max)
-      return std::string("option ") + d.name + ": " + *d.text + " is out of range";
-  }
+  if (std::string e = parse_durations(durations); !e.empty()) return e;
   s->concurrency = static_cast<int>(c.callout_concurrency);
   s->rate = static_cast<double>(c.callout_rate);
   s->burst = static_cast<int>(c.callout_burst);
@@ -257,11 +296,7 @@ std::string harvest_settings_from(Config& c, directory::harvest::Settings* s) {
       {"harvest-tarpit-delay", &c.harvest_tarpit_delay, &s->tarpit_delay, milliseconds(0), std::chrono::seconds(60)},
       {"harvest-cooldown", &c.harvest_cooldown, &s->cooldown, std::chrono::seconds(1), std::chrono::hours(24)},
   };
-  for (const auto& d : durations) {
-    if (!directory::callout::parse_duration(*d.text, d.target))
-      return std::string("option ") + d.name + ": '" + *d.text + "' is not a duration (e.g. 500ms, 2s, 10m, 24h)";
-    if (*d.target < d.min || *d.target > d.max) return std::string("option ") + d.name + ": " + *d.text + " is out of range";
-  }
+  if (std::string e = parse_durations(durations); !e.empty()) return e;
   s->enabled = c.harvest;
   s->tarpit_threshold = static_cast<uint64_t>(c.harvest_tarpit_threshold);
   s->defer_threshold = static_cast<uint64_t>(c.harvest_defer_threshold);
@@ -289,6 +324,8 @@ int run(int argc, char** argv) {
   if (err.empty()) err = callout_settings(c, &callout_settings_value);
   directory::harvest::Settings harvest_settings;
   if (err.empty()) err = harvest_settings_from(c, &harvest_settings);
+  directory::sync::SyncSettings sync_settings;
+  if (err.empty()) err = sync_settings_from(c, &sync_settings);
   if (err.empty() && !c.postmaster_domain.empty()) {
     std::string name;
     std::string bad = directory::store::normalise_domain_name(c.postmaster_domain, &name);
@@ -403,6 +440,12 @@ int run(int argc, char** argv) {
       return 1;
     }
   }
+  // The LDAP sync: its own thread and Redis connection (never the pool's).
+  std::unique_ptr<directory::sync::Syncer> syncer;
+  if (c.sync) {
+    syncer = std::make_unique<directory::sync::Syncer>(ps.redis, sync_settings);
+    syncer->start();
+  }
   // Declared after the pool: stopped (and destroyed) before it.
   std::atomic<bool> stopping{false};
   HttpServer http;
@@ -415,6 +458,7 @@ int run(int argc, char** argv) {
     err = http.start(c.http_listen);
     if (!err.empty()) {
       std::cerr << "doorman-directory: http-listen: " << err << "\n";
+      if (syncer) syncer->stop();
       server.shutdown(std::chrono::milliseconds(0));
       server.wait();
       callout.stop();
@@ -443,6 +487,7 @@ int run(int argc, char** argv) {
   stopping = true;  // /readyz says 503 from now on
   server.shutdown(std::chrono::seconds(c.shutdown_grace_seconds));
   server.wait();
+  if (syncer) syncer->stop();  // a run in progress finishes its current LDAP operation first
   // Probes still running answer nobody now; stop them before Redis.
   callout.stop();
   http.stop();

@@ -19,7 +19,7 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       build-essential cmake ninja-build pkg-config binutils \
       libgrpc++-dev protobuf-compiler-grpc protobuf-compiler libprotobuf-dev grpc-proto \
-      libboost-dev libboost-system-dev libhiredis-dev libssl-dev libyaml-cpp-dev \
+      libboost-dev libboost-system-dev libhiredis-dev libssl-dev libyaml-cpp-dev libldap-dev \
       libgtest-dev libgmock-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
@@ -44,7 +44,7 @@ FROM ${BASE_IMAGE} AS runtime
 # Runtime libraries only (found with ldd + dpkg -S on the binaries); no compiler, no shell tools beyond the base.
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      libgrpc++1.51 libprotobuf32 libhiredis0.14 libyaml-cpp0.7 libssl3 ca-certificates \
+      libgrpc++1.51 libprotobuf32 libhiredis0.14 libyaml-cpp0.7 libssl3 libldap-2.5-0 ca-certificates \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/archives/*.deb
 COPY --from=build /out/doorman-directory /out/doormanctl /usr/local/bin/
 RUN for b in /usr/local/bin/doorman-directory /usr/local/bin/doormanctl; do \

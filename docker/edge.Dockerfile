@@ -18,7 +18,7 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       build-essential cmake ninja-build pkg-config binutils \
       libgrpc++-dev protobuf-compiler-grpc protobuf-compiler libprotobuf-dev grpc-proto \
-      libboost-dev libboost-system-dev libhiredis-dev libssl-dev libyaml-cpp-dev \
+      libboost-dev libboost-system-dev libhiredis-dev libssl-dev libyaml-cpp-dev libldap-dev \
       libgtest-dev libgmock-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src

@@ -8,7 +8,8 @@
 #      monitoring.coreos.com/v1), and every rendered object validated against the Kubernetes API schemas
 #      (charts/doorman/ci/validate.mjs);
 #   4. structural checks of the rendered defaults (components labelled, headless directory Service, probes, security
-#      context, no TCP probe on SMTP, ServiceMonitor only with the CRD) and of mTLS (Secrets, flags, HTTP probes);
+#      context, no TCP probe on SMTP, ServiceMonitor only with the CRD), of mTLS (Secrets, flags, HTTP probes) and
+#      of the LDAP sources (apply file, Secret mounts, egress);
 #   5. negative tests: every charts/doorman/ci/bad/*-values.yaml must be rejected (values.schema.json).
 # Environment: DOORMAN_CI_TOOLS (cache directory, default ${XDG_CACHE_HOME:-$HOME/.cache}/doorman-ci-chart).
 set -euo pipefail
@@ -128,6 +129,29 @@ for (const name of ["defaults", "external-redis", "hpa", "proxy", "servicemonito
   }
   if (name !== "servicemonitor") check(find(objs, "NetworkPolicy").length >= 3, `${name}: NetworkPolicies`);
   check(!/tls/.test(JSON.stringify(dc.args)) && !/directory-tls/.test(conf), `${name}: TLS is off by default`);
+}
+{
+  // LDAP sync: the sources reach the apply file with the mounted password and CA paths, the Secrets are mounted
+  // read-only, the directories may reach the LDAP servers, and the sync interval is in the directory config.
+  const objs = load("ldap");
+  const dir = find(objs, "Deployment", "directory")[0];
+  const dc = dir.spec.template.spec.containers[0];
+  const domainsYaml = objs.find((o) => o.kind === "ConfigMap" && o.data?.["domains.yaml"]).data["domains.yaml"];
+  const file = YAML.parse(domainsYaml);
+  const src = file.ldap_sources?.[0] || {};
+  check(src.name === "corp-ad" && src.bind_password_file === "/etc/doorman/ldap/corp-ad/password" &&
+    src.ca_file === "/etc/doorman/ldap-ca/corp-ad/ca.crt" && src.exclude_disabled === true && src.max_shrink === 0.05 &&
+    JSON.stringify(src.domains) === '["example.com","example.net"]' && !/password:/.test(domainsYaml),
+    "ldap: ldap_sources in domains.yaml");
+  const vols = dir.spec.template.spec.volumes;
+  check(vols.some((v) => v.secret?.secretName === "doorman-ldap") && vols.some((v) => v.secret?.secretName === "corp-ca"),
+    "ldap: password and CA Secrets as volumes");
+  check(dc.volumeMounts.some((m) => m.mountPath === "/etc/doorman/ldap/corp-ad" && m.readOnly), "ldap: password mount");
+  const dconf = find(objs, "ConfigMap", "directory").find((c) => c.data["directory.conf"]).data["directory.conf"];
+  check(/sync-interval = 10m/.test(dconf), "ldap: sync-interval in the directory config");
+  const np = find(objs, "NetworkPolicy", "directory")[0];
+  check(np.spec.egress.some((e) => e.ports?.some((p) => p.port === 389) && e.to?.[0]?.ipBlock?.cidr === "10.40.0.0/24"),
+    "ldap: directory egress to the LDAP servers");
 }
 {
   // mTLS: the directory serves TLS and requires client certificates, the edges present theirs; both Secrets are

@@ -9,8 +9,10 @@ PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc protobuf-compiler libprotobuf-dev grpc-proto
   libboost-dev libboost-system-dev
   libhiredis-dev libssl-dev libyaml-cpp-dev
+  libldap-dev  # the LDAP / Active Directory sync (directory/sync/)
   libgtest-dev libgmock-dev
   redis-server swaks postfix postfix-lmdb
+  slapd ldap-utils  # a real LDAP server (and ldapsearch/ldapmodify) for the sync tests and bench/ldap-sync.sh
   openssl libnet-ssleay-perl libio-socket-ssl-perl  # test PKI; swaks --tls
   python3
   prometheus  # promtool and a real Prometheus server for tests/observability
@@ -36,6 +38,8 @@ export DEBIAN_FRONTEND=noninteractive
 # postfix asks questions at install time; answer them so the install is silent.
 echo "postfix postfix/main_mailer_type select No configuration" | $SUDO debconf-set-selections
 echo "postfix postfix/mailname string doorman.invalid" | $SUDO debconf-set-selections
+# slapd: no system-wide directory; the tests write their own configuration.
+echo "slapd slapd/no_configuration boolean true" | $SUDO debconf-set-selections
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 echo "setup: done"

@@ -10,6 +10,7 @@
 #include <unordered_set>
 
 #include "directory/store/normalise.h"
+#include "directory/sync/source.h"
 #include "smtp/address.h"
 
 namespace doorman::directory::apply {
@@ -106,6 +107,61 @@ std::string comparable(const std::string& full, const v1::Domain& d) {
   return store::normalise_local(p.mailbox.local, d);
 }
 
+// Makes the LDAP sources match the file (before domains are deleted, so a
+// source never names a deleted domain for long).
+int apply_sources(v1::AdminService::StubInterface& stub, const Config& config, bool dry_run, Io io, bool* changed) {
+  const char* would = dry_run ? "(dry run) " : "";
+  std::map<std::string, v1::LdapSource> live;
+  {
+    grpc::ClientContext ctx;
+    set_deadline(&ctx, io.timeout);
+    v1::ListSyncSourcesResponse resp;
+    grpc::Status s = stub.ListSyncSources(&ctx, v1::ListSyncSourcesRequest(), &resp);
+    if (!s.ok()) {
+      io.err << "error: list LDAP sources: " << s.error_message() << "\n";
+      return 1;
+    }
+    for (const auto& src : resp.sources()) live[src.name()] = src;
+  }
+  for (const auto& src : config.sources) {
+    auto it = live.find(src.name());
+    if (it != live.end() && it->second.SerializeAsString() == src.SerializeAsString()) continue;
+    std::string domains;
+    for (const auto& d : src.domains()) domains += (domains.empty() ? "" : ",") + d;
+    io.out << would << (it == live.end() ? "+ " : "~ ") << "ldap source " << src.name() << " (" << src.url()
+           << ", domains " << domains << ")\n";
+    *changed = true;
+    if (dry_run) continue;
+    grpc::ClientContext ctx;
+    set_deadline(&ctx, io.timeout);
+    v1::LdapSource resp;
+    grpc::Status s = stub.PutSyncSource(&ctx, src, &resp);
+    if (!s.ok()) {
+      io.err << "error: put LDAP source " << src.name() << ": " << s.error_message() << "\n";
+      return 1;
+    }
+  }
+  std::set<std::string> wanted;
+  for (const auto& src : config.sources) wanted.insert(src.name());
+  for (const auto& [name, src] : live) {
+    if (wanted.count(name)) continue;
+    io.out << would << "- ldap source " << name << "\n";
+    *changed = true;
+    if (dry_run) continue;
+    grpc::ClientContext ctx;
+    set_deadline(&ctx, io.timeout);
+    v1::DeleteSyncSourceRequest req;
+    req.set_name(name);
+    v1::DeleteSyncSourceResponse resp;
+    grpc::Status s = stub.DeleteSyncSource(&ctx, req, &resp);
+    if (!s.ok()) {
+      io.err << "error: delete LDAP source " << name << ": " << s.error_message() << "\n";
+      return 1;
+    }
+  }
+  return 0;
+}
+
 }  // namespace
 
 std::string accept_all_warning(const std::string& domain) {
@@ -186,7 +242,8 @@ bool load(const std::string& path, Config* out, std::vector<std::string>* errors
     return false;
   }
   for (const auto& kv : root) {
-    if (kv.first.as<std::string>() != "domains") err(kv.first, "unknown key '" + kv.first.as<std::string>() + "'");
+    const std::string key = kv.first.as<std::string>();
+    if (key != "domains" && key != "ldap_sources") err(kv.first, "unknown key '" + key + "'");
   }
   std::set<std::string> seen;
   static const std::set<std::string> kKeys = {"name", "mode", "routes", "case_sensitive", "subaddress_separator",
@@ -294,6 +351,76 @@ bool load(const std::string& path, Config* out, std::vector<std::string>* errors
     }
     out->domains.push_back(std::move(spec));
   }
+  if (YAML::Node sources = root["ldap_sources"]) {
+    if (!sources.IsSequence() && !sources.IsNull()) err(sources, "'ldap_sources' must be a list");
+    static const std::set<std::string> kSourceKeys = {
+        "name", "url", "tls", "ca_file", "tls_skip_verify", "bind_dn", "bind_password_file", "base_dn", "scope",
+        "filter", "attributes", "domains", "flavor", "exclude_disabled", "max_shrink", "page_size", "timeout_seconds"};
+    std::set<std::string> names;
+    std::map<std::string, const DomainSpec*> by_name;
+    for (const auto& spec : out->domains) by_name[spec.domain.name()] = &spec;
+    for (const auto& item : sources) {
+      if (!item.IsMap()) {
+        err(item, "each LDAP source must be a map");
+        continue;
+      }
+      bool bad_key = false;
+      for (const auto& kv : item)
+        if (!kSourceKeys.count(kv.first.Scalar())) {
+          err(kv.first, "unknown key '" + kv.first.Scalar() + "' in an LDAP source");
+          bad_key = true;
+        }
+      if (bad_key) continue;
+      v1::LdapSource src;
+      try {
+        auto str = [&](const char* key) { return item[key] ? item[key].Scalar() : std::string(); };
+        src.set_name(str("name"));
+        src.set_url(str("url"));
+        src.set_tls(str("tls"));
+        src.set_ca_file(str("ca_file"));
+        if (item["tls_skip_verify"]) src.set_tls_skip_verify(item["tls_skip_verify"].as<bool>());
+        src.set_bind_dn(str("bind_dn"));
+        src.set_bind_password_file(str("bind_password_file"));
+        src.set_base_dn(str("base_dn"));
+        src.set_scope(str("scope"));
+        src.set_filter(str("filter"));
+        src.set_flavor(str("flavor"));
+        if (item["exclude_disabled"]) src.set_exclude_disabled(item["exclude_disabled"].as<bool>());
+        if (item["max_shrink"]) src.set_max_shrink(item["max_shrink"].as<double>());
+        if (item["page_size"]) src.set_page_size(item["page_size"].as<uint32_t>());
+        if (item["timeout_seconds"]) src.set_timeout_seconds(item["timeout_seconds"].as<uint32_t>());
+        for (const char* key : {"attributes", "domains"}) {
+          YAML::Node values = item[key];
+          if (!values) continue;
+          if (!values.IsSequence()) {
+            err(values, std::string("'") + key + "' must be a list");
+            continue;
+          }
+          for (const auto& v : values)
+            (std::string(key) == "domains" ? src.add_domains(v.Scalar()) : src.add_attributes(v.Scalar()));
+        }
+      } catch (const YAML::Exception& ex) {
+        errors->push_back(path + ":" + std::to_string(ex.mark.line + 1) + ": " + ex.msg);
+        continue;
+      }
+      std::string e = sync::validate_source(&src);
+      if (!e.empty()) {
+        err(item, e);
+        continue;
+      }
+      if (!names.insert(src.name()).second) err(item, "LDAP source " + src.name() + " listed twice");
+      for (const auto& d : src.domains()) {
+        auto it = by_name.find(d);
+        if (it == by_name.end()) err(item, "source " + src.name() + ": domain " + d + " is not in 'domains'");
+        else if (it->second->domain.mode() != v1::DOMAIN_MODE_LIST)
+          err(item, "source " + src.name() + ": domain " + d + " must have mode list");
+        else if (!it->second->addresses.empty() || !it->second->address_files.empty())
+          err(item, "source " + src.name() + ": domain " + d +
+                        " takes its list from LDAP: remove its 'addresses' and 'address_files'");
+      }
+      out->sources.push_back(std::move(src));
+    }
+  }
   return errors->empty();
 }
 
@@ -323,6 +450,8 @@ int apply(v1::AdminService::StubInterface& stub, const Config& config, bool dry_
   }
   bool changed = false;
   const char* would = dry_run ? "(dry run) " : "";
+  std::set<std::string> ldap_fed;
+  for (const auto& src : config.sources) ldap_fed.insert(src.domains().begin(), src.domains().end());
   for (const auto& spec : config.domains) {
     const v1::Domain& want = spec.domain;
     if (want.mode() == v1::DOMAIN_MODE_ACCEPT_ALL) io.err << accept_all_warning(want.name()) << "\n";
@@ -362,6 +491,7 @@ int apply(v1::AdminService::StubInterface& stub, const Config& config, bool dry_
       }
     }
 
+    if (ldap_fed.count(want.name())) continue;  // its list comes from LDAP (sync status)
     uint64_t added = 0, removed = 0;
     std::string read_error;
     if (dry_run) {
@@ -430,6 +560,7 @@ int apply(v1::AdminService::StubInterface& stub, const Config& config, bool dry_
       changed = true;
     }
   }
+  if (int rc = apply_sources(stub, config, dry_run, io, &changed); rc != 0) return rc;
   std::set<std::string> wanted;
   for (const auto& spec : config.domains) wanted.insert(spec.domain.name());
   for (const auto& [name, d] : live) {

@@ -7,7 +7,8 @@
 // line. apply() then makes the directory match: creates or updates domains,
 // replaces each domain's list (streamed in chunks; memory is one chunk),
 // deletes domains that are not in the file, and prints what changed, or "no
-// changes". It talks only to the AdminService stub, so doormanctl (over the
+// changes". Top-level `ldap_sources` are put, changed or deleted the same
+// way (PutSyncSource / DeleteSyncSource). It talks only to the AdminService stub, so doormanctl (over the
 // network) and doorman-directory --apply (in-process channel) share it.
 //
 // Limits: a --dry-run compares lists in memory (it reads the live lists with
@@ -38,6 +39,10 @@ struct DomainSpec {
 struct Config {
   std::string path;
   std::vector<DomainSpec> domains;
+  // LDAP / Active Directory sources (issue #14), validated and with their
+  // defaults filled in (sync/source.h). A domain they feed takes its list
+  // from them only: apply does not replace it.
+  std::vector<doorman::v1::LdapSource> sources;
 };
 
 // Parses one entry of an address list or file. With `domain` set, a bare

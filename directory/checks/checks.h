@@ -12,6 +12,8 @@
 //   accept_all      mode accept-all           -> 250 2.1.5 ACCEPT (POLICY)
 //   list            mode list: listed         -> 250 2.1.5 ACCEPT (LIST)
 //                              not listed     -> 550 5.1.1 REJECT (LIST)
+//                              not listed, first LDAP sync pending
+//                                             -> 451 4.3.0 DEFER  (ERROR)
 //   callout         mode callout, or list with callout fallback and not
 //                   listed (callout.cc):
 //                     cached valid             -> 250 2.1.5 ACCEPT (CACHE)

@@ -1,5 +1,6 @@
 // Check: a domain in list mode accepts exactly the local parts in its list,
-// after normalisation (store/normalise.h): unknown -> 550 5.1.1.
+// after normalisation (store/normalise.h): unknown -> 550 5.1.1, or 451 4.3.0
+// while the domain waits for its first LDAP sync (ldap_sync_pending).
 #include "directory/checks/checks.h"
 
 #include "directory/store/normalise.h"
@@ -16,6 +17,11 @@ std::optional<doorman::v1::Verdict> check_list(const Facts& f, Steps* steps) {
   if (f.listed.count(key)) {
     if (steps) steps->push_back("list: '" + key + "' is in the list of " + f.domain + " -> accept");
     return make_accept(f, "in list of " + f.domain, doorman::v1::SOURCE_LIST, doorman::v1::REASON_LISTED);
+  }
+  if (f.config->ldap_sync_pending()) {
+    if (steps) steps->push_back("list: '" + key + "' is not in the list of " + f.domain + ", whose first LDAP sync has not "
+                                "succeeded yet -> defer");
+    return not_configured(f, "list of " + f.domain + " waits for its first LDAP sync");
   }
   if (f.config->callout_fallback()) {
     if (steps) steps->push_back("list: '" + key + "' is not in the list of " + f.domain + ", callout fallback -> ask the back-end");

@@ -20,7 +20,9 @@
 #include <iostream>
 #include <map>
 #include <string>
+#include <thread>
 #include <vector>
+#include <ctime>
 
 #include "common/address_hash.h"
 #include "common/grpc_tls.h"
@@ -75,7 +77,7 @@ struct Args {
 const std::vector<std::string> kBoolFlags = {"case-sensitive", "case-insensitive", "no-subaddress", "dry-run",
                                              "callout-fallback", "no-callout-fallback", "allow-routing-local-parts",
                                              "no-allow-routing-local-parts", "allow-empty", "shadow", "enforce",
-                                             "help", "h"};
+                                             "force", "no-wait", "help", "h"};
 
 Args parse_args(const std::vector<std::string>& in, size_t from) {
   Args a;
@@ -168,6 +170,7 @@ void print_domain(const v1::Domain& d) {
     std::cout << " enforce=false shadow_since=" << utc_text(d.shadow().since_unix_ms())
               << " would_reject=" << d.shadow().would_reject();
   }
+  if (d.ldap_sync_pending()) std::cout << " ldap_sync_pending=true";
   std::cout << "\n";
   if (d.catch_all().state() == v1::CatchAllStatus::STATE_CATCH_ALL)
     std::cout << "  warning: " << d.name() << ": " << d.catch_all().warning() << "\n";
@@ -595,6 +598,98 @@ int cmd_apply(Global& g, const Args& a) {
                       a.has("allow-empty"));
 }
 
+// "2026-12-06T08:00:00Z (12s ago)", or "never".
+std::string when(int64_t unix_ms) {
+  if (unix_ms <= 0) return "never";
+  std::time_t t = static_cast<std::time_t>(unix_ms / 1000);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+  const int64_t now_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  return std::string(buf) + " (" + std::to_string(std::max<int64_t>(0, now_ms - unix_ms) / 1000) + "s ago)";
+}
+
+void print_record(const char* kind, const v1::SyncRecord& r) {
+  std::string related;
+  for (const auto& x : r.related()) related += (related.empty() ? "" : ",") + x;
+  std::cout << kind << " " << r.name() << "  " << (std::string(kind) == "source" ? "domains=" : "sources=") << related
+            << "\n    last_run=" << when(r.last_run_unix_ms()) << " last_success=" << when(r.last_success_unix_ms())
+            << "\n    entries=" << r.entries() << " addresses=" << r.addresses() << " added=" << r.added()
+            << " removed=" << r.removed();
+  if (std::string(kind) == "source") std::cout << " ignored=" << r.ignored();
+  std::cout << " duration_ms=" << r.duration_ms() << " replica=" << (r.replica().empty() ? "-" : r.replica()) << "\n";
+  if (!r.held_back().empty())
+    std::cout << "    held_back: +" << r.held_back_added() << " -" << r.held_back_removed() << ": " << r.held_back()
+              << " (run with --force to apply)\n";
+  if (!r.last_error().empty()) std::cout << "    last_error: " << r.last_error() << "\n";
+}
+
+int cmd_sync_status(Global& g, const Args& a) {
+  check_flags(a, {});
+  v1::GetSyncStatusResponse resp;
+  grpc::Status s = g.stub->GetSyncStatus(ctx(g).get(), v1::GetSyncStatusRequest(), &resp);
+  if (!s.ok()) return failed("sync status", s);
+  if (resp.sources().empty()) {
+    std::cout << "no LDAP sources\n";
+    return kOk;
+  }
+  std::cout << "last periodic run: " << when(resp.last_periodic_unix_ms())
+            << "; syncing now: " << (resp.lease_holder().empty() ? "no" : resp.lease_holder()) << "\n";
+  for (const auto& r : resp.sources()) print_record("source", r);
+  for (const auto& r : resp.domains()) print_record("domain", r);
+  return kOk;
+}
+
+int cmd_sync_sources(Global& g, const Args& a) {
+  check_flags(a, {});
+  v1::ListSyncSourcesResponse resp;
+  grpc::Status s = g.stub->ListSyncSources(ctx(g).get(), v1::ListSyncSourcesRequest(), &resp);
+  if (!s.ok()) return failed("sync sources", s);
+  for (const auto& src : resp.sources()) {
+    std::string domains, attrs;
+    for (const auto& d : src.domains()) domains += (domains.empty() ? "" : ",") + d;
+    for (const auto& x : src.attributes()) attrs += (attrs.empty() ? "" : ",") + x;
+    std::cout << src.name() << "  url=" << src.url() << " tls=" << src.tls() << " bind_dn=" << src.bind_dn()
+              << " base_dn=" << src.base_dn() << " scope=" << src.scope() << " filter=" << src.filter()
+              << " attributes=" << attrs << " domains=" << domains << " max_shrink=" << src.max_shrink()
+              << " page_size=" << src.page_size() << "\n";
+  }
+  return kOk;
+}
+
+int cmd_sync_run(Global& g, const Args& a) {
+  check_flags(a, {"force", "no-wait", "wait-seconds"});
+  if (a.pos.size() != 1) throw UsageError{"expected one DOMAIN"};
+  int wait_seconds = std::atoi(a.get("wait-seconds", "300").c_str());
+  if (wait_seconds <= 0) throw UsageError{"--wait-seconds must be positive"};
+  v1::RunSyncRequest req;
+  req.set_domain(a.pos[0]);
+  req.set_force(a.has("force"));
+  v1::RunSyncResponse resp;
+  grpc::Status s = g.stub->RunSync(ctx(g).get(), req, &resp);
+  if (!s.ok()) return failed("sync run", s);
+  std::cout << "sync of " << a.pos[0] << (req.force() ? " (forced)" : "") << " requested\n";
+  if (a.has("no-wait")) return kOk;
+  // The lease holder (any replica) takes the request at its next poll.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(wait_seconds);
+  std::string name;
+  store::normalise_domain_name(a.pos[0], &name);
+  while (std::chrono::steady_clock::now() < deadline) {
+    v1::GetSyncStatusResponse st;
+    s = g.stub->GetSyncStatus(ctx(g).get(), v1::GetSyncStatusRequest(), &st);
+    if (!s.ok()) return failed("sync status", s);
+    for (const auto& r : st.domains()) {
+      if (r.name() != name || r.last_run_unix_ms() < resp.requested_unix_ms()) continue;
+      print_record("domain", r);
+      return r.last_error().empty() && r.held_back().empty() ? kOk : kFailed;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  std::cerr << "error: no sync of " << name << " within " << wait_seconds
+            << "s (is a directory with --sync running? see doormanctl sync status)\n";
+  return kFailed;
+}
+
 struct Command {
   const char* name;
   int (*handler)(Global&, const Args&);
@@ -633,6 +728,13 @@ const Command kCommands[] = {
     {"hash", cmd_hash,
      "hash ADDRESS... [--key-file FILE]   (the keyed hash the edge logs with --log-recipients hash;\n"
      "           key: --key-file, env DOORMAN_LOG_RECIPIENTS_KEY_FILE or DOORMAN_LOG_RECIPIENTS_KEY)"},
+    {"sync status", cmd_sync_status,
+     "sync status   (per LDAP source and domain: last run, last success, entries, added, removed,\n"
+     "           held-back changes and why, last error)"},
+    {"sync sources", cmd_sync_sources, "sync sources   (the LDAP sources, with their defaults filled in)"},
+    {"sync run", cmd_sync_run,
+     "sync run DOMAIN [--force] [--no-wait] [--wait-seconds N]   (sync the domain's LDAP sources now and\n"
+     "           wait for the result; --force applies a held-back change; exit 1 when held back or failed)"},
     {"apply", cmd_apply,
      "apply -f domains.yaml [--dry-run] [--allow-empty]   (make the directory match the file;\n"
      "           a file without domains deletes them all and is refused without --allow-empty)"},

@@ -10,6 +10,8 @@
 #include "directory/store/normalise.h"
 #include "directory/store/callout_cache.h"
 #include "directory/store/store.h"
+#include "directory/store/sync_state.h"
+#include "directory/sync/source.h"
 
 namespace doorman::directory::service {
 namespace {
@@ -71,6 +73,7 @@ Status validate_domain(v1::Domain* d, bool create) {
     return invalid("callout_sender must be an address local@domain, or empty for <>");
   d->clear_catch_all();
   d->clear_shadow();  // output only
+  d->clear_ldap_sync_pending();  // output only
   if (d->has_subaddress_separator()) {
     const std::string& s = d->subaddress_separator();
     if (s.size() > 1 || s == "@" || s == "\"" || s == "\\" || (s.size() == 1 && (s[0] <= ' ' || s[0] > '~')))
@@ -517,6 +520,89 @@ grpc::ServerUnaryReactor* AdminService::FlushCalloutCache(Ctx* ctx, const v1::Fl
     if (!s.ok()) return s;
     resp->set_removed(removed);
     log::info("callout_flush").kv("domain", name).kv("removed", removed);
+    return Status::Ok();
+  });
+}
+
+grpc::ServerUnaryReactor* AdminService::PutSyncSource(Ctx* ctx, const v1::LdapSource* req, v1::LdapSource* resp) {
+  if (auto* denied = refuse_unauthenticated(ctx, "PutSyncSource")) return denied;
+  v1::LdapSource source = *req;
+  std::string err = sync::validate_source(&source);
+  if (!err.empty()) return fail(ctx, grpc::StatusCode::INVALID_ARGUMENT, err);
+  return run(pool_, ctx, [source, resp](RedisConn& conn) {
+    bool changed = false;
+    Status s = store::put_sync_source(conn, source, &changed);
+    if (!s.ok()) return s;
+    if (changed) log::info("sync_source_put").kv("source", source.name()).kv("url", source.url());
+    *resp = source;
+    return Status::Ok();
+  });
+}
+
+grpc::ServerUnaryReactor* AdminService::DeleteSyncSource(Ctx* ctx, const v1::DeleteSyncSourceRequest* req,
+                                                         v1::DeleteSyncSourceResponse* resp) {
+  if (auto* denied = refuse_unauthenticated(ctx, "DeleteSyncSource")) return denied;
+  return run(pool_, ctx, [req, resp](RedisConn& conn) {
+    bool removed = false;
+    Status s = store::delete_sync_source(conn, req->name(), &removed);
+    if (!s.ok()) return s;
+    if (!removed) return Status::Error(Code::kNotFound, "sync source " + req->name() + " not found");
+    resp->set_removed(true);
+    log::info("sync_source_deleted").kv("source", req->name());
+    return Status::Ok();
+  });
+}
+
+grpc::ServerUnaryReactor* AdminService::ListSyncSources(Ctx* ctx, const v1::ListSyncSourcesRequest*,
+                                                        v1::ListSyncSourcesResponse* resp) {
+  if (auto* denied = refuse_unauthenticated(ctx, "ListSyncSources")) return denied;
+  return run(pool_, ctx, [resp](RedisConn& conn) {
+    std::vector<v1::LdapSource> sources;
+    Status s = store::list_sync_sources(conn, &sources);
+    for (auto& src : sources) *resp->add_sources() = std::move(src);
+    return s;
+  });
+}
+
+grpc::ServerUnaryReactor* AdminService::GetSyncStatus(Ctx* ctx, const v1::GetSyncStatusRequest*,
+                                                      v1::GetSyncStatusResponse* resp) {
+  if (auto* denied = refuse_unauthenticated(ctx, "GetSyncStatus")) return denied;
+  return run(pool_, ctx, [resp](RedisConn& conn) {
+    store::SyncState state;
+    Status s = store::read_sync_state(conn, &state);
+    if (!s.ok()) return s;
+    for (const auto& src : state.sources) {
+      v1::SyncRecord* rec = resp->add_sources();
+      if (auto it = state.source_records.find(src.name()); it != state.source_records.end()) *rec = it->second;
+      rec->set_name(src.name());
+      rec->clear_related();
+      for (const auto& d : src.domains()) rec->add_related(d);
+    }
+    for (const auto& [name, rec] : state.domain_records) *resp->add_domains() = rec;
+    resp->set_lease_holder(state.lease_holder);
+    resp->set_last_periodic_unix_ms(state.last_periodic_ms);
+    return Status::Ok();
+  });
+}
+
+grpc::ServerUnaryReactor* AdminService::RunSync(Ctx* ctx, const v1::RunSyncRequest* req, v1::RunSyncResponse* resp) {
+  if (auto* denied = refuse_unauthenticated(ctx, "RunSync")) return denied;
+  return run(pool_, ctx, [req, resp](RedisConn& conn) {
+    std::string name;
+    Status s = domain_name(req->domain(), &name);
+    if (!s.ok()) return s;
+    std::vector<v1::LdapSource> sources;
+    s = store::list_sync_sources(conn, &sources);
+    if (!s.ok()) return s;
+    bool fed = false;
+    for (const auto& src : sources)
+      for (const auto& d : src.domains()) fed = fed || d == name;
+    if (!fed) return Status::Error(Code::kNotFound, "no LDAP source feeds domain " + name);
+    int64_t at = 0;
+    s = store::request_sync(conn, name, req->force(), &at);
+    if (!s.ok()) return s;
+    resp->set_requested_unix_ms(at);
+    log::info("sync_requested").kv("domain", name).kv("force", req->force());
     return Status::Ok();
   });
 }

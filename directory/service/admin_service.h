@@ -14,6 +14,11 @@
 // after a negative answer), FlushCalloutCache deletes a domain's results and
 // its catch-all status. Addresses are normalised as for checks.
 //
+// The LDAP sync (issue #14): Put/Delete/ListSyncSources keep the sources
+// (validated by sync::validate_source), GetSyncStatus reads the records the
+// syncing replica wrote, RunSync records a request for the lease holder
+// (any replica may answer; none of these waits for LDAP).
+//
 // Every handler first calls authorize() (auth/admin_auth.h): without a
 // valid bearer token the call ends UNAUTHENTICATED before any work.
 //
@@ -69,6 +74,11 @@ class AdminService final : public doorman::v1::AdminService::CallbackService {
   using doorman::v1::AdminService::CallbackService::GetCalloutEntry;
   using doorman::v1::AdminService::CallbackService::ForgetCalloutEntry;
   using doorman::v1::AdminService::CallbackService::FlushCalloutCache;
+  using doorman::v1::AdminService::CallbackService::PutSyncSource;
+  using doorman::v1::AdminService::CallbackService::DeleteSyncSource;
+  using doorman::v1::AdminService::CallbackService::ListSyncSources;
+  using doorman::v1::AdminService::CallbackService::GetSyncStatus;
+  using doorman::v1::AdminService::CallbackService::RunSync;
 
   using Ctx = grpc::CallbackServerContext;
   using Reactor = grpc::ServerUnaryReactor;
@@ -101,6 +111,15 @@ class AdminService final : public doorman::v1::AdminService::CallbackService {
                               doorman::v1::ForgetCalloutResponse* resp) override;
   Reactor* FlushCalloutCache(Ctx* ctx, const doorman::v1::FlushCalloutRequest* req,
                              doorman::v1::FlushCalloutResponse* resp) override;
+  // LDAP sync (issue #14; directory/sync/): sources, their records, run now.
+  Reactor* PutSyncSource(Ctx* ctx, const doorman::v1::LdapSource* req, doorman::v1::LdapSource* resp) override;
+  Reactor* DeleteSyncSource(Ctx* ctx, const doorman::v1::DeleteSyncSourceRequest* req,
+                            doorman::v1::DeleteSyncSourceResponse* resp) override;
+  Reactor* ListSyncSources(Ctx* ctx, const doorman::v1::ListSyncSourcesRequest* req,
+                           doorman::v1::ListSyncSourcesResponse* resp) override;
+  Reactor* GetSyncStatus(Ctx* ctx, const doorman::v1::GetSyncStatusRequest* req,
+                         doorman::v1::GetSyncStatusResponse* resp) override;
+  Reactor* RunSync(Ctx* ctx, const doorman::v1::RunSyncRequest* req, doorman::v1::RunSyncResponse* resp) override;
 
  private:
   grpc::Status authorize(const grpc::ServerContextBase& ctx, std::string_view method);

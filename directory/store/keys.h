@@ -39,6 +39,9 @@
 //        is switched on, deleted when it is switched off or the domain is
 //        deleted; a separate key, so a late HINCRBY can never bring a
 //        deleted domain's hash back.
+//        ldap_pending          "1" while an LDAP source feeds the domain and
+//                              has not yet synced a non-empty list (absent
+//                              otherwise): unlisted recipients are deferred
 //
 // Callout cache (directory/callout/, shared by every replica):
 //   doorman:v1:callout:{name}:{local} STRING  one probe result of the
@@ -63,6 +66,18 @@
 // IPv6 address with --harvest-ipv6-prefix=128), rebuilt from parsed bytes,
 // so it only holds 0-9 a-f '.' ':' '/'; the bucket number comes last, so
 // keys cannot collide.
+//
+// LDAP / Active Directory sync (directory/sync/, issue #14):
+//   doorman:v1:sync-sources           HASH  source name -> doorman.v1.LdapSource
+//        (binary protobuf)
+//   doorman:v1:sync-status            HASH  "source:{name}" | "domain:{name}" ->
+//        doorman.v1.SyncRecord (binary protobuf): what the last run did
+//   doorman:v1:sync-requests          HASH  domain -> "force" | "normal": runs
+//        asked for by RunSync, taken by the lease holder
+//   doorman:v1:sync-last-run          STRING unix ms of the last periodic run
+//        (deleted when a source changes, so the next poll syncs)
+//   doorman:v1:sync-lease             STRING the replica syncing now: SET NX PX,
+//        value = "{replica} {random}" (renewed and released only by its owner)
 //
 // The domain name inside a key is already validated and lower-cased; it can
 // not contain ':' or spaces (smtp::is_valid_domain), so keys cannot collide.
@@ -90,6 +105,7 @@ inline constexpr std::string_view kFieldEnforce = "enforce";
 // Hash field names of shadow:{name}.
 inline constexpr std::string_view kFieldShadowSince = "since_ms";
 inline constexpr std::string_view kFieldShadowWouldReject = "would_reject";
+inline constexpr std::string_view kFieldLdapPending = "ldap_pending";
 
 inline std::string configured() { return std::string(kPrefix) + "configured"; }
 inline std::string domains() { return std::string(kPrefix) + "domains"; }
@@ -126,5 +142,11 @@ inline std::string harvest(std::string_view ip, int64_t bucket) {
 inline std::string harvest_block(std::string_view ip) {
   return std::string(kPrefix) + "harvest-block:" + std::string(ip);
 }
+
+inline std::string sync_sources() { return std::string(kPrefix) + "sync-sources"; }
+inline std::string sync_status() { return std::string(kPrefix) + "sync-status"; }
+inline std::string sync_requests() { return std::string(kPrefix) + "sync-requests"; }
+inline std::string sync_last_run() { return std::string(kPrefix) + "sync-last-run"; }
+inline std::string sync_lease() { return std::string(kPrefix) + "sync-lease"; }
 
 }  // namespace doorman::directory::store::keys

@@ -41,6 +41,10 @@ Command hset_domain(const Domain& d) {
   c.push_back(d.allow_routing_local_parts() ? "1" : "0");
   c.push_back(std::string(keys::kFieldEnforce));
   c.push_back(enforcing(d) ? "1" : "0");
+  if (d.ldap_sync_pending()) {
+    c.push_back(std::string(keys::kFieldLdapPending));
+    c.push_back("1");
+  }
   return c;
 }
 
@@ -108,6 +112,8 @@ bool parse_domain_hash(const std::string& name, const Reply& r, Domain* out) {
       out->set_allow_routing_local_parts(v == "1");
     } else if (f == keys::kFieldEnforce) {
       out->set_enforce(v != "0");
+    } else if (f == keys::kFieldLdapPending) {
+      out->set_ldap_sync_pending(v == "1");
     }
   }
   return true;

@@ -199,6 +199,56 @@ TEST_F(DirectoryCtl, ApplyValidatesBeforeWriting) {
   EXPECT_EQ(ctl({"domain", "list"}).out, "");
 }
 
+// Issue #14: LDAP sources in the apply file: checked with the file, put,
+// changed and deleted declaratively, their domains' lists left alone.
+TEST_F(DirectoryCtl, ApplyKeepsLdapSourcesInStepAndLeavesTheirListsAlone) {
+  std::string bad = write("bad-ldap.yaml",
+                          "domains:\n"
+                          "  - {name: example.com, mode: list, routes: [\"mx:25\"], addresses: [alice]}\n"
+                          "  - {name: callout.example, mode: callout, routes: [\"mx:25\"]}\n"
+                          "ldap_sources:\n"
+                          "  - {name: corp, url: \"ldap://dc1\", base_dn: \"dc=x\", domains: [example.com]}\n"
+                          "  - {name: two, url: \"ldap://dc1\", base_dn: \"dc=x\", domains: [callout.example]}\n"
+                          "  - {name: three, url: \"ldap://dc1\", base_dn: \"dc=x\", domains: [other.example]}\n"
+                          "  - {name: four, url: \"http://dc1\", base_dn: \"dc=x\", domains: [example.com]}\n"
+                          "  - {name: five, url: \"ldap://dc1\", base_dn: \"dc=x\", bind_dn: \"cn=x\","
+                          " domains: [example.com]}\n");
+  RunResult r = ctl({"apply", "-f", bad});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("domain example.com takes its list from LDAP"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("domain callout.example must have mode list"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("domain other.example is not in 'domains'"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("url must start with ldap:// or ldaps://"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("bind_dn and bind_password_file go together"), std::string::npos) << r.err;
+  EXPECT_EQ(ctl({"domain", "list"}).out, "");
+
+  // A valid file; the directory syncs nothing here (nothing listens on port 1).
+  std::string good = write("ldap.yaml",
+                           "domains:\n"
+                           "  - {name: example.com, mode: list, routes: [\"mx:25\"]}\n"
+                           "ldap_sources:\n"
+                           "  - {name: corp, url: \"ldap://127.0.0.1:1\", base_dn: \"dc=x\", domains: [example.com],"
+                           " timeout_seconds: 1}\n");
+  r = ctl({"apply", "-f", good});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("+ ldap source corp (ldap://127.0.0.1:1, domains example.com)"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("addresses"), std::string::npos) << r.out;  // its list is not replaced
+  EXPECT_EQ(ctl({"apply", "-f", good}).out, "no changes\n");
+  r = ctl({"sync", "sources"});
+  EXPECT_NE(r.out.find("corp  url=ldap://127.0.0.1:1 tls=starttls"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("max_shrink=0.1 page_size=500"), std::string::npos) << r.out;
+  // Hand-added addresses stay until a sync; apply does not replace the list.
+  ASSERT_EQ(ctl({"address", "add", "alice@example.com"}).exit_code, 0);
+  EXPECT_EQ(ctl({"apply", "-f", good}).out, "no changes\n");
+  EXPECT_EQ(ctl({"address", "count", "example.com"}).out, "1\n");
+  EXPECT_EQ(ctl({"sync", "run", "nosource.example"}).exit_code, 1);
+  // Without the source, it is deleted.
+  std::string none = write("none.yaml", "domains:\n  - {name: example.com, mode: list, routes: [\"mx:25\"]}\n");
+  r = ctl({"apply", "-f", none});
+  EXPECT_NE(r.out.find("- ldap source corp"), std::string::npos) << r.out;
+  EXPECT_EQ(ctl({"sync", "status"}).out, "no LDAP sources\n");
+}
+
 // Issue #12: the per-domain opt-out of the routing check, through
 // doormanctl and apply, shown in domain get/list and explain.
 TEST_F(DirectoryCtl, RoutingLocalPartsOptOutRoundTrips) {

@@ -9,6 +9,8 @@
 
 #include "directory/store/keys.h"
 #include "directory/store/store.h"
+#include "directory/store/sync_state.h"
+#include "directory/sync/source.h"
 #include "tests/support/redis_server.h"
 
 namespace doorman::directory::store {
@@ -440,6 +442,86 @@ TEST_F(DirectoryStore, ReplaceKeyAndMarkerName) {
   EXPECT_EQ(replace_key("example.com", "n1"), keys::tmp_replace("example.com", "n1"));
   EXPECT_NE(replace_key("example.com", "n1"), replace_key("example.com", "n2"));
   EXPECT_EQ(marker_name(), keys::configured());
+}
+
+// The LDAP sync's store functions (sync_state.h): one lease holder, the
+// diff applied whole or not at all, the wait for a first sync.
+void make_example(RedisConn& conn) {
+  v1::Domain d;
+  d.set_name("example.com");
+  d.set_mode(v1::DOMAIN_MODE_LIST);
+  d.add_routes("127.0.0.1:25");
+  ASSERT_TRUE(create_domain(conn, d).ok());
+}
+
+TEST_F(DirectoryStore, SyncLeaseHasOneHolderAndOnlyItsOwnerRenewsOrReleasesIt) {
+  bool got = false, held = false;
+  ASSERT_TRUE(acquire_sync_lease(*conn_, "a 1", std::chrono::milliseconds(5000), &got).ok());
+  EXPECT_TRUE(got);
+  ASSERT_TRUE(acquire_sync_lease(*conn_, "b 2", std::chrono::milliseconds(5000), &got).ok());
+  EXPECT_FALSE(got);
+  ASSERT_TRUE(renew_sync_lease(*conn_, "b 2", std::chrono::milliseconds(5000), &held).ok());
+  EXPECT_FALSE(held);
+  ASSERT_TRUE(release_sync_lease(*conn_, "b 2").ok());  // not b's: stays
+  SyncState st;
+  ASSERT_TRUE(read_sync_state(*conn_, &st).ok());
+  EXPECT_EQ(st.lease_holder, "a");
+  ASSERT_TRUE(renew_sync_lease(*conn_, "a 1", std::chrono::milliseconds(5000), &held).ok());
+  EXPECT_TRUE(held);
+  ASSERT_TRUE(release_sync_lease(*conn_, "a 1").ok());
+  ASSERT_TRUE(acquire_sync_lease(*conn_, "b 2", std::chrono::milliseconds(5000), &got).ok());
+  EXPECT_TRUE(got);
+}
+
+TEST_F(DirectoryStore, SyncDiffIsAppliedWholeAndNotAtAllWithoutTheLease) {
+  make_example(*conn_);
+  bool got = false, applied = false;
+  ASSERT_TRUE(acquire_sync_lease(*conn_, "a 1", std::chrono::milliseconds(5000), &got).ok());
+  std::vector<std::string> add;
+  for (int i = 0; i < 2500; ++i) add.push_back("u" + std::to_string(i));  // three SADD chunks
+  ASSERT_TRUE(apply_list_diff(*conn_, "example.com", add, {}, "a 1", false, &applied).ok());
+  EXPECT_TRUE(applied);
+  EXPECT_EQ(redis_->cli({"SCARD", "doorman:v1:addresses:example.com"}), "2500");
+  // Another holder now: nothing is written.
+  redis_->cli({"SET", "doorman:v1:sync-lease", "b 2"});
+  ASSERT_TRUE(apply_list_diff(*conn_, "example.com", {"new"}, {"u1", "u2"}, "a 1", false, &applied).ok());
+  EXPECT_FALSE(applied);
+  EXPECT_EQ(redis_->cli({"SCARD", "doorman:v1:addresses:example.com"}), "2500");
+  ASSERT_TRUE(apply_list_diff(*conn_, "example.com", {"new"}, {"u1", "u2"}, "b 2", false, &applied).ok());
+  EXPECT_TRUE(applied);
+  v1::Domain cfg;
+  std::unordered_set<std::string> members;
+  ASSERT_TRUE(read_list(*conn_, "example.com", &cfg, &members).ok());
+  EXPECT_EQ(members.size(), 2499u);
+  EXPECT_TRUE(members.count("new"));
+  EXPECT_FALSE(members.count("u1"));
+}
+
+TEST_F(DirectoryStore, SyncANewSourceMakesAnEmptyListWaitForItsFirstSync) {
+  make_example(*conn_);
+  v1::LdapSource s;
+  s.set_name("corp");
+  s.set_url("ldap://127.0.0.1:1");
+  s.set_base_dn("dc=example,dc=com");
+  s.add_domains("example.com");
+  ASSERT_EQ(sync::validate_source(&s), "");
+  bool changed = false;
+  ASSERT_TRUE(put_sync_source(*conn_, s, &changed).ok());
+  EXPECT_TRUE(changed);
+  v1::Domain d;
+  ASSERT_TRUE(get_domain(*conn_, "example.com", &d).ok());
+  EXPECT_TRUE(d.ldap_sync_pending());
+  ASSERT_TRUE(put_sync_source(*conn_, s, &changed).ok());
+  EXPECT_FALSE(changed);
+  bool got = false, applied = false;
+  ASSERT_TRUE(acquire_sync_lease(*conn_, "a 1", std::chrono::milliseconds(5000), &got).ok());
+  ASSERT_TRUE(apply_list_diff(*conn_, "example.com", {"alice"}, {}, "a 1", true, &applied).ok());
+  ASSERT_TRUE(get_domain(*conn_, "example.com", &d).ok());
+  EXPECT_FALSE(d.ldap_sync_pending());
+  SyncState st;
+  ASSERT_TRUE(read_sync_state(*conn_, &st).ok());
+  ASSERT_EQ(st.sources.size(), 1u);
+  EXPECT_EQ(st.sources[0].SerializeAsString(), s.SerializeAsString());
 }
 
 }  // namespace

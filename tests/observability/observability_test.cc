@@ -105,7 +105,7 @@ class Services {
     if (!directory_.start({DOORMAN_DIRECTORY_BIN, "--listen", "127.0.0.1:" + std::to_string(grpc_port_),
                            "--http-listen", "127.0.0.1:" + std::to_string(directory_http_), "--redis-port",
                            std::to_string(redis_.port()), "--redis-timeout-ms", "300", "--shutdown-grace-seconds",
-                           "1", "--admin-insecure"},  // admin auth is tested in tests/directory
+                           "1", "--sync-poll", "100ms", "--admin-insecure"},  // admin auth is tested in tests/directory
                           dir_ + "/directory.log"))
       return "cannot start doorman-directory";
     if (!wait_for_port(grpc_port_, seconds(10)) || !wait_for_port(directory_http_, seconds(10)))
@@ -116,7 +116,14 @@ class Services {
                               "  - name: example.com\n"
                               "    mode: list\n"
                               "    routes: [\"127.0.0.1:" + std::to_string(backend_.port()) + "\"]\n"
-                              "    addresses: [alice, bob, carol]\n";
+                              "    addresses: [alice, bob, carol]\n"
+                              // An LDAP source (nothing listens there) makes the per-source sync series exist.
+                              "  - name: ldap.example\n"
+                              "    mode: list\n"
+                              "    routes: [\"127.0.0.1:" + std::to_string(backend_.port()) + "\"]\n"
+                              "ldap_sources:\n"
+                              "  - {name: corp, url: \"ldap://127.0.0.1:1\", tls: none, base_dn: \"dc=example\","
+                              " domains: [ldap.example], timeout_seconds: 1}\n";
     RunResult r = run({DOORMANCTL_BIN, "--server", "127.0.0.1:" + std::to_string(grpc_port_), "apply", "-f", domains});
     if (r.exit_code != 0) return "apply failed: " + r.out + r.err;
 
