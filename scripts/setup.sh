@@ -10,7 +10,7 @@ PACKAGES=(
   libboost-dev libboost-system-dev
   libhiredis-dev libssl-dev libyaml-cpp-dev
   libgtest-dev libgmock-dev
-  redis-server swaks postfix postfix-lmdb
+  redis-server redis-sentinel swaks postfix postfix-lmdb
   openssl libnet-ssleay-perl libio-socket-ssl-perl  # test PKI; swaks --tls
   python3
   prometheus  # promtool and a real Prometheus server for tests/observability

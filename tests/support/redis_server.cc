@@ -1,5 +1,7 @@
 #include "tests/support/redis_server.h"
 
+#include <signal.h>
+
 #include <thread>
 
 namespace doorman::test {
@@ -22,6 +24,7 @@ bool RedisServer::start(std::chrono::milliseconds timeout) {
   }
   std::vector<std::string> argv = {"redis-server", "--port", std::to_string(port_), "--bind", "127.0.0.1",
                                    "--save", "", "--appendonly", "no", "--daemonize", "no", "--dir", dir_};
+  argv.insert(argv.end(), args_.begin(), args_.end());
   if (!process_.start(argv, dir_ + "/redis.log")) {
     error_ = "cannot start redis-server";
     return false;
@@ -40,6 +43,11 @@ bool RedisServer::start(std::chrono::milliseconds timeout) {
 }
 
 void RedisServer::stop() { process_.stop(); }
+
+void RedisServer::kill() {
+  process_.signal(SIGKILL);
+  process_.stop();
+}
 
 std::string RedisServer::cli(const std::vector<std::string>& args) const {
   std::vector<std::string> argv = {"redis-cli", "-h", "127.0.0.1", "-p", std::to_string(port_)};
