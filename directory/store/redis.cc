@@ -192,6 +192,8 @@ Status RedisConn::pipeline(const std::vector<Command>& cmds, std::vector<Reply>*
 }
 
 Status RedisConn::subscribe(const std::string& channel) {
+  // A subscriber only reads: keepalive notices a peer that vanished without a FIN.
+  if (ctx_) (void)redisEnableKeepAlive(ctx_);
   Reply r;
   Status s = command({"SUBSCRIBE", channel}, &r);
   if (!s.ok()) return s;

@@ -114,9 +114,11 @@ class SentinelStore : public ::testing::Test {
     ASSERT_TRUE(eventually([&] { return replica_.cli({"INFO", "replication"}).find("master_link_status:up") !=
                                         std::string::npos; }))
         << replica_.cli({"INFO", "replication"});
-    // ROLE lists a replica once it is online (after its first sync).
+    // Online (after its first sync) and acknowledging: a replica's first ACK comes up to a second later, and
+    // until then WAIT cannot count it.
     ASSERT_TRUE(eventually([&] {
-      return primary_.cli({"ROLE"}).find(std::to_string(replica_.port())) != std::string::npos;
+      std::string info = primary_.cli({"INFO", "replication"});
+      return info.find("state=online") != std::string::npos && info.find("offset=0,") == std::string::npos;
     }));
     test::SentinelSettings s;
     s.primary_port = primary_.port();
@@ -253,7 +255,8 @@ TEST_F(SentinelStore, AdminWritesWaitForTheReplica) {
   ASSERT_TRUE(conn.connect().ok());
   Reply r;
   ASSERT_TRUE(conn.command({"SET", "k", "1"}, &r).ok());
-  ASSERT_TRUE(confirm_replicated(conn).ok());
+  Status first = confirm_replicated(conn);
+  ASSERT_TRUE(first.ok()) << first.message << "\n" << primary_.cli({"INFO", "replication"});
   EXPECT_EQ(replica_.cli({"GET", "k"}), "1");  // WAIT returned: the replica has it
 
   // A replica that stopped acknowledging (frozen): the write is not confirmed.

@@ -2,6 +2,8 @@
 
 #include <fstream>
 
+#include "tests/support/redis_server.h"
+
 namespace doorman::test {
 
 RedisSentinel::~RedisSentinel() {
@@ -11,16 +13,7 @@ RedisSentinel::~RedisSentinel() {
 
 bool RedisSentinel::start(const SentinelSettings& settings, std::chrono::milliseconds timeout) {
   settings_ = settings;
-  if (dir_.empty()) dir_ = make_temp_dir("doorman-sentinel");
-  if (dir_.empty()) {
-    error_ = "cannot create a temp dir";
-    return false;
-  }
-  if (port_ == 0) port_ = free_tcp_port();
-  if (port_ <= 0) {
-    error_ = "no free port";
-    return false;
-  }
+  if (!prepare_redis_dir("doorman-sentinel", &dir_, &port_, &error_)) return false;
   const std::string conf = dir_ + "/sentinel.conf";
   {
     std::ofstream f(conf);
@@ -38,33 +31,12 @@ bool RedisSentinel::start(const SentinelSettings& settings, std::chrono::millise
       return false;
     }
   }
-  if (!process_.start({"redis-sentinel", conf}, dir_ + "/sentinel.log")) {
-    error_ = "cannot start redis-sentinel";
-    return false;
-  }
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (!process_.running()) {
-      error_ = "redis-sentinel exited: " + process_.read_log();
-      return false;
-    }
-    if (wait_for_port(port_, std::chrono::milliseconds(100)) && cli({"PING"}) == "PONG") return true;
-  }
-  error_ = "redis-sentinel did not answer PING on port " + std::to_string(port_);
-  process_.stop();
-  return false;
+  return start_redis_process(process_, {"redis-sentinel", conf}, dir_ + "/sentinel.log", port_, timeout, &error_);
 }
 
 void RedisSentinel::stop() { process_.stop(); }
 
-std::string RedisSentinel::cli(const std::vector<std::string>& args) const {
-  std::vector<std::string> argv = {"redis-cli", "-h", "127.0.0.1", "-p", std::to_string(port_)};
-  argv.insert(argv.end(), args.begin(), args.end());
-  RunResult r = run(argv, std::chrono::seconds(10));
-  std::string out = r.out;
-  while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
-  return out;
-}
+std::string RedisSentinel::cli(const std::vector<std::string>& args) const { return redis_cli(port_, args); }
 
 int RedisSentinel::primary_port() const {
   std::string out = cli({"SENTINEL", "get-master-addr-by-name", settings_.master_name});

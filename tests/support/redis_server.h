@@ -55,4 +55,14 @@ class RedisServer {
   std::string error_;
 };
 
+// Shared by RedisServer and RedisSentinel (redis_sentinel.h):
+// redis-cli against 127.0.0.1:port; its stdout, trimmed.
+std::string redis_cli(int port, const std::vector<std::string>& args);
+// A temp dir (`prefix`) and a free port, unless already set.
+bool prepare_redis_dir(const std::string& prefix, std::string* dir, int* port, std::string* error);
+// Starts `argv` with its output in `log` and waits until it answers PING on
+// `port`; on failure stops it and fills *error.
+bool start_redis_process(Process& process, const std::vector<std::string>& argv, const std::string& log, int port,
+                         std::chrono::milliseconds timeout, std::string* error);
+
 }  // namespace doorman::test
