@@ -24,7 +24,11 @@
 # scenario: offered transactions/s for the open-loop runs, space-separated
 # for several; "auto" = half of Postfix's closed-loop peak in this run, the
 # default; "" skips them), KEEP=1 keeps the
-# temporary directory with every log, NO_RESULTS=1 does not touch RESULTS.md.
+# temporary directory with every log, NO_RESULTS=1 does not touch RESULTS.md,
+# BASELINE_BUILD=DIR (a configured build directory of an earlier commit, e.g.
+# of a `git worktree`) also runs that Doorman in the relay and callout
+# scenarios, in the same run: the before/after of a change, side by side
+# (BASELINE_FIRST=1 runs the baseline first, to see drift on a busy machine).
 #
 # Needs root (a private Postfix instance runs as user postfix; ulimit -n).
 # Sends traffic to 127.0.0.1 only. Every process is started by PID through
@@ -83,7 +87,23 @@ build() {
   DIR_BIN=$ROOT/$B/directory/doorman-directory
   CTL_BIN=$ROOT/$B/directory/doormanctl
   LOADGEN=$ROOT/$B/bench/doorman-loadgen
+  if [ -n "${BASELINE_BUILD:-}" ]; then
+    nice -n 10 ninja -C "$BASELINE_BUILD" -j"${JOBS:-$(nproc)}" doorman-edge doorman-directory doormanctl >&2
+    BASE_BINS=("$BASELINE_BUILD/edge/doorman-edge" "$BASELINE_BUILD/directory/doorman-directory"
+      "$BASELINE_BUILD/directory/doormanctl")
+  fi
 }
+
+# as_baseline CMD...: runs CMD with the baseline's Doorman binaries.
+as_baseline() {
+  local saved=("$EDGE_BIN" "$DIR_BIN" "$CTL_BIN")
+  EDGE_BIN=${BASE_BINS[0]}; DIR_BIN=${BASE_BINS[1]}; CTL_BIN=${BASE_BINS[2]}
+  "$@"
+  EDGE_BIN=${saved[0]}; DIR_BIN=${saved[1]}; CTL_BIN=${saved[2]}
+}
+DOORMANS=(doorman)
+[ -n "${BASELINE_BUILD:-}" ] && DOORMANS+=(doorman-baseline)
+[ -n "${BASELINE_BUILD:-}" ] && [ "${BASELINE_FIRST:-0}" = 1 ] && DOORMANS=(doorman-baseline doorman)
 
 # --- processes ---------------------------------------------------------------
 T=$(mktemp -d /tmp/doorman-bench.XXXXXX)
@@ -286,6 +306,7 @@ measure() {
 start_system() {  # start_system NAME SINK_PORT USERS
   case $1 in
     doorman) start_doorman list 127.0.0.1:"$2" "$3" ;;
+    doorman-baseline) as_baseline start_doorman list 127.0.0.1:"$2" "$3" ;;
     postfix) start_postfix "$2" "$3" 200 ;;
     haraka) start_haraka "$2" "$3" ;;
     smtp-sink) start_sink_system ;;
@@ -333,7 +354,7 @@ scenario_reject() {
 scenario_relay() {
   local sys drain
   start_sink
-  for sys in doorman postfix haraka smtp-sink; do
+  for sys in "${DOORMANS[@]}" postfix haraka smtp-sink; do
     [ "$sys" = haraka ] && [ -z "$HARAKA_BIN" ] && continue
     start_system "$sys" "$SINK_PORT" "$T/users1k.txt"
     drain=(); [ "$sys" = postfix ] && drain=(--drain "$PF_SPOOL")
@@ -349,7 +370,7 @@ scenario_callout() {
   # user0..user99999 (unknown -> 550). Probing limits are raised for the
   # benchmark (defaults: 10 probes/s, 4 sessions per back-end).
   local be_pid be_port probe=(--callout-rate 10000 --callout-burst 10000 --callout-concurrency 32
-    --callout-threads 32 --callout-session-probes 100)
+    --callout-session-probes 100)
   users_file 100000 "$T/users100k.txt"
   start_postfix 9 "$T/users100k.txt" 200
   be_pid=${SYS_PIDS[0]}; be_port=$SYS_PORT
@@ -359,20 +380,26 @@ scenario_callout() {
   measure callout list -- "${load[@]}" || true
   stop "${SYS_PIDS[@]}"
 
-  start_doorman callout 127.0.0.1:"$be_port" "" "${probe[@]}"
-  log "callout: warming the cache (every address once, twice)"
-  "$LOADGEN" --server 127.0.0.1:"$SYS_PORT" --sweep 1 --sessions 16 --rcpts 10 --known-count 1000 \
-    --unknown-count 1000 >&2 || true
-  "$LOADGEN" --server 127.0.0.1:"$SYS_PORT" --sweep 1 --sessions 16 --rcpts 10 --known-count 1000 \
-    --unknown-count 1000 >&2 || true
-  measure callout callout-warm -- "${load[@]}" || true
-  stop "${SYS_PIDS[@]}"
+  local which name starter
+  for which in "${DOORMANS[@]}"; do
+    name=callout; starter=(start_doorman)
+    # The baseline may predate the event-loop prober: give it the probe threads it needs.
+    [ "$which" = doorman-baseline ] && name=baseline && starter=(as_baseline start_doorman) && probe+=(--callout-threads 32)
+    "${starter[@]}" callout 127.0.0.1:"$be_port" "" "${probe[@]}"
+    log "callout: warming the cache (every address once, twice)"
+    "$LOADGEN" --server 127.0.0.1:"$SYS_PORT" --sweep 1 --sessions 16 --rcpts 10 --known-count 1000 \
+      --unknown-count 1000 >&2 || true
+    "$LOADGEN" --server 127.0.0.1:"$SYS_PORT" --sweep 1 --sessions 16 --rcpts 10 --known-count 1000 \
+      --unknown-count 1000 >&2 || true
+    measure callout "$name-warm" -- "${load[@]}" || true
+    stop "${SYS_PIDS[@]}"
 
-  # Cold: almost every recipient is new (100k known, 1M unknown names): a probe each.
-  start_doorman callout 127.0.0.1:"$be_port" "" "${probe[@]}"
-  measure callout callout-cold -- --sessions 64 --rcpts 10 --unknown-percent 50 --known-count 100000 \
-    --unknown-count 1000000 --seconds "$DUR" || true
-  stop "${SYS_PIDS[@]}"
+    # Cold: almost every recipient is new (100k known, 1M unknown names): a probe each.
+    "${starter[@]}" callout 127.0.0.1:"$be_port" "" "${probe[@]}"
+    measure callout "$name-cold" -- --sessions 64 --rcpts 10 --unknown-percent 50 --known-count 100000 \
+      --unknown-count 1000000 --seconds "$DUR" || true
+    stop "${SYS_PIDS[@]}"
+  done
   stop "$be_pid"
 }
 

@@ -106,7 +106,7 @@ struct Config {
   std::string callout_catch_all_refresh = "1h";
   std::string callout_idle_timeout = "10s";
   std::string callout_poll = "100ms";
-  int64_t callout_threads = 8;
+  int64_t callout_threads = 0;  // deprecated, ignored
   int64_t callout_concurrency = 4;
   int64_t callout_rate = 10;
   int64_t callout_burst = 10;
@@ -213,7 +213,8 @@ void add_options(Options& o, Config& c) {
                "callout: an idle pooled probe session is closed with QUIT after this [100ms..1h]");
   o.add_string("callout-poll", &c.callout_poll,
                "callout: poll interval while another replica probes the same address [10ms..10s]");
-  o.add_int("callout-threads", &c.callout_threads, 1, 256, "callout: probe threads (blocking sockets)");
+  o.add_int("callout-threads", &c.callout_threads, 0, 256,
+            "callout: deprecated and ignored (probes run on one event loop); accepted so older configurations start");
   o.add_int("callout-concurrency", &c.callout_concurrency, 1, 100, "callout: probe sessions per back-end");
   o.add_int("callout-rate", &c.callout_rate, 1, 10000, "callout: probes (RCPTs) per second per back-end");
   o.add_int("callout-burst", &c.callout_burst, 1, 10000, "callout: probe burst per back-end (token bucket size)");
@@ -258,7 +259,6 @@ std::string callout_settings(Config& c, directory::callout::Settings* s) {
     if (*d.target < d.min || *d.target > d.max)
       return std::string("option ") + d.name + ": " + *d.text + " is out of range";
   }
-  s->threads = static_cast<int>(c.callout_threads);
   s->concurrency = static_cast<int>(c.callout_concurrency);
   s->rate = static_cast<double>(c.callout_rate);
   s->burst = static_cast<int>(c.callout_burst);

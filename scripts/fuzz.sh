@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 SECONDS_PER_TARGET=${1:-60}
 shift || true
 TARGETS=("$@")
-[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(fuzz_address fuzz_command fuzz_data_reader fuzz_session fuzz_reply_parser fuzz_proxy fuzz_batch_limit)
+[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(fuzz_address fuzz_command fuzz_data_reader fuzz_session fuzz_reply_parser fuzz_proxy fuzz_batch_limit fuzz_smtp_client)
 bash scripts/setup.sh
 CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DDOORMAN_FUZZ=ON -DDOORMAN_BUILD_TESTS=OFF > build-fuzz.log 2>&1 || { cat build-fuzz.log; exit 1; }

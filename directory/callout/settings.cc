@@ -1,5 +1,7 @@
 #include "directory/callout/settings.h"
 
+#include "common/smtp_client_connection.h"
+
 namespace doorman::directory::callout {
 
 bool parse_duration(const std::string& text, Millis* out) {
@@ -33,13 +35,9 @@ std::string format_duration(Millis d) {
 }
 
 std::string make_tls_context(Settings* settings) {
-  settings->tls_context.reset();
-  if (settings->tls.mode == TlsClientSettings::Mode::kNone) return "";
-  std::shared_ptr<SSL_CTX> ctx(SSL_CTX_new(TLS_client_method()), SSL_CTX_free);
-  if (!ctx) return "cannot create a TLS context";
-  if (std::string err = configure_client_context(ctx.get(), settings->tls); !err.empty()) return err;
-  settings->tls_context = std::move(ctx);
-  return "";
+  std::string error;
+  settings->tls_context = make_client_context(settings->tls, &error);
+  return error;
 }
 
 }  // namespace doorman::directory::callout

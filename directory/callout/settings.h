@@ -19,7 +19,8 @@
 //              after 1 h, so fixing the back-end is noticed within the hour.
 // Waiting: wait budget 2 s (the edge's directory deadline is 3 s); after it
 // the recipient gets 450 4.1.1 and the probe finishes in the background.
-// Probing (per back-end route "host:port"): at most 4 concurrent sessions,
+// Probing (per back-end route "host:port", all on the prober's one event
+// loop thread): at most 4 concurrent sessions,
 // 10 probes (RCPTs) per second with a burst of 10, at most 8 probes per
 // session (Postfix's smtpd_soft_error_limit is 10: more unknown recipients
 // in one session would be slowed down), sessions idle for 10 s are closed
@@ -33,6 +34,10 @@
 #include <string>
 
 #include "common/tls_client.h"
+
+namespace boost::asio::ssl {
+class context;
+}
 
 namespace doorman::directory::callout {
 
@@ -53,7 +58,6 @@ struct Settings {
   Millis poll_interval{100};    // waiting on another replica's probe
   Millis idle_timeout{10000};   // pooled session idle -> QUIT
 
-  int threads = 8;              // probe threads (blocking sockets)
   int concurrency = 4;          // sessions per back-end
   double rate = 10;             // RCPTs per second per back-end
   int burst = 10;
@@ -61,7 +65,7 @@ struct Settings {
   std::string helo = "doorman.invalid";  // EHLO name of probe sessions
   // STARTTLS to back-ends (common/tls_client.h); context set unless mode none.
   TlsClientSettings tls;
-  std::shared_ptr<SSL_CTX> tls_context;
+  std::shared_ptr<boost::asio::ssl::context> tls_context;
 };
 
 // Builds settings.tls_context from settings.tls. Returns "" or an error.

@@ -1,13 +1,25 @@
 #include "edge/net/relay.h"
 
+#include "common/log.h"
 #include "edge/metrics.h"
 
 namespace doorman::edge {
 
 namespace asio = boost::asio;
 
+namespace {
+
+std::vector<smtp::Reply> replies_of(const std::vector<smtp::ParsedReply>& parsed) {
+  std::vector<smtp::Reply> out;
+  out.reserve(parsed.size());
+  for (const auto& p : parsed) out.push_back(p.reply());
+  return out;
+}
+
+}  // namespace
+
 Relay::Relay(asio::any_io_executor executor, BackendPool& pool, const BackendTimeouts& timeouts,
-             std::string helo_name, const BackendTls* tls, BackendLimiter* limiter)
+             std::string helo_name, const SmtpClientTls* tls, BackendLimiter* limiter)
     : executor_(std::move(executor)),
       pool_(pool),
       timeouts_(timeouts),
@@ -53,31 +65,31 @@ void Relay::perform(const RelayOp& op, Done done) {
       if (!conn_) return lost(std::move(done));
       std::vector<std::string> lines;
       for (const auto& r : op.rcpts) lines.push_back("RCPT TO:<" + r + ">");
-      conn_->transact(std::move(lines), timeouts_.command, [this, done](bool ok, std::vector<smtp::Reply> replies) {
-        if (!ok) return lost(done);
-        done(RelayResult{RelayResult::Status::kOk, std::move(replies), false});
+      conn_->transact(std::move(lines), timeouts_.command, [this, done](const SmtpClientStatus& s, std::vector<smtp::ParsedReply> replies) {
+        if (!s.ok()) return lost(done);
+        done(RelayResult{RelayResult::Status::kOk, replies_of(replies), false});
       });
       return;
     }
     case RelayOp::Kind::kData:
       if (!conn_) return lost(std::move(done));
-      conn_->transact({"DATA"}, timeouts_.data_init, [this, done](bool ok, std::vector<smtp::Reply> replies) {
-        if (!ok) return lost(done);
-        done(RelayResult{RelayResult::Status::kOk, std::move(replies), false});
+      conn_->transact({"DATA"}, timeouts_.data_init, [this, done](const SmtpClientStatus& s, std::vector<smtp::ParsedReply> replies) {
+        if (!s.ok()) return lost(done);
+        done(RelayResult{RelayResult::Status::kOk, replies_of(replies), false});
       });
       return;
     case RelayOp::Kind::kChunk:
       if (!conn_) return lost(std::move(done));
-      conn_->send(op.bytes, 0, timeouts_.data_block, [this, done](bool ok, std::vector<smtp::Reply>) {
-        if (!ok) return lost(done);
+      conn_->send(op.bytes, 0, timeouts_.data_block, [this, done](const SmtpClientStatus& s, std::vector<smtp::ParsedReply>) {
+        if (!s.ok()) return lost(done);
         done(RelayResult{});
       });
       return;
     case RelayOp::Kind::kEnd:
       if (!conn_) return lost(std::move(done));
-      conn_->send(op.bytes + ".\r\n", 1, timeouts_.data_end, [this, done](bool ok, std::vector<smtp::Reply> replies) {
-        if (!ok) return lost(done);
-        done(RelayResult{RelayResult::Status::kOk, std::move(replies), false});
+      conn_->send(op.bytes + ".\r\n", 1, timeouts_.data_end, [this, done](const SmtpClientStatus& s, std::vector<smtp::ParsedReply> replies) {
+        if (!s.ok()) return lost(done);
+        done(RelayResult{RelayResult::Status::kOk, replies_of(replies), false});
       });
       return;
     case RelayOp::Kind::kAbort:
@@ -89,8 +101,8 @@ void Relay::perform(const RelayOp& op, Done done) {
       release_lease();
       if (!c || !c->usable()) return;
       BackendPool* pool = &pool_;
-      c->transact({"RSET"}, timeouts_.command, [c, pool](bool ok, std::vector<smtp::Reply> replies) {
-        if (ok && replies[0].code == 250) {
+      c->transact({"RSET"}, timeouts_.command, [c, pool](const SmtpClientStatus& s, std::vector<smtp::ParsedReply> replies) {
+        if (s.ok() && replies[0].code == 250) {
           pool->put(c);
         } else {
           c->close();
@@ -122,7 +134,6 @@ void Relay::try_route(std::shared_ptr<RelayOp> op, size_t index, Done done) {
     lease_ = op->route[index];
   }
   if (auto pooled = pool_.take(op->route[index])) {
-    pooled->set_session(session_);
     // A pooled connection may have been closed by the back-end meanwhile:
     // then a fresh one to the same back-end replaces it.
     start_mail(pooled, op, done, [this, op, index, done] { open_fresh(op, index, done); });
@@ -132,11 +143,10 @@ void Relay::try_route(std::shared_ptr<RelayOp> op, size_t index, Done done) {
 }
 
 void Relay::open_fresh(std::shared_ptr<RelayOp> op, size_t index, Done done) {
-  auto c = std::make_shared<BackendConnection>(executor_, timeouts_, helo_name_, tls_);
-  c->set_session(session_);
-  c->open(op->route[index], [this, c, op, index, done](bool ok) {
-    if (!ok) {
-      if (auto* m = edge_metrics()) m->backend_connect_failures.inc();
+  auto c = std::make_shared<SmtpClientConnection>(executor_, helo_name_, tls_);
+  c->open(op->route[index], timeouts_.opening(), [this, c, op, index, done](const SmtpClientStatus& status) {
+    observe_open(*c, status);
+    if (!status.ok()) {
       try_route(op, index + 1, done);
       return;
     }
@@ -144,17 +154,40 @@ void Relay::open_fresh(std::shared_ptr<RelayOp> op, size_t index, Done done) {
   });
 }
 
-void Relay::start_mail(std::shared_ptr<BackendConnection> c, std::shared_ptr<RelayOp> op, Done done,
+void Relay::observe_open(const SmtpClientConnection& c, const SmtpClientStatus& status) {
+  auto* m = edge_metrics();
+  if (status.error == SmtpClientStatus::Error::kTls) {
+    log::warn("backend_tls_failed").kv("session", session_).kv("backend", c.key()).kv("error", status.detail);
+    if (m) m->backend_tls_failed.inc();
+  } else if (!status.ok()) {
+    log::warn("backend_unreachable")
+        .kv("session", session_)
+        .kv("backend", c.key())
+        .kv("error", error_name(status.error))
+        .kv("detail", status.detail);
+  }
+  if (!status.ok()) {
+    if (m) m->backend_connect_failures.inc();
+    return;
+  }
+  if (c.starttls_refused() != 0) {  // opportunistic: carried on in plaintext
+    log::warn("backend_tls_unavailable").kv("session", session_).kv("backend", c.key()).kv("code", c.starttls_refused());
+    if (m) m->backend_tls_failed.inc();
+  }
+  if (c.tls_active() && m) m->backend_tls_ok.inc();
+}
+
+void Relay::start_mail(std::shared_ptr<SmtpClientConnection> c, std::shared_ptr<RelayOp> op, Done done,
                        std::function<void()> on_io_failure) {
   std::string mail = "MAIL FROM:<" + op->mail_from + ">";
-  if (op->size && c->offers_size()) mail += " SIZE=" + std::to_string(*op->size);
-  if (op->body_8bit && c->offers_8bitmime()) mail += " BODY=8BITMIME";
+  if (op->size && c->extensions().size) mail += " SIZE=" + std::to_string(*op->size);
+  if (op->body_8bit && c->extensions().eightbitmime) mail += " BODY=8BITMIME";
   std::vector<std::string> lines{mail};
   for (const auto& r : op->rcpts) lines.push_back("RCPT TO:<" + r + ">");
   const size_t n = op->rcpts.size();
   c->transact(std::move(lines), timeouts_.command,
-              [this, c, n, done, on_io_failure](bool ok, std::vector<smtp::Reply> replies) {
-                if (!ok) {
+              [this, c, n, done, on_io_failure](const SmtpClientStatus& s, std::vector<smtp::ParsedReply> parsed) {
+                if (!s.ok()) {
                   on_io_failure();
                   return;
                 }
@@ -164,12 +197,13 @@ void Relay::start_mail(std::shared_ptr<BackendConnection> c, std::shared_ptr<Rel
                   return;
                 }
                 conn_ = c;
+                std::vector<smtp::Reply> replies = replies_of(parsed);
                 RelayResult r;
                 if (replies[0].code < 200 || replies[0].code >= 300) {
                   r.mail_refused = true;
                   r.replies.assign(n, replies[0]);
-                  // Without PIPELINING nothing else was sent; with it, the
-                  // RCPTs after a refused MAIL got 503s we do not report.
+                  // The RCPTs after a refused MAIL got 503s (pipelined or
+                  // one by one) that we do not report.
                   // No transaction is open: RSET, back to the pool, and the
                   // back-end's count given back (the session opens afresh).
                   perform(RelayOp(RelayOp::Kind::kRelease), {});

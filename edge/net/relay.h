@@ -30,7 +30,7 @@ class Relay {
 
   // `limiter` (optional) caps the connections per back-end across sessions.
   Relay(boost::asio::any_io_executor executor, BackendPool& pool, const BackendTimeouts& timeouts,
-        std::string helo_name, const BackendTls* tls = nullptr, BackendLimiter* limiter = nullptr);
+        std::string helo_name, const SmtpClientTls* tls = nullptr, BackendLimiter* limiter = nullptr);
   ~Relay();
 
   // Starts `op`; `done` is called once, later, for every kind but kAbort and
@@ -47,17 +47,19 @@ class Relay {
  private:
   void try_route(std::shared_ptr<RelayOp> op, size_t index, Done done);
   void open_fresh(std::shared_ptr<RelayOp> op, size_t index, Done done);
-  void start_mail(std::shared_ptr<BackendConnection> c, std::shared_ptr<RelayOp> op, Done done,
+  void start_mail(std::shared_ptr<SmtpClientConnection> c, std::shared_ptr<RelayOp> op, Done done,
                   std::function<void()> on_io_failure);
   void lost(Done done);
+  // Logs and counts how opening a fresh connection went (TLS, failures).
+  void observe_open(const SmtpClientConnection& c, const SmtpClientStatus& status);
   void release_lease();  // gives back this session's count on a back-end
 
   boost::asio::any_io_executor executor_;
   BackendPool& pool_;
   const BackendTimeouts& timeouts_;
   std::string helo_name_;
-  const BackendTls* tls_;
-  std::shared_ptr<BackendConnection> conn_;
+  const SmtpClientTls* tls_;
+  std::shared_ptr<SmtpClientConnection> conn_;
   BackendLimiter* limiter_;
   std::string session_;
   std::string lease_;  // the back-end this session counts on ("" = none)

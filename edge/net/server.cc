@@ -47,12 +47,9 @@ Server::~Server() = default;
 
 std::string Server::set_backend_tls(const TlsClientSettings& settings) {
   backend_tls_.settings = settings;
-  backend_tls_.context.reset();
-  if (settings.mode == TlsClientSettings::Mode::kNone) return "";
-  auto ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
-  if (std::string err = configure_client_context(ctx->native_handle(), settings); !err.empty()) return err;
-  backend_tls_.context = std::move(ctx);
-  return "";
+  std::string error;
+  backend_tls_.context = make_client_context(settings, &error);
+  return error;
 }
 
 std::string Server::bind() {

@@ -65,7 +65,7 @@ class Server {
   BackendPool& pool(size_t context_index) { return contexts_[context_index]->pool; }
   BackendLimiter& backend_limiter() { return backend_limiter_; }
   const BackendTimeouts& backend_timeouts() const { return backend_timeouts_; }
-  const BackendTls& backend_tls() const { return backend_tls_; }
+  const SmtpClientTls& backend_tls() const { return backend_tls_; }
   // Sets up TLS towards back-ends (before run()). Returns "" or an error.
   std::string set_backend_tls(const TlsClientSettings& settings);
 
@@ -83,7 +83,7 @@ class Server {
   const EdgeConfig& config_;
   SessionConfig session_config_;
   BackendTimeouts backend_timeouts_;
-  BackendTls backend_tls_;
+  SmtpClientTls backend_tls_;
   BackendLimiter backend_limiter_;
   DirectoryClient& directory_;
   TlsServerContext* tls_;

@@ -446,7 +446,7 @@ TEST_F(Callout, TwoReplicasFiftyConcurrentChecksMakeOneProbe) {
     ports[i] = test::free_tcp_port();
     ASSERT_TRUE(replicas[i].start({DOORMAN_DIRECTORY_BIN, "--listen", "127.0.0.1:" + std::to_string(ports[i]),
                                    "--http-listen=", "--admin-insecure", "--redis-port", std::to_string(redis_.port()), "--callout-wait", "2s",
-                                   "--callout-poll", "20ms", "--callout-threads", "4"},
+                                   "--callout-poll", "20ms"},
                                   dir + "/directory" + std::to_string(i) + ".log"));
   }
   for (int i = 0; i < 2; ++i) ASSERT_TRUE(test::wait_for_port(ports[i], 10s)) << replicas[i].read_log();
