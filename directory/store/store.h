@@ -13,6 +13,8 @@
 //   harvest_counts.h the harvest counters (read_harvest, record_harvest; the
 //                    read also rides in fetch_group)
 //   redis.h, pool.h  the connection and the worker pool under them
+//   sentinel.h       the primary named by Redis Sentinel, followed across
+//                    failovers (--redis-sentinel)
 //
 // Every function runs on a caller-supplied RedisConn (a pool worker's) and
 // blocks on it; every function pipelines its commands and says how many
