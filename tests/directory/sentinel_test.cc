@@ -22,6 +22,7 @@ namespace {
 
 using std::chrono::milliseconds;
 using std::chrono::seconds;
+using test::eventually;
 
 Reply str(const std::string& s) {
   Reply r;
@@ -42,16 +43,6 @@ Reply integer(int64_t v) {
   r.type = Reply::Type::kInteger;
   r.integer = v;
   return r;
-}
-
-template <class F>
-bool eventually(F f, milliseconds timeout = seconds(15)) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (f()) return true;
-    std::this_thread::sleep_for(milliseconds(20));
-  }
-  return f();
 }
 
 TEST(SentinelParse, Endpoints) {

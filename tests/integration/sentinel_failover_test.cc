@@ -40,16 +40,6 @@ using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
-template <class F>
-bool eventually(F f, milliseconds timeout = seconds(30)) {
-  auto deadline = Clock::now() + timeout;
-  while (Clock::now() < deadline) {
-    if (f()) return true;
-    std::this_thread::sleep_for(milliseconds(50));
-  }
-  return f();
-}
-
 int down_after_ms() {
   const char* e = std::getenv("DOORMAN_SENTINEL_DOWN_AFTER_MS");
   int v = e ? std::atoi(e) : 0;
@@ -138,7 +128,7 @@ class SentinelFailover : public ::testing::Test {
     return eventually([&] {
       std::string role = primary.cli({"ROLE"});
       return role.rfind("master", 0) == 0 && role.find(std::to_string(replica.port())) != std::string::npos;
-    });
+    }, seconds(30));
   }
 
   // Every sentinel sees the other two and names `primary_port`.
@@ -149,7 +139,7 @@ class SentinelFailover : public ::testing::Test {
         if (s.cli({"SENTINEL", "CKQUORUM", "doorman"}).find("OK 3 usable") != 0) return false;
       }
       return true;
-    });
+    }, seconds(30));
   }
 
   RunResult ctl(std::vector<std::string> args) {
@@ -240,7 +230,7 @@ class SentinelFailover : public ::testing::Test {
     ASSERT_TRUE(eventually([&] {
       std::lock_guard<std::mutex> lock(mu_);
       return samples_.size() >= 200 && !writes_.empty();
-    })) << logs();
+    }, seconds(30))) << logs();
     const auto killed = Clock::now();
     nodes_[from].kill();
     // Recovered: the sentinels name the new primary and mail is accepted again for a while.
