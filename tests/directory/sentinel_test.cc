@@ -15,6 +15,7 @@
 #include "directory/store/sentinel.h"
 #include "directory/store/store.h"
 #include "tests/support/redis_sentinel.h"
+#include "tests/support/process.h"
 #include "tests/support/redis_server.h"
 
 namespace doorman::directory::store {
@@ -92,6 +93,26 @@ TEST(SentinelParse, Role) {
   EXPECT_EQ(r.role, "slave");
   EXPECT_FALSE(parse_role(str("master"), &r));
   EXPECT_FALSE(parse_role(arr({}), &r));
+}
+
+TEST(SentinelOptions, BadSentinelListIsAClearStartUpError) {
+  for (const auto& [value, says] : std::vector<std::pair<std::string, std::string>>{
+           {"sentinel-0", "option redis-sentinel: 'sentinel-0': expected host:port"},
+           {"a:26379,,b:26379", "option redis-sentinel: empty entry"},
+           {"a:99999", "option redis-sentinel: 'a:99999': bad port"}}) {
+    test::RunResult r = test::run({DOORMAN_DIRECTORY_BIN, "--listen", "127.0.0.1:0", "--http-listen=",
+                                   "--admin-insecure", "--redis-sentinel", value});
+    EXPECT_EQ(r.exit_code, 2) << value;
+    EXPECT_NE(r.err.find(says), std::string::npos) << value << ": " << r.err;
+  }
+  test::RunResult r = test::run({DOORMAN_DIRECTORY_BIN, "--listen", "127.0.0.1:0", "--http-listen=",
+                                 "--admin-insecure", "--redis-sentinel", "a:1", "--redis-master-name", "two words"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("option redis-master-name"), std::string::npos) << r.err;
+  r = test::run({DOORMAN_DIRECTORY_BIN, "--listen", "127.0.0.1:0", "--http-listen=", "--admin-insecure",
+                 "--redis-sentinel", "a:1", "--redis-sentinel-password-file", "/nonexistent/sentinel-password"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("cannot read redis-sentinel-password-file"), std::string::npos) << r.err;
 }
 
 // A primary, one replica of it and one sentinel (quorum 1).
