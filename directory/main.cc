@@ -25,6 +25,12 @@
 //
 // LDAP / Active Directory sources (issue #14; sync/syncer.h) are synced into
 // lists by one replica at a time (a Redis lease), every --sync-interval.
+// Redis high availability: with --redis-sentinel host:port,... the Redis
+// primary is the one the sentinels name for --redis-master-name, followed
+// across failovers (store/sentinel.h); during a switch checks answer
+// 451 4.4.3 and admin writes fail with a retryable error. Admin writes wait
+// for one replica (--redis-replica-wait-ms) where the primary has replicas.
+// docs/redis-sentinel.md.
 //
 // Start-up errors print one clear message and exit 1; SIGTERM/SIGINT stop
 // gracefully (in-flight RPCs get shutdown-grace-seconds) and exit 0.
@@ -48,6 +54,7 @@
 #include "directory/store/normalise.h"
 #include "directory/store/pool.h"
 #include "directory/sync/syncer.h"
+#include "directory/store/sentinel.h"
 
 namespace {
 
@@ -63,6 +70,11 @@ struct Config {
   int64_t redis_db = 0;
   int64_t redis_timeout_ms = 1000;
   int64_t redis_connections = 4;
+  std::string redis_sentinel;  // host:port,... ("" = --redis-host)
+  std::string redis_master_name = "doorman";
+  std::string redis_sentinel_password;  // from the file or DOORMAN_REDIS_SENTINEL_PASSWORD
+  std::string redis_sentinel_password_file;
+  int64_t redis_replica_wait_ms = 500;
   std::string log_level = "info";
   std::string log_format = "kv";
   std::string apply;
@@ -152,6 +164,16 @@ void add_options(Options& o, Config& c) {
   o.add_int("redis-db", &c.redis_db, 0, 15, "Redis database number (SELECT)");
   o.add_int("redis-timeout-ms", &c.redis_timeout_ms, 10, 60000, "Redis connect and command timeout, milliseconds");
   o.add_int("redis-connections", &c.redis_connections, 1, 64, "Redis connections (one worker thread each)");
+  o.add_string("redis-sentinel", &c.redis_sentinel,
+               "Redis Sentinel addresses host:port,host:port,... ([IPv6]:port): the primary is the one they name "
+               "for redis-master-name, followed across failovers (\"\" = use redis-host/redis-port)");
+  o.add_string("redis-master-name", &c.redis_master_name, "with redis-sentinel: the name the sentinels monitor");
+  o.add_string("redis-sentinel-password-file", &c.redis_sentinel_password_file,
+               "file holding the sentinels' AUTH password (first line); without it the environment variable "
+               "DOORMAN_REDIS_SENTINEL_PASSWORD, else no AUTH on the sentinels");
+  o.add_int("redis-replica-wait-ms", &c.redis_replica_wait_ms, 0, 60000,
+            "admin writes wait up to this long for one replica's acknowledgement (WAIT) when the primary has "
+            "replicas, else fail with a retryable error; 0 = do not wait");
   o.add_string("log-level", &c.log_level, "log level: debug, info, warn or error");
   o.add_string("log-format", &c.log_format, "log line format: kv (key=value) or json (one object per line)");
   o.add_string("apply", &c.apply, "domains YAML applied at start-up, as 'doormanctl apply -f' (\"\" = none)");
@@ -305,6 +327,21 @@ std::string harvest_settings_from(Config& c, directory::harvest::Settings* s) {
   return "";
 }
 
+// A password from `file` (its first line, trailing CR and spaces removed),
+// else from the environment variable `env`, else "". False when the file
+// cannot be read.
+bool read_secret(const std::string& file, const char* env, std::string* out) {
+  out->clear();
+  if (!file.empty()) {
+    std::ifstream f(file);
+    if (!f || !std::getline(f, *out)) return false;
+    while (!out->empty() && (out->back() == '\r' || out->back() == ' ')) out->pop_back();
+  } else if (const char* e = std::getenv(env); e && *e) {
+    *out = e;
+  }
+  return true;
+}
+
 int run(int argc, char** argv) {
   Config c;
   Options options("doorman-directory", "DOORMAN_DIRECTORY",
@@ -332,6 +369,13 @@ int run(int argc, char** argv) {
     if (!bad.empty()) err = "option postmaster-domain: " + bad;
     c.postmaster_domain = name;
   }
+  std::vector<directory::store::Endpoint> sentinels;
+  if (err.empty() && !c.redis_sentinel.empty()) {
+    std::string bad = directory::store::parse_endpoints(c.redis_sentinel, &sentinels);
+    if (!bad.empty()) err = "option redis-sentinel: " + bad;
+    else if (c.redis_master_name.empty() || c.redis_master_name.find_first_of(" \t\r\n") != std::string::npos)
+      err = "option redis-master-name: a name without spaces is required with redis-sentinel";
+  }
   grpc_tls::ServerTls tls{c.tls_cert_file, c.tls_key_file, c.tls_client_ca_file,
                           std::chrono::seconds(c.tls_reload_seconds)};
   if (std::string tls_err = grpc_tls::check(tls, "tls-"); err.empty() && !tls_err.empty()) err = "option " + tls_err;
@@ -341,16 +385,14 @@ int run(int argc, char** argv) {
   }
   log::set_level(level);
   log::set_format(format);
-  if (!c.redis_password_file.empty()) {
-    std::ifstream f(c.redis_password_file);
-    if (!f || !std::getline(f, c.redis_password)) {
-      std::cerr << "doorman-directory: cannot read redis-password-file " << c.redis_password_file << "\n";
-      return 1;
-    }
-    while (!c.redis_password.empty() && (c.redis_password.back() == '\r' || c.redis_password.back() == ' '))
-      c.redis_password.pop_back();
-  } else if (const char* e = std::getenv("DOORMAN_REDIS_PASSWORD"); e && *e) {
-    c.redis_password = e;
+  if (!read_secret(c.redis_password_file, "DOORMAN_REDIS_PASSWORD", &c.redis_password)) {
+    std::cerr << "doorman-directory: cannot read redis-password-file " << c.redis_password_file << "\n";
+    return 1;
+  }
+  if (!read_secret(c.redis_sentinel_password_file, "DOORMAN_REDIS_SENTINEL_PASSWORD", &c.redis_sentinel_password)) {
+    std::cerr << "doorman-directory: cannot read redis-sentinel-password-file " << c.redis_sentinel_password_file
+              << "\n";
+    return 1;
   }
   std::shared_ptr<directory::auth::AdminAuth> admin_auth;
   if (!c.admin_token_file.empty()) {
@@ -402,9 +444,26 @@ int run(int argc, char** argv) {
   ps.redis.password = c.redis_password;
   ps.redis.db = static_cast<int>(c.redis_db);
   ps.redis.timeout = std::chrono::milliseconds(c.redis_timeout_ms);
+  ps.redis.replica_wait = std::chrono::milliseconds(c.redis_replica_wait_ms);
   ps.connections = static_cast<int>(c.redis_connections);
+  std::shared_ptr<directory::store::PrimaryLocator> locator;
+  if (!sentinels.empty()) {
+    directory::store::SentinelConfig sc;
+    sc.sentinels = sentinels;
+    sc.master_name = c.redis_master_name;
+    sc.sentinel_password = c.redis_sentinel_password;
+    sc.redis_password = c.redis_password;
+    sc.timeout = ps.redis.timeout;
+    locator = std::make_shared<directory::store::PrimaryLocator>(sc);
+    ps.redis.locator = locator;
+  }
   directory::store::RedisPool pool(ps);
   pool.start();
+  // After the pool: the watcher wakes the pool's workers; stopped before it.
+  if (locator) locator->start();
+  auto stop_locator = [&locator] {
+    if (locator) locator->stop();
+  };
 
   directory::callout::Callout callout(pool, callout_settings_value);
   callout.start();
@@ -419,6 +478,7 @@ int run(int argc, char** argv) {
   err = server.start(c.listen);
   if (!err.empty()) {
     std::cerr << "doorman-directory: " << err << "\n";
+    stop_locator();
     pool.stop();
     callout.stop();
     return 1;
@@ -435,7 +495,8 @@ int run(int argc, char** argv) {
       std::cerr << "doorman-directory: applying " << c.apply << " failed\n";
       server.shutdown(std::chrono::milliseconds(0));
       server.wait();
-      pool.stop();
+      stop_locator();
+    pool.stop();
       callout.stop();
       return 1;
     }
@@ -462,7 +523,8 @@ int run(int argc, char** argv) {
       server.shutdown(std::chrono::milliseconds(0));
       server.wait();
       callout.stop();
-      pool.stop();
+      stop_locator();
+    pool.stop();
       return 1;
     }
     log::info("http_listening").kv("addr", c.http_listen).kv("port", http.port());
@@ -473,7 +535,8 @@ int run(int argc, char** argv) {
   log::info("listening")
       .kv("addr", addr)
       .kv("transport", transport)
-      .kv("redis", c.redis_host + ":" + std::to_string(c.redis_port));
+      .kv("redis", sentinels.empty() ? c.redis_host + ":" + std::to_string(c.redis_port)
+                                      : "sentinel:" + c.redis_master_name);
   if (!c.admin_listen.empty()) {
     std::string admin_addr = c.admin_listen;
     if (auto colon = admin_addr.rfind(':'); colon != std::string::npos)
@@ -491,6 +554,7 @@ int run(int argc, char** argv) {
   // Probes still running answer nobody now; stop them before Redis.
   callout.stop();
   http.stop();
+  stop_locator();
   pool.stop();
   log::info("stopped");
   return 0;

@@ -1,6 +1,16 @@
 #include "directory/metrics.h"
 
+#include <chrono>
+
 namespace doorman::directory {
+namespace {
+
+int64_t steady_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
 
 const char* name(CheckResult r) {
   switch (r) {
@@ -84,6 +94,28 @@ DirectoryMetrics::DirectoryMetrics(metrics::Registry& r) : registry_(r) {
                              "timeout, protocol error).");
   redis_up_ = &r.gauge("doorman_directory_redis_up", "1 while at least one Redis connection of the pool is up.");
   redis_connections_ = &r.gauge("doorman_directory_redis_connections", "Redis connections of the pool that are up.");
+  redis_reconnects_ = &r.counter("doorman_directory_redis_reconnects_total",
+                                 "Redis pool connections made again after one was lost or the primary changed "
+                                 "(the first connection of each pool worker is not counted).");
+  redis_failovers_ = &r.counter("doorman_directory_redis_failovers_total",
+                                "+switch-master notices for --redis-master-name received from Redis Sentinel "
+                                "(0 without --redis-sentinel).");
+  redis_primary_changes_ = &r.counter("doorman_directory_redis_primary_changes_total",
+                                      "Times this directory moved to another Redis primary (a +switch-master notice "
+                                      "or a different answer of the sentinels); the primary's address is in the log "
+                                      "(event=redis_primary_changed), not in a label.");
+  redis_primary_found_ = &r.gauge("doorman_directory_redis_primary_found",
+                                  "With --redis-sentinel: 1 while a sentinel names a primary for --redis-master-name "
+                                  "and it answers ROLE master, else 0. Without sentinels always 1 (the configured "
+                                  "host is the primary; see doorman_directory_redis_up).");
+  redis_primary_found_->set(1);
+  last_primary_change_ns_ = steady_ns();
+  r.gauge_fn("doorman_directory_redis_seconds_since_failover",
+             "Seconds since this directory last moved to another Redis primary (since start-up when it never did).",
+             [this] {
+               const int64_t now = steady_ns();
+               return static_cast<double>(now - last_primary_change_ns_.load()) / 1e9;
+             });
   for (size_t i = 0; i < probes_.size(); ++i)
     probes_[i] = &r.counter("doorman_directory_callout_probes_total",
                             "Callout probes sent to back-ends, by result: valid (2xx), unknown (5xx), tempfail "
@@ -154,6 +186,10 @@ const char* name(JobKind k) {
     case JobKind::kCount: break;
   }
   return "?";
+}
+
+void DirectoryMetrics::mark_primary_change() {
+  last_primary_change_ns_ = steady_ns();
 }
 
 void DirectoryMetrics::admin_request(const std::string& method, const std::string& code) {

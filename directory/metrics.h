@@ -12,6 +12,8 @@
 #pragma once
 
 #include <array>
+#include <atomic>
+#include <cstdint>
 #include <string>
 
 #include "common/metrics.h"
@@ -59,6 +61,13 @@ class DirectoryMetrics {
   metrics::Counter& redis_errors() { return *redis_errors_; }
   metrics::Gauge& redis_up() { return *redis_up_; }
   metrics::Gauge& redis_connections() { return *redis_connections_; }
+  // Redis Sentinel (store/sentinel.h) and the pool's reconnections.
+  metrics::Counter& redis_reconnects() { return *redis_reconnects_; }
+  metrics::Counter& redis_failovers() { return *redis_failovers_; }
+  metrics::Counter& redis_primary_changes() { return *redis_primary_changes_; }
+  metrics::Gauge& redis_primary_found() { return *redis_primary_found_; }
+  // Restarts doorman_directory_redis_seconds_since_failover.
+  void mark_primary_change();
 
   metrics::Counter& callout_probes(ProbeResult r) { return *probes_[static_cast<size_t>(r)]; }
   metrics::Histogram& callout_probe_duration() { return *probe_duration_; }
@@ -90,6 +99,11 @@ class DirectoryMetrics {
   metrics::Counter* redis_errors_ = nullptr;
   metrics::Gauge* redis_up_ = nullptr;
   metrics::Gauge* redis_connections_ = nullptr;
+  metrics::Counter* redis_reconnects_ = nullptr;
+  metrics::Counter* redis_failovers_ = nullptr;
+  metrics::Counter* redis_primary_changes_ = nullptr;
+  metrics::Gauge* redis_primary_found_ = nullptr;
+  std::atomic<int64_t> last_primary_change_ns_{0};  // steady clock
   std::array<metrics::Counter*, static_cast<size_t>(ProbeResult::kCount)> probes_{};
   metrics::Histogram* probe_duration_ = nullptr;
   std::array<metrics::Counter*, static_cast<size_t>(CacheResult::kCount)> cache_{};

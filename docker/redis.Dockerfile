@@ -1,4 +1,5 @@
-# Redis for Doorman's tests and for the chart's bundled StatefulSet: the same Debian 12 base + Debian's redis-server.
+# Redis for Doorman's tests and for the chart's bundled StatefulSet: the same Debian 12 base + Debian's redis-server,
+# and redis-sentinel for the chart's sentinel architecture (redis.architecture: sentinel runs it in a second container).
 #
 #   docker build --network host -f docker/redis.Dockerfile -t doorman/redis:7.0 .
 #
@@ -7,13 +8,13 @@
 ARG BASE_IMAGE=debian:bookworm-slim
 FROM ${BASE_IMAGE}
 RUN apt-get update \
- && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends redis-server \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends redis-server redis-sentinel \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/archives/*.deb \
  && mkdir -p /data && chown 65532:65532 /data && chmod 0770 /data
 ARG VERSION=7.0
 ARG REVISION=unknown
 LABEL org.opencontainers.image.title="doorman-redis" \
-      org.opencontainers.image.description="Debian 12 redis-server for Doorman (tests and the chart's bundled Redis)" \
+      org.opencontainers.image.description="Debian 12 redis-server and redis-sentinel for Doorman (tests and the chart's bundled Redis)" \
       org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.revision="${REVISION}" \
       org.opencontainers.image.vendor="Doorman" \

@@ -86,7 +86,7 @@ let bad = 0;
 const check = (ok, what) => { if (!ok) { console.error("  structural: " + what); bad++; } };
 const find = (objs, kind, comp) => objs.filter((o) => o.kind === kind && (!comp || o.metadata.labels?.["app.kubernetes.io/component"] === comp));
 
-for (const name of ["defaults", "external-redis", "hpa", "proxy", "servicemonitor"]) {
+for (const name of ["defaults", "external-redis", "external-sentinel", "hpa", "proxy", "servicemonitor", "sentinel"]) {
   const objs = load(name);
   for (const o of objs) {
     check(o.metadata.labels?.["app.kubernetes.io/component"], `${name}: ${o.kind}/${o.metadata.name} has no component label`);
@@ -120,7 +120,7 @@ for (const name of ["defaults", "external-redis", "hpa", "proxy", "servicemonito
   const hpas = find(objs, "HorizontalPodAutoscaler");
   check(name === "hpa" ? hpas.length === 2 && !edge.spec.replicas : hpas.length === 0, `${name}: HPAs`);
   check(find(objs, "ServiceMonitor").length === (name === "servicemonitor" ? 2 : 0), `${name}: ServiceMonitors`);
-  check(find(objs, "StatefulSet", "redis").length === (name === "external-redis" ? 0 : 1), `${name}: Redis StatefulSet`);
+  check(find(objs, "StatefulSet", "redis").length === (name.startsWith("external-") ? 0 : 1), `${name}: Redis StatefulSet`);
   if (name === "proxy") check(/proxy-protocol = v2/.test(conf) && /proxy-trusted-networks = 10.0.0.0\/8,/.test(conf), "proxy: --proxy-protocol and --proxy-trusted-networks");
   if (name === "external-redis") {
     const dconf = find(objs, "ConfigMap", "directory").find((c) => c.data["directory.conf"]).data["directory.conf"];
@@ -193,6 +193,61 @@ for (const name of ["defaults", "external-redis", "hpa", "proxy", "servicemonito
   check(dconf.includes("callout-tls = opportunistic"), "tls: directory callout-tls");
   const plain = find(load("defaults"), "ConfigMap", "edge")[0].data["edge.conf"];
   check(!plain.includes("tls-cert-file") && plain.includes("backend-tls = none"), "defaults: STARTTLS and back-end TLS off");
+}
+{
+  // Redis with Sentinel (issue #15): one StatefulSet of 3 pods, each with redis and sentinel containers, hard
+  // anti-affinity, persistence, a PDB, a headless Service for the pod names; the directory asks the 3 sentinels.
+  const objs = load("sentinel");
+  const sts = find(objs, "StatefulSet", "redis")[0];
+  const spec = sts.spec.template.spec;
+  check(sts.spec.replicas === 3 && sts.spec.podManagementPolicy === "Parallel", "sentinel: 3 Redis pods, Parallel");
+  check(JSON.stringify(spec.containers.map((c) => c.name)) === '["redis","sentinel"]', "sentinel: redis + sentinel containers");
+  check(/exec \/usr\/bin\/redis-sentinel/.test(spec.containers[1].args[0]) &&
+    /sentinel monitor doorman \$primary 6379 2/.test(spec.containers[1].args[0]) &&
+    /down-after-milliseconds doorman 3000/.test(spec.containers[1].args[0]), "sentinel: sentinel config");
+  check(/replicaof \$primary 6379/.test(spec.containers[0].args[0]) && /masterauth/.test(spec.containers[0].args[0]),
+    "sentinel: replicas follow the primary the sentinels name");
+  check(spec.affinity?.podAntiAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.[0]?.topologyKey ===
+    "kubernetes.io/hostname", "sentinel: hard pod anti-affinity");
+  check(sts.spec.volumeClaimTemplates?.[0]?.metadata.name === "data", "sentinel: persistence on by default");
+  check(spec.containers.every((c) => c.readinessProbe && c.livenessProbe), "sentinel: probes");
+  check(find(objs, "PodDisruptionBudget", "redis").length === 1, "sentinel: Redis PDB");
+  const hs = find(objs, "Service", "redis");
+  check(hs.length === 1 && hs[0].spec.clusterIP === "None" && hs[0].spec.publishNotReadyAddresses === true &&
+    hs[0].spec.ports.map((p) => p.port).join(",") === "6379,26379" && sts.spec.serviceName === hs[0].metadata.name,
+    "sentinel: headless Service for the pods");
+  const dconf = find(objs, "ConfigMap", "directory").find((c) => c.data["directory.conf"]).data["directory.conf"];
+  const list = (dconf.match(/^redis-sentinel = (.*)$/m) || [])[1] || "";
+  check(list.split(",").length === 3 && list.split(",").every((h, i) =>
+    h === `ci-doorman-redis-${i}.ci-doorman-redis-headless.mail.svc.cluster.local:26379`), "sentinel: --redis-sentinel");
+  check(/redis-master-name = doorman/.test(dconf) && !/redis-host/.test(dconf) &&
+    /redis-sentinel-password-file = /.test(dconf) && /redis-password-file = /.test(dconf), "sentinel: directory config");
+  const rnp = find(objs, "NetworkPolicy", "redis")[0];
+  check(rnp.spec.egress.length >= 2 && rnp.spec.ingress[0].ports.some((p) => p.port === "sentinel"),
+    "sentinel: Redis NetworkPolicy lets the pods talk to each other");
+  const dnp = find(objs, "NetworkPolicy", "directory")[0];
+  check(dnp.spec.egress.some((e) => e.ports?.some((p) => p.port === 26379)), "sentinel: directory egress to 26379");
+  // The default is standalone: one pod, no sentinel.
+  const def = load("defaults");
+  const dsts = find(def, "StatefulSet", "redis")[0];
+  check(dsts.spec.replicas === 1 && dsts.spec.template.spec.containers.length === 1, "defaults: standalone Redis");
+  const ddconf = find(def, "ConfigMap", "directory").find((c) => c.data["directory.conf"]).data["directory.conf"];
+  check(/redis-host = /.test(ddconf) && !/redis-sentinel/.test(ddconf), "defaults: directory uses redis-host");
+}
+{
+  // External sentinels: no Redis of ours, the directory asks them, with their own password Secret.
+  const objs = load("external-sentinel");
+  const dconf = find(objs, "ConfigMap", "directory").find((c) => c.data["directory.conf"]).data["directory.conf"];
+  check(dconf.includes("redis-sentinel = sentinel-0.redis.shared.svc.cluster.local:26379," +
+    "sentinel-1.redis.shared.svc.cluster.local:26379,[fd00::12]:26380") && /redis-master-name = shared/.test(dconf) &&
+    /redis-sentinel-password-file = \/etc\/doorman\/redis-sentinel\/password/.test(dconf) && !/redis-host/.test(dconf),
+    "external-sentinel: directory config");
+  const dir = find(objs, "Deployment", "directory")[0];
+  check(dir.spec.template.spec.volumes.some((v) => v.secret?.secretName === "shared-sentinel"),
+    "external-sentinel: sentinel password Secret");
+  const dnp = find(objs, "NetworkPolicy", "directory")[0];
+  const ports = dnp.spec.egress.flatMap((e) => (e.ports || []).map((p) => p.port));
+  check(ports.includes(26379) && ports.includes(26380), "external-sentinel: directory egress to the sentinel ports");
 }
 console.log(bad ? `structural checks: ${bad} failed` : "structural checks: ok");
 process.exit(bad ? 1 : 0);

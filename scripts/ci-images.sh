@@ -214,6 +214,11 @@ for i in "doorman/edge:$VERSION" "doorman/directory:$VERSION" "doorman/redis:$RE
   [ "$user" = "65532:65532" ] || fail "$i runs as '$user', not 65532"
   [ "$(docker image inspect -f '{{.Config.StopSignal}}' "$i")" = "SIGTERM" ] || fail "$i: STOPSIGNAL"
 done
+# The chart's sentinel architecture runs redis-sentinel, redis-cli, timeout, seq and hostname from the Redis image.
+for tool in "redis-sentinel --version" "redis-cli --version" "timeout --version" "seq 1" "hostname"; do
+  docker run --rm --entrypoint /bin/sh "doorman/redis:$REDIS_VERSION" -c "$tool" > /dev/null 2>&1 ||
+    fail "doorman/redis lacks '${tool%% *}' (redis.architecture: sentinel needs it)"
+done
 
 # --- 5. run them for real ------------------------------------------------------------------------------------------
 step "run redis, directory, edge, sink"

@@ -11,7 +11,7 @@ PACKAGES=(
   libhiredis-dev libssl-dev libyaml-cpp-dev
   libldap-dev  # the LDAP / Active Directory sync (directory/sync/)
   libgtest-dev libgmock-dev
-  redis-server swaks postfix postfix-lmdb
+  redis-server redis-sentinel swaks postfix postfix-lmdb
   slapd ldap-utils  # a real LDAP server (and ldapsearch/ldapmodify) for the sync tests and bench/ldap-sync.sh
   openssl libnet-ssleay-perl libio-socket-ssl-perl  # test PKI; swaks --tls
   python3

@@ -40,6 +40,16 @@ grpc::ServerUnaryReactor* run(store::RedisPool& pool, grpc::CallbackServerContex
   return reactor;
 }
 
+// The same for a write: once `work` succeeded, one replica must have the
+// change (store::confirm_replicated) before the call answers OK.
+template <class F>
+grpc::ServerUnaryReactor* run_write(store::RedisPool& pool, grpc::CallbackServerContext* ctx, F work) {
+  return run(pool, ctx, [work = std::move(work)](RedisConn& conn) mutable {
+    Status s = work(conn);
+    return s.ok() ? store::confirm_replicated(conn) : s;
+  });
+}
+
 grpc::ServerUnaryReactor* fail(grpc::CallbackServerContext* ctx, grpc::StatusCode code, const std::string& msg) {
   auto* reactor = ctx->DefaultReactor();
   reactor->Finish(grpc::Status(code, msg));
@@ -156,6 +166,11 @@ class ImportReactor final : public grpc::ServerReadReactor<v1::ImportChunk> {
     std::vector<std::string> addresses(chunk_.addresses().begin(), chunk_.addresses().end());
     size_t errors_before = batch_.errors.size();
     Status s = store::write_addresses(conn, addresses, target_, &cache_, &batch_);
+    // An import chunk is live at once: one replica must have it before the
+    // next is read (WAIT covers this connection's writes only). A replace
+    // waits once, for its commit, which follows every chunk in the
+    // replication stream.
+    if (s.ok() && !replace_) s = store::confirm_replicated(conn);
     // Keep the first errors only; count them all.
     error_count_ += batch_.errors.size() - errors_before;
     if (batch_.errors.size() > kMaxReportedErrors) batch_.errors.resize(kMaxReportedErrors);
@@ -195,6 +210,10 @@ class ImportReactor final : public grpc::ServerReadReactor<v1::ImportChunk> {
     }
     store::ReplaceCounts counts;
     Status s = store::replace_commit(conn, target_.only_domain, tmp_key_, &counts, !hold_marker_);
+    if (s.ok()) {
+      committed_ = true;
+      s = store::confirm_replicated(conn);
+    }
     if (!s.ok()) {
       Finish(to_grpc(s));
       return;
@@ -239,7 +258,7 @@ grpc::ServerUnaryReactor* AdminService::refuse_unauthenticated(Ctx* ctx, std::st
 
 grpc::ServerUnaryReactor* AdminService::CreateDomain(Ctx* ctx, const v1::CreateDomainRequest* req, v1::Domain* resp) {
   if (auto* denied = refuse_unauthenticated(ctx, "CreateDomain")) return denied;
-  return run(pool_, ctx, [req, resp](RedisConn& conn) {
+  return run_write(pool_, ctx, [req, resp](RedisConn& conn) {
     v1::Domain d = req->domain();
     Status s = validate_domain(&d, true);
     if (!s.ok()) return s;
@@ -262,7 +281,7 @@ grpc::ServerUnaryReactor* AdminService::CreateDomain(Ctx* ctx, const v1::CreateD
 
 grpc::ServerUnaryReactor* AdminService::UpdateDomain(Ctx* ctx, const v1::UpdateDomainRequest* req, v1::Domain* resp) {
   if (auto* denied = refuse_unauthenticated(ctx, "UpdateDomain")) return denied;
-  return run(pool_, ctx, [req, resp](RedisConn& conn) {
+  return run_write(pool_, ctx, [req, resp](RedisConn& conn) {
     v1::Domain d = req->domain();
     Status s = validate_domain(&d, false);
     if (!s.ok()) return s;
@@ -277,7 +296,7 @@ grpc::ServerUnaryReactor* AdminService::UpdateDomain(Ctx* ctx, const v1::UpdateD
 grpc::ServerUnaryReactor* AdminService::MarkConfigured(Ctx* ctx, const v1::MarkConfiguredRequest*,
                                                        v1::MarkConfiguredResponse*) {
   if (auto* denied = refuse_unauthenticated(ctx, "MarkConfigured")) return denied;
-  return run(pool_, ctx, [](RedisConn& conn) {
+  return run_write(pool_, ctx, [](RedisConn& conn) {
     Status s = store::mark_configured(conn);
     if (s.ok()) log::info("store_marked_configured");
     return s;
@@ -297,7 +316,7 @@ grpc::ServerUnaryReactor* AdminService::GetDomain(Ctx* ctx, const v1::GetDomainR
 grpc::ServerUnaryReactor* AdminService::DeleteDomain(Ctx* ctx, const v1::DeleteDomainRequest* req,
                                                      v1::DeleteDomainResponse* resp) {
   if (auto* denied = refuse_unauthenticated(ctx, "DeleteDomain")) return denied;
-  return run(pool_, ctx, [req, resp](RedisConn& conn) {
+  return run_write(pool_, ctx, [req, resp](RedisConn& conn) {
     std::string name;
     Status s = domain_name(req->name(), &name);
     if (!s.ok()) return s;
@@ -327,7 +346,7 @@ grpc::ServerUnaryReactor* AdminService::AddAddresses(Ctx* ctx, const v1::Address
   if (req->addresses_size() > kMaxAddressesPerCall)
     return fail(ctx, grpc::StatusCode::INVALID_ARGUMENT,
                 "at most " + std::to_string(kMaxAddressesPerCall) + " addresses per call; use ImportAddresses");
-  return run(pool_, ctx, [req, resp](RedisConn& conn) {
+  return run_write(pool_, ctx, [req, resp](RedisConn& conn) {
     std::vector<std::string> addresses(req->addresses().begin(), req->addresses().end());
     store::DomainCache cache;
     store::BatchResult b;
@@ -343,7 +362,7 @@ grpc::ServerUnaryReactor* AdminService::RemoveAddresses(Ctx* ctx, const v1::Addr
   if (req->addresses_size() > kMaxAddressesPerCall)
     return fail(ctx, grpc::StatusCode::INVALID_ARGUMENT,
                 "at most " + std::to_string(kMaxAddressesPerCall) + " addresses per call");
-  return run(pool_, ctx, [req, resp](RedisConn& conn) {
+  return run_write(pool_, ctx, [req, resp](RedisConn& conn) {
     std::vector<std::string> addresses(req->addresses().begin(), req->addresses().end());
     store::DomainCache cache;
     store::BatchResult b;

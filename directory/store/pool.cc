@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "common/log.h"
+#include "directory/metrics.h"
 
 namespace doorman::directory::store {
 
@@ -14,6 +15,14 @@ void RedisPool::start() {
   std::lock_guard<std::mutex> lock(mu_);
   if (!threads_.empty()) return;
   stopping_ = false;
+  if (settings_.redis.locator && !wake_registered_) {
+    wake_registered_ = true;
+    // The lock orders the notice after a worker's predicate check.
+    settings_.redis.locator->on_change([this] {
+      { std::lock_guard<std::mutex> l(mu_); }
+      cv_.notify_all();
+    });
+  }
   for (int i = 0; i < settings_.connections; ++i) threads_.emplace_back([this, i] { worker_loop(i); });
 }
 
@@ -44,13 +53,17 @@ void RedisPool::worker_loop(int index) {
   auto backoff = settings_.backoff_min;
   auto next_attempt = Clock::now();
   bool was_connected = false;
+  bool ever_connected = false;
   bool logged_down = false;
+  uint64_t generation = primary_generation();
 
   auto try_connect = [&] {
     Status s = conn.connect();
     if (s.ok()) {
       backoff = settings_.backoff_min;
-      if (logged_down) log::info("redis_reconnected").kv("worker", index);
+      if (ever_connected) directory_metrics().redis_reconnects().inc();
+      ever_connected = true;
+      if (logged_down) log::info("redis_reconnected").kv("worker", index).kv("addr", conn.target().str());
       logged_down = false;
       return;
     }
@@ -61,6 +74,13 @@ void RedisPool::worker_loop(int index) {
   };
 
   for (;;) {
+    if (const uint64_t g = primary_generation(); g != generation) {
+      // A new primary: move there now, whatever the back-off said.
+      generation = g;
+      if (conn.connected() && conn.stale()) conn.disconnect();
+      backoff = settings_.backoff_min;
+      next_attempt = Clock::now();
+    }
     if (!conn.connected() && Clock::now() >= next_attempt) try_connect();
     if (conn.connected() != was_connected) {
       was_connected = conn.connected();
@@ -69,7 +89,7 @@ void RedisPool::worker_loop(int index) {
     Job job;
     {
       std::unique_lock<std::mutex> lock(mu_);
-      auto ready = [&] { return stopping_ || !queue_.empty(); };
+      auto ready = [&] { return stopping_ || !queue_.empty() || primary_generation() != generation; };
       if (conn.connected()) {
         // Idle for a while: PING below, so a dead Redis is noticed (and
         // reported by health checking) before a request trips over it.
@@ -82,8 +102,8 @@ void RedisPool::worker_loop(int index) {
       } else {
         cv_.wait_until(lock, next_attempt, ready);
       }
-      if (queue_.empty()) {
-        if (stopping_) break;
+      if (queue_.empty() || primary_generation() != generation) {
+        if (stopping_ && queue_.empty()) break;
         continue;
       }
       job = std::move(queue_.front());

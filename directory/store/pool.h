@@ -10,6 +10,12 @@
 // disconnected its jobs still run at once and see connected() == false:
 // they fail fast with kUnavailable instead of waiting for the back-off.
 //
+// Sentinel mode (settings.redis.locator, sentinel.h): when the locator's
+// primary changes, every worker reconnects before its next job (an idle one
+// at once: the locator wakes the pool), without back-off. A lost connection
+// or a READONLY reply is retried the same way as with a fixed host.
+// Reconnections are counted (doorman_directory_redis_reconnects_total).
+//
 // Limits: the queue is bounded (max_queue); submit() returns false when it is
 // full or the pool is stopping, and the caller fails the request. stop()
 // runs the jobs still queued (so every RPC is finished) and joins.
@@ -58,6 +64,9 @@ class RedisPool {
 
  private:
   void worker_loop(int index);
+  uint64_t primary_generation() const {
+    return settings_.redis.locator ? settings_.redis.locator->generation() : 0;
+  }
 
   Settings settings_;
   std::mutex mu_;
@@ -66,6 +75,7 @@ class RedisPool {
   bool stopping_ = false;
   std::vector<std::thread> threads_;
   std::atomic<int> connected_{0};
+  bool wake_registered_ = false;
 };
 
 }  // namespace doorman::directory::store

@@ -313,6 +313,23 @@ Status first_domain(RedisConn& conn, std::string* out) {
   return Status::Ok();
 }
 
+Status confirm_replicated(RedisConn& conn) {
+  const auto wait = conn.config().replica_wait;
+  if (wait.count() <= 0) return Status::Ok();
+  Reply role;
+  Status s = conn.command({"ROLE"}, &role);
+  if (!s.ok()) return Status::Unavailable("the change was sent but its replication could not be checked (" +
+                                          s.message + "); retry it");
+  RoleInfo info;
+  if (!parse_role(role, &info) || info.replicas == 0) return Status::Ok();
+  Reply acked;
+  s = conn.blocking_command({"WAIT", "1", std::to_string(wait.count())}, wait, &acked);
+  if (s.ok() && acked.type == Reply::Type::kInteger && acked.integer >= 1) return Status::Ok();
+  return Status::Unavailable("the change was written to the Redis primary but no replica confirmed it within " +
+                             std::to_string(wait.count()) + " ms" + (s.ok() ? "" : " (" + s.message + ")") +
+                             ": it may be lost in a failover; retry it");
+}
+
 std::string marker_name() { return keys::configured(); }
 
 Status mark_configured(RedisConn& conn) {

@@ -13,6 +13,8 @@
 //   harvest_counts.h the harvest counters (read_harvest, record_harvest; the
 //                    read also rides in fetch_group)
 //   redis.h, pool.h  the connection and the worker pool under them
+//   sentinel.h       the primary named by Redis Sentinel, followed across
+//                    failovers (--redis-sentinel)
 //
 // Every function runs on a caller-supplied RedisConn (a pool worker's) and
 // blocks on it; every function pipelines its commands and says how many
@@ -73,6 +75,15 @@ inline constexpr std::string_view kNotConfiguredMessage =
 // harvest counts are still filled.
 Status fetch_group(RedisConn& conn, const std::vector<smtp::Mailbox>& mailboxes, GroupFacts* out,
                    const HarvestQuery* harvest = nullptr, std::optional<HarvestCounts>* harvest_counts = nullptr);
+
+// Admin writes: after a write succeeded on `conn`, waits until one replica
+// has it (WAIT 1 conn.config().replica_wait), so a failover cannot lose an
+// acknowledged change. Asks ROLE first (one round trip): a primary without
+// replicas has nobody to wait for and answers Ok at once, as does
+// replica_wait 0. kUnavailable, with a message saying the change may or may
+// not survive and can be retried, when no replica confirmed it in time. The
+// check path never calls this.
+Status confirm_replicated(RedisConn& conn);
 
 // The marker's key (keys.h configured), for log lines.
 std::string marker_name();

@@ -11,6 +11,7 @@
 #include "common/metrics.h"
 #include "directory/store/callout_cache.h"
 #include "directory/store/normalise.h"
+#include "directory/store/store.h"
 #include "directory/sync/addresses.h"
 #include "directory/sync/ldap_client.h"
 #include "directory/sync/plan.h"
@@ -264,6 +265,12 @@ void Syncer::run(const store::SyncState& state, bool periodic, const std::string
       const bool clear_pending = config.ldap_sync_pending() && (!result.empty() || force);
       if (!plan.add.empty() || !plan.remove.empty() || clear_pending)
         s = store::apply_list_diff(conn_, domain, plan.add, plan.remove, token, clear_pending, &applied);
+      // As every admin write: wait for one replica where there are replicas (Sentinel, issue #15). A change
+      // no replica confirmed is still applied; if a failover loses it, the next run applies it again.
+      if (s.ok() && applied && (!plan.add.empty() || !plan.remove.empty())) {
+        if (Status w = store::confirm_replicated(conn_); !w.ok())
+          log::warn("sync_not_replicated").kv("domain", domain).kv("error", w.message);
+      }
       if (!s.ok() || !applied) {
         rec.set_last_error((s.ok() ? std::string("sync lease lost") : s.message) + " (list unchanged)");
       } else {

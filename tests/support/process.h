@@ -12,6 +12,7 @@
 
 #include <chrono>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -64,6 +65,18 @@ int free_tcp_port();
 
 // Polls until 127.0.0.1:port accepts a connection, up to `timeout`.
 bool wait_for_port(int port, std::chrono::milliseconds timeout);
+
+// Polls `cond` every 20 ms until it holds or `timeout` passes (no fixed
+// sleeps in tests); returns its last value.
+template <class F>
+bool eventually(F cond, std::chrono::milliseconds timeout = std::chrono::seconds(15)) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (cond()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return cond();
+}
 
 // A fresh directory under $TMPDIR (or /tmp); removed by remove_tree().
 std::string make_temp_dir(const std::string& prefix);

@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <string>
+#include <vector>
 
 #include "tests/support/process.h"
 
@@ -25,6 +26,11 @@ class RedisServer {
   // error() when it does not answer PING within `timeout`.
   bool start(std::chrono::milliseconds timeout = std::chrono::seconds(10));
   void stop();
+  // SIGKILL (a crash: no shutdown, no save), then waits for it by PID.
+  void kill();
+  // Arguments added to the command line from the next start() on (e.g.
+  // {"--replicaof", "127.0.0.1", "6380"}).
+  void set_args(std::vector<std::string> args) { args_ = std::move(args); }
   bool restart(std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
     stop();
     return start(timeout);
@@ -32,6 +38,7 @@ class RedisServer {
   bool running() { return process_.running(); }
 
   int port() const { return port_; }
+  pid_t pid() const { return process_.pid(); }
   std::string host() const { return "127.0.0.1"; }
   const std::string& dir() const { return dir_; }
   const std::string& error() const { return error_; }
@@ -42,9 +49,20 @@ class RedisServer {
 
  private:
   Process process_;
+  std::vector<std::string> args_;
   int port_ = 0;
   std::string dir_;
   std::string error_;
 };
+
+// Shared by RedisServer and RedisSentinel (redis_sentinel.h):
+// redis-cli against 127.0.0.1:port; its stdout, trimmed.
+std::string redis_cli(int port, const std::vector<std::string>& args);
+// A temp dir (`prefix`) and a free port, unless already set.
+bool prepare_redis_dir(const std::string& prefix, std::string* dir, int* port, std::string* error);
+// Starts `argv` with its output in `log` and waits until it answers PING on
+// `port`; on failure stops it and fills *error.
+bool start_redis_process(Process& process, const std::vector<std::string>& argv, const std::string& log, int port,
+                         std::chrono::milliseconds timeout, std::string* error);
 
 }  // namespace doorman::test

@@ -122,6 +122,45 @@ topologySpreadConstraints:
 {{- if .Values.redis.enabled }}{{ .Values.redis.auth.existingSecretKey }}{{ else }}{{ .Values.redis.external.existingSecretKey }}{{ end }}
 {{- end }}
 
+{{/* Redis Sentinel: "host:port,..." of the sentinels the directory asks ("" = a single Redis host). */}}
+{{- define "doorman.redisSentinels" -}}
+{{- if .Values.redis.enabled }}
+{{- if eq .Values.redis.architecture "sentinel" }}
+{{- $name := include "doorman.componentName" (list . "redis") }}
+{{- $hosts := list }}
+{{- range $i := until (int .Values.redis.sentinel.replicas) }}
+{{- $hosts = append $hosts (printf "%s-%d.%s-headless.%s.svc.cluster.local:26379" $name $i $name $.Release.Namespace) }}
+{{- end }}
+{{- join "," $hosts }}
+{{- end }}
+{{- else }}
+{{- join "," .Values.redis.external.sentinels }}
+{{- end }}
+{{- end }}
+
+{{/* The distinct ports of redis.external.sentinels, as a JSON list (for the NetworkPolicy). */}}
+{{- define "doorman.redisSentinelPorts" -}}
+{{- $ports := list }}
+{{- range .Values.redis.external.sentinels }}
+{{- $p := int (last (splitList ":" .)) }}
+{{- if and (ne $p (int $.Values.redis.external.port)) (not (has $p $ports)) }}{{ $ports = append $ports $p }}{{ end }}
+{{- end }}
+{{- toJson $ports }}
+{{- end }}
+
+{{- define "doorman.redisMasterName" -}}
+{{- if .Values.redis.enabled }}{{ .Values.redis.sentinel.masterName }}{{ else }}{{ .Values.redis.external.masterName }}{{ end }}
+{{- end }}
+
+{{/* The sentinels' password Secret: the bundled sentinels share Redis's password; external ones have their own. */}}
+{{- define "doorman.redisSentinelSecretName" -}}
+{{- if .Values.redis.enabled }}{{ include "doorman.redisSecretName" . }}{{ else }}{{ .Values.redis.external.sentinelExistingSecret }}{{ end }}
+{{- end }}
+
+{{- define "doorman.redisSentinelSecretKey" -}}
+{{- if .Values.redis.enabled }}{{ .Values.redis.auth.existingSecretKey }}{{ else }}{{ .Values.redis.external.sentinelExistingSecretKey }}{{ end }}
+{{- end }}
+
 {{/* The directory's gRPC target for the edges: every pod of the headless Service, balanced round_robin. */}}
 {{- define "doorman.directoryTarget" -}}
 {{- printf "dns:///%s:%d" (include "doorman.directoryHost" .) (int .Values.directory.service.port) }}
