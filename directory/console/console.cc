@@ -483,6 +483,24 @@ struct Console::Impl {
     return asset(path);
   }
 
+  // route() with the headers every response carries.
+  Response handle(const Request& r) {
+    Response out;
+    try {
+      out = route(r);
+    } catch (const std::exception& e) {
+      log::error("console_error").kv("error", e.what());
+      out = error(500, "internal error", "INTERNAL");
+    }
+    out.headers.emplace_back("Content-Security-Policy", kCsp);
+    out.headers.emplace_back("X-Content-Type-Options", "nosniff");
+    out.headers.emplace_back("X-Frame-Options", "DENY");
+    out.headers.emplace_back("Referrer-Policy", "no-referrer");
+    out.headers.emplace_back("Cross-Origin-Opener-Policy", "same-origin");
+    out.headers.emplace_back("Cache-Control", r.target.rfind("/api/", 0) == 0 ? "no-store" : "no-cache");
+    return out;
+  }
+
   struct Conn : std::enable_shared_from_this<Conn> {
     Conn(asio::ip::tcp::socket s, Impl& i) : stream(std::move(s)), impl(i) {}
     beast::tcp_stream stream;
@@ -524,25 +542,13 @@ struct Console::Impl {
       r.body = std::move(req.body());
       error_code ec;
       r.client = stream.socket().remote_endpoint(ec).address().to_string();
-      Response out;
-      try {
-        out = impl.route(r);
-      } catch (const std::exception& e) {
-        log::error("console_error").kv("error", e.what());
-        out = error(500, "internal error", "INTERNAL");
-      }
+      Response out = impl.handle(r);
       response = {};
       response.version(req.version());
       response.keep_alive(req.keep_alive());
       response.result(static_cast<unsigned>(out.status));
       response.set(http::field::server, "doorman");
       response.set(http::field::content_type, out.content_type);
-      response.set("Content-Security-Policy", kCsp);
-      response.set("X-Content-Type-Options", "nosniff");
-      response.set("X-Frame-Options", "DENY");
-      response.set("Referrer-Policy", "no-referrer");
-      response.set("Cross-Origin-Opener-Policy", "same-origin");
-      response.set(http::field::cache_control, r.target.rfind("/api/", 0) == 0 ? "no-store" : "no-cache");
       for (const auto& [k, v] : out.headers) response.insert(k, v);
       if (r.method != "HEAD") response.body() = std::move(out.body);
       send();
@@ -574,7 +580,7 @@ Console::Console(Options options) : impl_(std::make_unique<Impl>(std::move(optio
 
 Console::~Console() { stop(); }
 
-Response Console::handle(const Request& req) { return impl_->route(req); }
+Response Console::handle(const Request& req) { return impl_->handle(req); }
 
 std::string Console::start(const std::string& listen) {
   if (!impl_->options.auth || impl_->options.auth->is_insecure())
