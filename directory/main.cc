@@ -371,6 +371,7 @@ int run(int argc, char** argv) {
 
   // Every series exists (at zero) from the first scrape on.
   directory::directory_metrics();
+  directory::console::Console::register_metrics();
   metrics::global()
       .gauge("doorman_directory_build_info", "Build information; always 1.", {{"version", DOORMAN_VERSION}})
       .set(1);
@@ -422,6 +423,16 @@ int run(int argc, char** argv) {
   // Declared after the pool: stopped (and destroyed) before it.
   std::atomic<bool> stopping{false};
   HttpServer http;
+  // A listener that cannot start after the gRPC server did: stop everything, exit 1.
+  auto stop_after_start_error = [&](const char* option, const std::string& error) {
+    std::cerr << "doorman-directory: " << option << ": " << error << "\n";
+    server.shutdown(std::chrono::milliseconds(0));
+    server.wait();
+    callout.stop();
+    http.stop();
+    pool.stop();
+    return 1;
+  };
   if (!c.http_listen.empty()) {
     // Ready: a Redis connection is up, the store carries its marker (not a
     // Redis that lost its data) and we are not shutting down.
@@ -429,14 +440,7 @@ int run(int argc, char** argv) {
       return !stopping.load() && pool.connected_count() > 0 && server.store_configured();
     });
     err = http.start(c.http_listen);
-    if (!err.empty()) {
-      std::cerr << "doorman-directory: http-listen: " << err << "\n";
-      server.shutdown(std::chrono::milliseconds(0));
-      server.wait();
-      callout.stop();
-      pool.stop();
-      return 1;
-    }
+    if (!err.empty()) return stop_after_start_error("http-listen", err);
     log::info("http_listening").kv("addr", c.http_listen).kv("port", http.port());
   }
   // Declared after the server and the pool: stopped (and destroyed) before them.
@@ -450,15 +454,7 @@ int run(int argc, char** argv) {
     co.secure_cookie = c.console_secure_cookie;
     console = std::make_unique<directory::console::Console>(co);
     err = console->start(c.console_listen);
-    if (!err.empty()) {
-      std::cerr << "doorman-directory: console-listen: " << err << "\n";
-      server.shutdown(std::chrono::milliseconds(0));
-      server.wait();
-      callout.stop();
-      http.stop();
-      pool.stop();
-      return 1;
-    }
+    if (!err.empty()) return stop_after_start_error("console-listen", err);
     std::string console_addr = c.console_listen;
     if (auto colon = console_addr.rfind(':'); colon != std::string::npos)
       console_addr = console_addr.substr(0, colon + 1) + std::to_string(console->port());

@@ -1,16 +1,11 @@
 #include "directory/console/console.h"
 
-#include <utility>  // before Asio with g++ 12 and Boost 1.74
-#include <boost/asio.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
 #include <google/protobuf/struct.pb.h>
 #include <google/protobuf/util/json_util.h>
 
 #include <charconv>
 #include <future>
 #include <optional>
-#include <thread>
 
 #include "common/log.h"
 #include "common/metrics.h"
@@ -21,11 +16,7 @@
 namespace doorman::directory::console {
 namespace {
 
-namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace http = beast::http;
 namespace v1 = doorman::v1;
-using boost::system::error_code;
 using Stub = v1::AdminService::Stub;
 
 constexpr size_t kHeaderLimit = 16 * 1024;
@@ -77,10 +68,7 @@ std::string json_string(std::string_view s) {
 }
 
 Response json(int status, std::string body) {
-  Response r;
-  r.status = status;
-  r.body = std::move(body);
-  return r;
+  return Response{status, "application/json", std::move(body), {}};
 }
 Response error(int status, std::string_view message, std::string_view code = "") {
   std::string b = "{\"error\":" + json_string(message);
@@ -221,7 +209,9 @@ std::string header(const Request& r, const std::string& name) {
 
 struct Console::Impl {
   explicit Impl(Options o)
-      : options(std::move(o)), limiter(options.login_burst, options.login_refill, 10000), io(options.threads) {}
+      : options(std::move(o)),
+        limiter(options.login_burst, options.login_refill, 10000),
+        http(HttpServer::Limits{kHeaderLimit, kBodyLimit, std::chrono::seconds(60), options.threads}) {}
 
   Options options;
   LoginLimiter limiter;
@@ -229,10 +219,7 @@ struct Console::Impl {
   std::string channel_token;
   std::shared_ptr<grpc::Channel> channel;
 
-  asio::io_context io;
-  asio::ip::tcp::acceptor acceptor{io};
-  std::vector<std::thread> threads;
-  int port = 0;
+  HttpServer http;
 
   SessionKeys keys() { return SessionKeys::from_admin_token(options.auth->token()); }
 
@@ -500,80 +487,6 @@ struct Console::Impl {
     out.headers.emplace_back("Cache-Control", r.target.rfind("/api/", 0) == 0 ? "no-store" : "no-cache");
     return out;
   }
-
-  struct Conn : std::enable_shared_from_this<Conn> {
-    Conn(asio::ip::tcp::socket s, Impl& i) : stream(std::move(s)), impl(i) {}
-    beast::tcp_stream stream;
-    Impl& impl;
-    beast::flat_buffer buffer{8192};
-    std::optional<http::request_parser<http::string_body>> parser;
-    http::response<http::string_body> response;
-
-    void read() {
-      parser.emplace();
-      parser->header_limit(kHeaderLimit);
-      parser->body_limit(kBodyLimit);
-      stream.expires_after(std::chrono::seconds(60));
-      http::async_read(stream, buffer, *parser, [self = shared_from_this()](error_code ec, size_t) {
-        if (ec == http::error::body_limit || ec == http::error::header_limit) return self->reject(413);
-        if (ec) return self->close();
-        self->respond();
-      });
-    }
-    void reject(unsigned status) {
-      response = {};
-      response.version(11);
-      response.result(status);
-      response.keep_alive(false);
-      response.set(http::field::content_type, "application/json");
-      response.body() = "{\"error\":\"request too large\"}";
-      send();
-    }
-    void respond() {
-      auto& req = parser->get();
-      Request r;
-      r.method = std::string(req.method_string());
-      r.target = std::string(req.target());
-      for (const auto& f : req) {
-        std::string name(f.name_string());
-        for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-        r.headers[name] = std::string(f.value());
-      }
-      r.body = std::move(req.body());
-      error_code ec;
-      r.client = stream.socket().remote_endpoint(ec).address().to_string();
-      Response out = impl.handle(r);
-      response = {};
-      response.version(req.version());
-      response.keep_alive(req.keep_alive());
-      response.result(static_cast<unsigned>(out.status));
-      response.set(http::field::server, "doorman");
-      response.set(http::field::content_type, out.content_type);
-      for (const auto& [k, v] : out.headers) response.insert(k, v);
-      if (r.method != "HEAD") response.body() = std::move(out.body);
-      send();
-    }
-    void send() {
-      response.prepare_payload();
-      http::async_write(stream, response, [self = shared_from_this()](error_code ec, size_t) {
-        if (ec || !self->response.keep_alive()) return self->close();
-        self->read();
-      });
-    }
-    void close() {
-      error_code ignored;
-      stream.socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
-      stream.socket().close(ignored);
-    }
-  };
-
-  void accept() {
-    acceptor.async_accept(asio::make_strand(io), [this](error_code ec, asio::ip::tcp::socket s) {
-      if (ec == asio::error::operation_aborted) return;
-      if (!ec) std::make_shared<Conn>(std::move(s), *this)->read();
-      accept();
-    });
-  }
 };
 
 Console::Console(Options options) : impl_(std::make_unique<Impl>(std::move(options))) {}
@@ -585,55 +498,20 @@ Response Console::handle(const Request& req) { return impl_->handle(req); }
 std::string Console::start(const std::string& listen) {
   if (!impl_->options.auth || impl_->options.auth->is_insecure())
     return "the console needs the admin token (--admin-token-file); it is not served with --admin-insecure";
-  size_t colon = listen.rfind(':');
-  if (colon == std::string::npos) return "expected host:port, got '" + listen + "'";
-  std::string host = listen.substr(0, colon);
-  if (host.size() > 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
-  unsigned port = 0;
-  auto [p, ec0] = std::from_chars(listen.data() + colon + 1, listen.data() + listen.size(), port);
-  if (ec0 != std::errc() || p != listen.data() + listen.size() || port > 65535) return "bad port in '" + listen + "'";
-  error_code ec;
-  auto address = asio::ip::make_address(host, ec);
-  if (ec) return "bad address in '" + listen + "': " + ec.message();
-  asio::ip::tcp::endpoint ep(address, static_cast<uint16_t>(port));
-  auto& a = impl_->acceptor;
-  a.open(ep.protocol(), ec);
-  if (!ec) a.set_option(asio::socket_base::reuse_address(true), ec);
-  if (!ec) a.bind(ep, ec);
-  if (!ec) a.listen(64, ec);
-  if (ec) return "cannot listen on " + listen + ": " + ec.message();
-  impl_->port = a.local_endpoint(ec).port();
-  // Every series exists (at zero) from the first scrape on.
+  register_metrics();
+  impl_->http.handle_all([this](const HttpRequest& r) { return impl_->handle(r); });
+  return impl_->http.start(listen);
+}
+
+void Console::register_metrics() {
   login_failures("wrong_token");
   login_failures("rate_limited");
   logins();
   changes();
-  impl_->accept();
-  for (int i = 0; i < std::max(1, impl_->options.threads); ++i)
-    impl_->threads.emplace_back([this] {
-      for (;;) {
-        try {
-          impl_->io.run();
-          return;
-        } catch (const std::exception& e) {
-          log::error("console_thread_error").kv("error", e.what());
-        }
-      }
-    });
-  return "";
 }
 
-void Console::stop() {
-  if (impl_->threads.empty()) return;
-  asio::post(impl_->io, [this] {
-    error_code ignored;
-    impl_->acceptor.close(ignored);
-    impl_->io.stop();
-  });
-  for (auto& t : impl_->threads) t.join();
-  impl_->threads.clear();
-}
+void Console::stop() { impl_->http.stop(); }
 
-int Console::port() const { return impl_->port; }
+int Console::port() const { return impl_->http.port(); }
 
 }  // namespace doorman::directory::console

@@ -31,7 +31,7 @@
 // 409, UNAVAILABLE 503, DEADLINE_EXCEEDED 504, others 500.
 //
 // SECURITY: talks to browsers (untrusted bytes: headers up to 16 KiB,
-// bodies up to 64 MiB, only on POST; connections time out after 60 s).
+// bodies up to 64 MiB; connections time out after 60 s; common/http_server.h).
 // Plaintext HTTP: put it behind TLS (an Ingress) or reach it through a
 // port-forward to loopback; with --console-secure-cookie (or a request whose
 // X-Forwarded-Proto is https) the cookie is marked Secure. Requests are
@@ -46,26 +46,15 @@
 #include <memory>
 #include <string>
 
+#include "common/http_server.h"
 #include "directory/auth/admin_auth.h"
 #include "directory/console/session.h"
 #include "directory/store/pool.h"
 
 namespace doorman::directory::console {
 
-struct Request {
-  std::string method;  // "GET", "POST", ...
-  std::string target;  // path and query
-  std::map<std::string, std::string> headers;  // lower-case names
-  std::string body;
-  std::string client;  // peer address
-};
-
-struct Response {
-  int status = 200;
-  std::string content_type = "application/json";
-  std::vector<std::pair<std::string, std::string>> headers;
-  std::string body;
-};
+using Request = HttpRequest;
+using Response = HttpResponse;
 
 class Console {
  public:
@@ -90,6 +79,10 @@ class Console {
   std::string start(const std::string& listen);
   void stop();
   int port() const;
+
+  // The console's series, at zero (the directory registers them at start-up
+  // whether or not the console is on, so alert rules always find them).
+  static void register_metrics();
 
   // One request (what the HTTP shell calls; no sockets).
   Response handle(const Request& req);
