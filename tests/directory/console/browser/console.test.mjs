@@ -128,7 +128,8 @@ function httpRequest(port, pathname, { method = 'GET', headers = {}, body } = {}
 }
 
 async function main() {
-  const [redisPort, dirPort, consolePort, metricsPort, edgePort] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()]);
+  const [redisPort, dirPort, consolePort, metricsPort, edgePort, dir2Port, console2Port] = await Promise.all(
+    [freePort(), freePort(), freePort(), freePort(), freePort(), freePort(), freePort()]);
   const normalPort = await fakeBackend((a) => a.startsWith('doorman-random-') ? '550 5.1.1 no such user'
     : a.startsWith('markup@') ? '550 5.1.1 <img src=x onerror="window.__pwned=1"><b id="injected">no such user</b>'
       : '250 2.1.5 OK');
@@ -145,6 +146,11 @@ async function main() {
     '--http-listen', `127.0.0.1:${metricsPort}`, '--admin-token-file', path.join(args.work, 'admin-token'),
     '--console-listen', `127.0.0.1:${consolePort}`, '--shutdown-grace-seconds', '1', '--callout-wait', '5s']);
   await poll(async () => (await httpRequest(consolePort, '/api/session')).status === 401, 'console up');
+  // A second replica on the same Redis with the same token: sessions work on either.
+  start('directory2', args.directory, ['--listen', `127.0.0.1:${dir2Port}`, '--redis-port', String(redisPort),
+    '--http-listen=', '--admin-token-file', path.join(args.work, 'admin-token'),
+    '--console-listen', `127.0.0.1:${console2Port}`, '--shutdown-grace-seconds', '1']);
+  await poll(async () => (await httpRequest(console2Port, '/api/session')).status === 401, 'second console up');
   start('edge', args.edge, ['--listen', `127.0.0.1:${edgePort}`, '--directory', `127.0.0.1:${dirPort}`,
     '--hostname', 'mx.test', '--threads', '2', '--http-listen=', '--greet-pause-ms', '0', '--shutdown-grace-seconds', '1']);
   await poll(() => rcpt(edgePort, 'x@example.test').then(() => true, () => false), 'edge up');
@@ -341,6 +347,32 @@ async function main() {
     await page.click('#main button.danger');
     await waitStatus(/Forgot markup@callout\.test/, 'callout entry forgotten');
 
+    // --- the session works on the other replica: read, and a change with the CSRF token
+    const cookieHeader = { Cookie: `doorman_console=${cookie.value}` };
+    const other = await httpRequest(console2Port, '/api/session', { headers: cookieHeader });
+    check(other.status === 200, 'the session is accepted by the second replica');
+    const csrf = JSON.parse(other.body).csrf_token;
+    const add2 = await httpRequest(console2Port, '/api/rpc/AddAddresses', {
+      method: 'POST', headers: { ...cookieHeader, 'Content-Type': 'application/json', 'X-CSRF-Token': csrf },
+      body: JSON.stringify({ addresses: ['bob@example.test'] }) });
+    check(add2.status === 200 && JSON.parse(add2.body).changed === '1', 'a change through the second replica');
+    check((await rcpt(edgePort, 'bob@example.test')).startsWith('250'), 'edge: 250 after the change on the second replica');
+
+    // --- replace all, after a confirmation with the counts
+    await go('#addresses/example.test', '#main form[role=search]');
+    const replaceFile = path.join(args.work, 'replace.txt');
+    fs.writeFileSync(replaceFile, 'carol@example.test\ndave@example.test\nerin@example.test\n');
+    await (await page.$('#main input[type=file]')).uploadFile(replaceFile);
+    await page.click('#replace');
+    await page.waitForSelector('#confirm[open]');
+    check(/its 10001 addresses are replaced by the 3 lines/.test(await page.$eval('#confirm-text', (e) => e.textContent)),
+      'replace-all asks with the current and the new counts');
+    await page.click('#confirm-ok');
+    await page.waitForFunction(() => /Replaced: 3 received, 3 added, 10001 removed/.test(document.body.innerText), { timeout: 30000 });
+    must(true, 'replace-all: 3 added, 10001 removed');
+    check((await rcpt(edgePort, 'user04242@example.test')).startsWith('550') && (await rcpt(edgePort, 'erin@example.test')).startsWith('250'),
+      'edge: the replaced list is in force');
+
     // --- delete with a confirmation saying how many addresses go
     await go('#domains', 'form[aria-label="Add domain"]');
     await page.evaluate(() => [...document.querySelectorAll('button')].find((b) => b.textContent === 'Delete catchall.test').click());
@@ -359,6 +391,8 @@ async function main() {
     await page.waitForSelector('#login-view:not([hidden])');
     const replay = await httpRequest(consolePort, '/api/session', { headers: { Cookie: `doorman_console=${cookie.value}` } });
     check(replay.status === 401, 'the old cookie is refused after logout');
+    const replay2 = await httpRequest(console2Port, '/api/session', { headers: { Cookie: `doorman_console=${cookie.value}` } });
+    check(replay2.status === 401, 'the old cookie is refused by the second replica too (logout in Redis)');
     check(cspViolations.length === 0, 'no CSP violations: ' + cspViolations.join(' | '));
     check(pageErrors.length === 0, 'no page errors: ' + pageErrors.join(' | '));
   } catch (e) {
