@@ -5,7 +5,7 @@ import { el, field, checkbox, setStatus, confirmDialog } from './dom.js';
 import * as api from './api.js';
 
 const MODES = { DOMAIN_MODE_LIST: 'list', DOMAIN_MODE_CALLOUT: 'callout', DOMAIN_MODE_ACCEPT_ALL: 'accept-all' };
-const PAGE = 50;
+const PAGE = 25;
 const view = () => document.getElementById('view');
 
 function fail(e) {
