@@ -6,7 +6,9 @@
 
 #include <optional>
 #include <set>
+#include <thread>
 
+#include "directory/store/console_sessions.h"
 #include "directory/store/keys.h"
 #include "directory/store/store.h"
 #include "tests/support/redis_server.h"
@@ -118,6 +120,53 @@ TEST_F(DirectoryStore, ListPagesCoverEveryAddress) {
   EXPECT_EQ(seen.size(), in.size());
   EXPECT_TRUE(seen.count("\"with space\"@example.com"));
   EXPECT_GT(pages, 1);
+}
+
+// Issue #13: the console's prefix search; glob characters are literal.
+TEST_F(DirectoryStore, ListByPrefixFindsEveryMatchAndOnlyThose) {
+  ASSERT_TRUE(create_domain(*conn_, make("example.com")).ok());
+  std::vector<std::string> in;
+  for (int i = 0; i < 2500; ++i) in.push_back("user" + std::to_string(i) + "@example.com");
+  for (const char* a : {"a*b@example.com", "axb@example.com", "a?c@example.com"}) in.push_back(a);
+  add(in);
+  auto all_pages = [&](const std::string& prefix) {
+    std::set<std::string> seen;
+    std::string token;
+    int pages = 0;
+    do {
+      std::vector<std::string> page;
+      std::string next;
+      EXPECT_TRUE(list_addresses(*conn_, "example.com", 50, token, &page, &next, prefix).ok());
+      seen.insert(page.begin(), page.end());
+      token = next;
+    } while (!token.empty() && ++pages < 1000);
+    return seen;
+  };
+  auto users24 = all_pages("user24");
+  EXPECT_EQ(users24.size(), 111u);  // user24, user240..249, user2400..2499
+  for (const auto& a : users24) EXPECT_EQ(a.rfind("user24", 0), 0u) << a;
+  EXPECT_EQ(all_pages("a*"), (std::set<std::string>{"a*b@example.com"}));
+  EXPECT_EQ(all_pages("a?"), (std::set<std::string>{"a?c@example.com"}));
+  EXPECT_TRUE(all_pages("nobody").empty());
+}
+
+// Issue #13: logged-out console sessions, shared by every replica.
+TEST_F(DirectoryStore, ConsoleSessionRevocationExpires) {
+  const std::string sid(32, 'a'), other(32, 'b');
+  bool revoked = true;
+  ASSERT_TRUE(console_session_revoked(*conn_, sid, &revoked).ok());
+  EXPECT_FALSE(revoked);
+  ASSERT_TRUE(revoke_console_session(*conn_, sid, 300).ok());
+  ASSERT_TRUE(console_session_revoked(*conn_, sid, &revoked).ok());
+  EXPECT_TRUE(revoked);
+  ASSERT_TRUE(console_session_revoked(*conn_, other, &revoked).ok());
+  EXPECT_FALSE(revoked);
+  // Gone once the session would have expired anyway.
+  for (int i = 0; i < 100 && revoked; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    ASSERT_TRUE(console_session_revoked(*conn_, sid, &revoked).ok());
+  }
+  EXPECT_FALSE(revoked);
 }
 
 TEST_F(DirectoryStore, ReplaceIsAtomicAndCounts) {
