@@ -5,6 +5,8 @@
 # prints the load generator's line plus the CPU seconds each server process
 # used during the run and the server CPU per recipient.
 #   bench/doorman-only.sh [loadgen options...]   e.g. --sessions 64 --rcpts 10 --unknown-percent 50 --seconds 10
+# EDGE_ARGS adds edge options (after the defaults, so they win), e.g.
+#   EDGE_ARGS="--log-level info --log-recipients clear" for the cost of the decision log.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 B=build
@@ -37,7 +39,7 @@ seq 0 999 | sed 's/^/user/; s/$/@example.com/' > "$T/users.txt"
 $B/directory/doormanctl --server 127.0.0.1:"$DP" import "$T/users.txt" > /dev/null
 $B/edge/doorman-edge --listen 127.0.0.1:"$EP" --directory 127.0.0.1:"$DP" --log-level warn --http-listen= \
   --max-sessions-per-ip 100000 \
-  --soft-error-limit 9999 --hard-error-limit 10000 > "$T/edge.log" 2>&1 & PIDS+=($!); EDGE=$!
+  --soft-error-limit 9999 --hard-error-limit 10000 ${EDGE_ARGS:-} > "$T/edge.log" 2>&1 & PIDS+=($!); EDGE=$!
 wait_port "$EP"
 
 before=$(( $(cpu_ticks $EDGE) + $(cpu_ticks $DIR) + $(cpu_ticks $REDIS) ))

@@ -27,7 +27,8 @@
 # temporary directory with every log, NO_RESULTS=1 does not touch RESULTS.md,
 # BASELINE_BUILD=DIR (a configured build directory of an earlier commit, e.g.
 # of a `git worktree`) also runs that Doorman in the relay and callout
-# scenarios, in the same run: the before/after of a change, side by side.
+# scenarios, in the same run: the before/after of a change, side by side
+# (BASELINE_FIRST=1 runs the baseline first, to see drift on a busy machine).
 #
 # Needs root (a private Postfix instance runs as user postfix; ulimit -n).
 # Sends traffic to 127.0.0.1 only. Every process is started by PID through
@@ -102,6 +103,7 @@ as_baseline() {
 }
 DOORMANS=(doorman)
 [ -n "${BASELINE_BUILD:-}" ] && DOORMANS+=(doorman-baseline)
+[ -n "${BASELINE_BUILD:-}" ] && [ "${BASELINE_FIRST:-0}" = 1 ] && DOORMANS=(doorman-baseline doorman)
 
 # --- processes ---------------------------------------------------------------
 T=$(mktemp -d /tmp/doorman-bench.XXXXXX)

@@ -71,9 +71,11 @@ void SmtpClientConnection::close() {
 
 void SmtpClientConnection::arm(std::chrono::milliseconds timeout) {
   auto self = shared_from_this();
+  const uint64_t armed = ++timer_generation_;
   timer_.expires_after(timeout);
-  timer_.async_wait([self](const error_code& ec) {
-    if (ec || self->broken_) return;
+  timer_.async_wait([self, armed](const error_code& ec) {
+    // A step that ended (or a newer one) while this expiry was queued is not timed out.
+    if (ec || self->broken_ || armed != self->timer_generation_) return;
     self->timed_out_ = true;
     self->close();  // pending I/O fails and reports the timeout
   });
@@ -86,6 +88,7 @@ SmtpClientStatus SmtpClientConnection::io_error(const error_code& ec) const {
 }
 
 void SmtpClientConnection::finish(SmtpClientStatus status, std::vector<smtp::ParsedReply> replies) {
+  ++timer_generation_;
   if (!status.ok()) close();
   else timer_.cancel();
   // Taken out before the call: a callback may start the next step.

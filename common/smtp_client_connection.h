@@ -24,6 +24,7 @@
 
 #include <array>
 #include <chrono>
+#include <cstdint>
 #include <deque>
 #include <functional>
 #include <map>
@@ -119,6 +120,7 @@ class SmtpClientConnection : public std::enable_shared_from_this<SmtpClientConne
   RepliesDone replies_done_;
   bool broken_ = false;
   bool timed_out_ = false;
+  uint64_t timer_generation_ = 0;  // which step the running timer belongs to
 };
 
 class SmtpClientPool {

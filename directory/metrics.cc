@@ -18,6 +18,7 @@ const char* name(Decision d) {
     case Decision::kAccept: return "accept";
     case Decision::kReject: return "reject";
     case Decision::kDefer: return "defer";
+    case Decision::kWouldReject: return "would_reject";
     case Decision::kCount: break;
   }
   return "?";

@@ -20,8 +20,10 @@ namespace doorman::directory {
 
 // doorman_directory_check_requests_total{result}
 enum class CheckResult { kOk, kRedisError, kInvalid, kNotConfigured, kCount };
-// doorman_directory_recipients_total{decision,source}
-enum class Decision { kAccept, kReject, kDefer, kCount };
+// doorman_directory_recipients_total{decision,source}; kWouldReject: the
+// accept of a shadow-mode domain that enforcement would have refused
+// (checks/shadow.cc).
+enum class Decision { kAccept, kReject, kDefer, kWouldReject, kCount };
 enum class Source { kList, kCache, kProbe, kPolicy, kError, kLimit, kCount };
 // doorman_directory_callout_probes_total{result}
 enum class ProbeResult { kValid, kUnknown, kTempfail, kError, kTimeout, kCount };

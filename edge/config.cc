@@ -4,6 +4,7 @@
 
 #include <charconv>
 
+#include "common/address_hash.h"
 #include "common/log.h"
 #include "common/options.h"
 #include "edge/proxy/proxy_protocol.h"
@@ -140,6 +141,12 @@ std::string parse_config(int argc, const char* const* argv, EdgeConfig* c, std::
             "how often the certificate and key files are checked for changes");
   o.add_string("log-level", &c->log_level, "debug, info, warn or error");
   o.add_string("log-format", &c->log_format, "log line format: kv (key=value) or json (one object per line)");
+  o.add_string("log-recipients", &c->log_recipients,
+               "addresses in the per-recipient decision log (event=rcpt): clear (as given), hash (keyed HMAC, "
+               "find one with `doormanctl hash`; needs log-recipients-key-file) or none (the domain only)");
+  o.add_string("log-recipients-key-file", &c->log_recipients_key_file,
+               "file holding the key of log-recipients hash (at least 16 bytes, e.g. `openssl rand -hex 32`); "
+               "doormanctl hash needs the same key");
   o.add_int("backend-connect-timeout-ms", &c->backend_connect_timeout_ms, 100, 600000,
             "connecting to a back-end (then the next of the route; none left: 451 4.4.1)");
   o.add_int("backend-command-timeout-seconds", &c->backend_command_timeout_seconds, 1, 3600,
@@ -196,6 +203,17 @@ std::string parse_config(int argc, const char* const* argv, EdgeConfig* c, std::
   if (!log::parse_level(c->log_level, &level)) return "option log-level: expected debug, info, warn or error";
   log::Format format;
   if (!log::parse_format(c->log_format, &format)) return "option log-format: expected kv or json";
+  RecipientLogMode log_mode;
+  if (!parse_recipient_log_mode(c->log_recipients, &log_mode))
+    return "option log-recipients: expected clear, hash or none";
+  std::string log_key;
+  if (log_mode == RecipientLogMode::kHash) {
+    if (c->log_recipients_key_file.empty())
+      return "option log-recipients hash needs log-recipients-key-file (the key is never given on the command line)";
+    if (std::string e = read_hash_key(c->log_recipients_key_file, &log_key); !e.empty())
+      return "option log-recipients-key-file: " + e;
+  }
+  c->decision_log = DecisionLog(log_mode, log_key);
   if (std::string tls_err = grpc_tls::check(c->directory_tls(), "directory-tls-"); !tls_err.empty())
     return "option " + tls_err;
   if (c->hostname.empty()) {

@@ -9,6 +9,7 @@
 
 #include "common/grpc_tls.h"
 #include "common/networks.h"
+#include "edge/decision_log.h"
 #include "edge/net/backend.h"
 #include "edge/session/session.h"
 #include "edge/tls/tls_context.h"
@@ -56,6 +57,10 @@ struct EdgeConfig {
   int64_t tls_reload_check_seconds = 5;
   std::string log_level = "info";
   std::string log_format = "kv";  // kv | json
+  // The decision log (edge/decision_log.h): how addresses appear in it.
+  std::string log_recipients = "clear";  // clear | hash | none
+  std::string log_recipients_key_file;   // hash: the HMAC key (a file; chart: a Secret)
+  DecisionLog decision_log;              // built from the two above by parse_config
   // Back-end relay (RFC 5321 §4.5.3.2 defaults).
   int64_t backend_connect_timeout_ms = 30000;
   int64_t backend_command_timeout_seconds = 300;

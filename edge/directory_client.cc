@@ -16,6 +16,28 @@ DirectoryClient::DirectoryClient(const std::string& target, std::chrono::millise
   stub_ = doorman::v1::RecipientService::NewStub(channel_);
 }
 
+RcptReason DirectoryClient::reason_from_proto(doorman::v1::Reason r) {
+  namespace v1 = doorman::v1;
+  switch (r) {
+    case v1::REASON_LISTED: return RcptReason::kListed;
+    case v1::REASON_NOT_LISTED: return RcptReason::kNotListed;
+    case v1::REASON_CALLOUT_VALID: return RcptReason::kCalloutValid;
+    case v1::REASON_CALLOUT_UNKNOWN: return RcptReason::kCalloutUnknown;
+    case v1::REASON_CALLOUT_PENDING: return RcptReason::kCalloutPending;
+    case v1::REASON_CALLOUT_TEMPFAIL: return RcptReason::kCalloutTempfail;
+    case v1::REASON_CATCH_ALL: return RcptReason::kCatchAll;
+    case v1::REASON_ACCEPT_ALL: return RcptReason::kAcceptAll;
+    case v1::REASON_POSTMASTER: return RcptReason::kPostmaster;
+    case v1::REASON_RELAY_DENIED: return RcptReason::kRelayDenied;
+    case v1::REASON_ROUTING: return RcptReason::kRouting;
+    case v1::REASON_SYNTAX: return RcptReason::kSyntax;
+    case v1::REASON_HARVEST_BLOCK: return RcptReason::kHarvestBlock;
+    case v1::REASON_LOOKUP_ERROR: return RcptReason::kLookupError;
+    case v1::REASON_NOT_CONFIGURED: return RcptReason::kNotConfigured;
+    default: return RcptReason::kUnspecified;  // an older or newer directory
+  }
+}
+
 Verdict DirectoryClient::from_proto(const doorman::v1::Verdict& v) {
   Verdict out;
   switch (v.decision()) {
@@ -36,6 +58,14 @@ Verdict DirectoryClient::from_proto(const doorman::v1::Verdict& v) {
   }
   out.route.assign(v.route().hosts().begin(), v.route().hosts().end());
   out.delay = std::chrono::milliseconds(v.delay_ms());
+  out.why = reason_from_proto(v.reason_code());
+  // Shadow mode: only an accept may carry a would-be refusal.
+  if (v.has_would_reject() && out.decision == Verdict::Decision::kAccept) {
+    out.would_reject = reason_from_proto(v.would_reject().reason());
+    out.would_code = static_cast<int>(v.would_reject().code());
+  }
+  if (v.source() == doorman::v1::SOURCE_CACHE) out.cache_age = std::chrono::milliseconds(v.cache_age_ms());
+  out.source_name = v.source_name();
   return out;
 }
 

@@ -51,6 +51,7 @@ class DirectoryClient {
 
   // Converts a wire verdict; exposed for tests.
   static Verdict from_proto(const doorman::v1::Verdict& v);
+  static RcptReason reason_from_proto(doorman::v1::Reason r);
 
  private:
   std::shared_ptr<grpc::Channel> channel_;

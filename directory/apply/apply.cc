@@ -40,7 +40,8 @@ std::string routes_text(const v1::Domain& d) {
 std::string describe(const v1::Domain& d) {
   return "mode " + store::mode_name(d.mode()) + ", routes " + routes_text(d) +
          (d.local_part_case_sensitive() ? ", case-sensitive" : "") + ", separator '" + store::separator_of(d) + "'" +
-         (d.allow_routing_local_parts() ? ", routing local parts allowed" : "");
+         (d.allow_routing_local_parts() ? ", routing local parts allowed" : "") +
+         (store::enforcing(d) ? "" : ", shadow mode (enforce: false)");
 }
 
 // "mode list -> callout, routes a -> b", or "" when equal.
@@ -66,6 +67,10 @@ std::string diff(const v1::Domain& live, const v1::Domain& want) {
   if (live.allow_routing_local_parts() != want.allow_routing_local_parts())
     parts.push_back(std::string("allow_routing_local_parts ") + (live.allow_routing_local_parts() ? "true" : "false") +
                     " -> " + (want.allow_routing_local_parts() ? "true" : "false"));
+  if (store::enforcing(live) != store::enforcing(want))
+    parts.push_back(std::string("enforce ") + (store::enforcing(live) ? "true" : "false") + " -> " +
+                    (store::enforcing(want) ? "true" : "false") +
+                    (store::enforcing(want) ? "" : " (shadow mode: the would-reject count starts now)"));
   std::string out;
   for (const auto& p : parts) out += (out.empty() ? "" : ", ") + p;
   return out;
@@ -186,7 +191,7 @@ bool load(const std::string& path, Config* out, std::vector<std::string>* errors
   std::set<std::string> seen;
   static const std::set<std::string> kKeys = {"name", "mode", "routes", "case_sensitive", "subaddress_separator",
                                               "addresses", "address_files", "callout_sender", "catch_all_policy",
-                                              "callout_fallback", "allow_routing_local_parts"};
+                                              "callout_fallback", "allow_routing_local_parts", "enforce"};
   for (const auto& item : list) {
     if (!item.IsMap()) {
       err(item, "each domain must be a map");
@@ -254,6 +259,8 @@ bool load(const std::string& path, Config* out, std::vector<std::string>* errors
       spec.domain.set_allow_routing_local_parts(false);
       if (YAML::Node routing = item["allow_routing_local_parts"])
         spec.domain.set_allow_routing_local_parts(routing.as<bool>());
+      spec.domain.set_enforce(true);
+      if (YAML::Node enforce = item["enforce"]) spec.domain.set_enforce(enforce.as<bool>());
       if (YAML::Node addrs = item["addresses"]) {
         if (!addrs.IsSequence()) err(addrs, name + ": 'addresses' must be a list");
         for (const auto& a : addrs) {

@@ -12,6 +12,8 @@
 // catch_all_policy decides (accept, the default, or defer) without probing.
 #include "directory/checks/checks.h"
 
+#include <algorithm>
+
 #include "directory/store/normalise.h"
 
 namespace doorman::directory::checks {
@@ -51,28 +53,36 @@ std::optional<doorman::v1::Verdict> check_callout(const Facts& f, Steps* steps) 
     std::string due = age >= refresh ? ", due for a background refresh" : "";
     if (e->result == "valid") {
       if (steps) steps->push_back("callout: '" + key + "' cached valid (" + age_text(age) + " old" + due + ") -> accept");
-      return make_accept(f, "callout cache: valid at " + e->backend, doorman::v1::SOURCE_CACHE);
+      auto v = make_accept(f, "callout cache: valid at " + e->backend, doorman::v1::SOURCE_CACHE,
+                           doorman::v1::REASON_CALLOUT_VALID);
+      v.set_cache_age_ms(std::max<int64_t>(0, age));
+      return v;
     }
     if (steps) steps->push_back("callout: '" + key + "' cached unknown (" + age_text(age) + " old" + due + ") -> reject");
-    return make_verdict(doorman::v1::DECISION_REJECT, 550, "5.1.1",
-                        bracketed(f) + ": Recipient address rejected: User unknown",
-                        "callout cache: unknown at " + e->backend, doorman::v1::SOURCE_CACHE);
+    auto v = make_verdict(doorman::v1::DECISION_REJECT, 550, "5.1.1",
+                          bracketed(f) + ": Recipient address rejected: User unknown",
+                          "callout cache: unknown at " + e->backend, doorman::v1::SOURCE_CACHE,
+                          doorman::v1::REASON_CALLOUT_UNKNOWN);
+    v.set_cache_age_ms(std::max<int64_t>(0, age));
+    return v;
   }
   if (is_catch_all(f)) {
     if (f.config->catch_all_policy() == doorman::v1::CATCH_ALL_POLICY_DEFER) {
       if (steps) steps->push_back("callout: the back-end of " + f.domain + " accepts any address (catch-all), policy defer -> defer");
       auto v = temporary_failure(f, "catch-all back-end of " + f.domain + ", policy defer");
       v.set_source(doorman::v1::SOURCE_POLICY);
+      v.set_reason_code(doorman::v1::REASON_CATCH_ALL);
       return v;
     }
     if (steps) steps->push_back("callout: the back-end of " + f.domain +
                      " accepts any address (catch-all), policy accept -> accept (unknown recipients bounce later)");
-    return make_accept(f, "catch-all back-end of " + f.domain + ", policy accept", doorman::v1::SOURCE_POLICY);
+    return make_accept(f, "catch-all back-end of " + f.domain + ", policy accept", doorman::v1::SOURCE_POLICY,
+                       doorman::v1::REASON_CATCH_ALL);
   }
   if (steps) steps->push_back("callout: '" + key + "' is not cached -> probe the back-end; defer unless it answers in time");
   return make_verdict(doorman::v1::DECISION_DEFER, 450, "4.1.1",
                       bracketed(f) + ": Recipient address verification in progress", "callout pending",
-                      doorman::v1::SOURCE_PROBE);
+                      doorman::v1::SOURCE_PROBE, doorman::v1::REASON_CALLOUT_PENDING);
 }
 
 CalloutPlan plan_callout(const Facts& f) {

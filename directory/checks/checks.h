@@ -21,6 +21,12 @@
 //                     not cached               -> 450 4.1.1 DEFER  (PROBE),
 //                       replaced by the probe's answer when it comes
 //                       within the wait budget (service/recipient_service)
+//   shadow          applied to the verdict of whichever check decided
+//                   (shadow.cc): a domain with enforce false turns
+//                   "unknown" refusals (550 5.1.1 from the list, the
+//                   callout cache or a probe) into
+//                                             -> 250 2.1.5 ACCEPT (same
+//                   source) with WouldReject set; the back-end decides
 //   fallthrough     nothing decided (unknown mode in Redis)
 //                                             -> 451 4.4.3 DEFER  (ERROR)
 //
@@ -44,6 +50,11 @@ std::optional<doorman::v1::Verdict> check_callout(const Facts& f, Steps* steps);
 CalloutPlan plan_callout(const Facts& f);
 // Whether the callout check applies to this domain and address.
 bool callout_applies(const Facts& f);
+
+// Shadow mode (shadow.cc): `v` as a domain with enforce false answers it.
+doorman::v1::Verdict apply_shadow(const Facts& f, doorman::v1::Verdict v, Steps* steps);
+// Whether shadow mode lets `v` through: an unknown-recipient refusal.
+bool shadowable(const doorman::v1::Verdict& v);
 
 // 451 4.4.3 with the given reason: the verdict for "we could not decide".
 doorman::v1::Verdict temporary_failure(const Facts& f, std::string reason);

@@ -3,7 +3,8 @@
 namespace doorman::directory::checks {
 
 doorman::v1::Verdict make_verdict(doorman::v1::Decision decision, unsigned code, std::string enhanced,
-                                  std::string text, std::string reason, doorman::v1::Source source) {
+                                  std::string text, std::string reason, doorman::v1::Source source,
+                                  doorman::v1::Reason why) {
   doorman::v1::Verdict v;
   v.set_decision(decision);
   v.set_code(code);
@@ -11,11 +12,13 @@ doorman::v1::Verdict make_verdict(doorman::v1::Decision decision, unsigned code,
   v.set_text(std::move(text));
   v.set_reason(std::move(reason));
   v.set_source(source);
+  v.set_reason_code(why);
   return v;
 }
 
-doorman::v1::Verdict make_accept(const Facts& f, std::string reason, doorman::v1::Source source) {
-  auto v = make_verdict(doorman::v1::DECISION_ACCEPT, 250, "2.1.5", "OK", std::move(reason), source);
+doorman::v1::Verdict make_accept(const Facts& f, std::string reason, doorman::v1::Source source,
+                                 doorman::v1::Reason why) {
+  auto v = make_verdict(doorman::v1::DECISION_ACCEPT, 250, "2.1.5", "OK", std::move(reason), source, why);
   if (f.config) {
     for (const auto& r : f.config->routes()) v.mutable_route()->add_hosts(r);
     v.set_domain(f.config->name());

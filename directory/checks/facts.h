@@ -59,10 +59,13 @@ using Steps = std::vector<std::string>;
 using Check = std::optional<doorman::v1::Verdict> (*)(const Facts&, Steps*);
 
 // Verdict builders shared by the checks.
+// `why` is the typed reason (recipient.proto Reason) the edge logs.
 doorman::v1::Verdict make_verdict(doorman::v1::Decision decision, unsigned code, std::string enhanced,
-                                  std::string text, std::string reason, doorman::v1::Source source);
+                                  std::string text, std::string reason, doorman::v1::Source source,
+                                  doorman::v1::Reason why);
 // An ACCEPT carrying the domain's routes and name.
-doorman::v1::Verdict make_accept(const Facts& f, std::string reason, doorman::v1::Source source);
+doorman::v1::Verdict make_accept(const Facts& f, std::string reason, doorman::v1::Source source,
+                                 doorman::v1::Reason why);
 // "<local@domain>" in canonical form, for reply texts.
 std::string bracketed(const Facts& f);
 

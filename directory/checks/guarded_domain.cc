@@ -16,7 +16,7 @@ std::optional<doorman::v1::Verdict> check_guarded_domain(const Facts& f, Steps* 
   }
   if (steps) steps->push_back("domain: " + f.domain + " is not guarded here -> reject (relay denied)");
   return make_verdict(doorman::v1::DECISION_REJECT, 550, "5.7.1", bracketed(f) + ": Relay access denied",
-                      "domain " + f.domain + " not guarded", doorman::v1::SOURCE_POLICY);
+                      "domain " + f.domain + " not guarded", doorman::v1::SOURCE_POLICY, doorman::v1::REASON_RELAY_DENIED);
 }
 
 }  // namespace doorman::directory::checks

@@ -15,7 +15,7 @@ std::optional<doorman::v1::Verdict> check_list(const Facts& f, Steps* steps) {
   }
   if (f.listed.count(key)) {
     if (steps) steps->push_back("list: '" + key + "' is in the list of " + f.domain + " -> accept");
-    return make_accept(f, "in list of " + f.domain, doorman::v1::SOURCE_LIST);
+    return make_accept(f, "in list of " + f.domain, doorman::v1::SOURCE_LIST, doorman::v1::REASON_LISTED);
   }
   if (f.config->callout_fallback()) {
     if (steps) steps->push_back("list: '" + key + "' is not in the list of " + f.domain + ", callout fallback -> ask the back-end");
@@ -24,7 +24,7 @@ std::optional<doorman::v1::Verdict> check_list(const Facts& f, Steps* steps) {
   if (steps) steps->push_back("list: '" + key + "' is not in the list of " + f.domain + " -> reject");
   return make_verdict(doorman::v1::DECISION_REJECT, 550, "5.1.1",
                       bracketed(f) + ": Recipient address rejected: User unknown", "not in list of " + f.domain,
-                      doorman::v1::SOURCE_LIST);
+                      doorman::v1::SOURCE_LIST, doorman::v1::REASON_NOT_LISTED);
 }
 
 }  // namespace doorman::directory::checks

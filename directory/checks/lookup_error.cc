@@ -10,13 +10,13 @@ namespace doorman::directory::checks {
 doorman::v1::Verdict temporary_failure(const Facts& f, std::string reason) {
   return make_verdict(doorman::v1::DECISION_DEFER, 451, "4.4.3",
                       bracketed(f) + ": Temporary lookup failure, try again later", std::move(reason),
-                      doorman::v1::SOURCE_ERROR);
+                      doorman::v1::SOURCE_ERROR, doorman::v1::REASON_LOOKUP_ERROR);
 }
 
 doorman::v1::Verdict not_configured(const Facts& f, std::string reason) {
   return make_verdict(doorman::v1::DECISION_DEFER, 451, "4.3.0",
                       bracketed(f) + ": Temporary lookup failure, try again later", std::move(reason),
-                      doorman::v1::SOURCE_ERROR);
+                      doorman::v1::SOURCE_ERROR, doorman::v1::REASON_NOT_CONFIGURED);
 }
 
 std::optional<doorman::v1::Verdict> check_lookup_error(const Facts& f, Steps* steps) {

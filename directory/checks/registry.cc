@@ -52,7 +52,7 @@ Evaluation evaluate(const Facts& facts, bool explain) {
   Evaluation e;
   for (const auto& c : registry()) {
     if (auto v = c.fn(facts, explain ? &e.steps : nullptr)) {
-      e.verdict = std::move(*v);
+      e.verdict = apply_shadow(facts, std::move(*v), explain ? &e.steps : nullptr);
       if (c.fn == check_callout) e.callout = plan_callout(facts);
       return e;
     }

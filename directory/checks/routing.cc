@@ -35,7 +35,7 @@ std::optional<doorman::v1::Verdict> check_routing(const Facts& f, Steps* steps) 
                      " (a back-end may route it to another host) -> reject (allow_routing_local_parts is off)");
   return make_verdict(doorman::v1::DECISION_REJECT, 550, "5.7.1",
                       bracketed(f) + ": Recipient address rejected: routing in the local part is not allowed",
-                      "routing local part (" + what + ") in " + f.domain, doorman::v1::SOURCE_POLICY);
+                      "routing local part (" + what + ") in " + f.domain, doorman::v1::SOURCE_POLICY, doorman::v1::REASON_ROUTING);
 }
 
 }  // namespace doorman::directory::checks

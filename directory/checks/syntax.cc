@@ -14,7 +14,7 @@ std::optional<doorman::v1::Verdict> check_syntax(const Facts& f, Steps* steps) {
                                                                       : "malformed";
   if (steps) steps->push_back("syntax: address is " + why + " -> reject");
   return make_verdict(doorman::v1::DECISION_REJECT, 501, "5.1.3", "Bad recipient address syntax",
-                      "address syntax: " + why, doorman::v1::SOURCE_POLICY);
+                      "address syntax: " + why, doorman::v1::SOURCE_POLICY, doorman::v1::REASON_SYNTAX);
 }
 
 }  // namespace doorman::directory::checks

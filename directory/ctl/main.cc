@@ -16,16 +16,20 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <ctime>
 #include <iostream>
 #include <map>
 #include <string>
 #include <vector>
 
+#include "common/address_hash.h"
 #include "common/grpc_tls.h"
 #include "directory/apply/apply.h"
 #include "directory/auth/admin_auth.h"
+#include "directory/service/admin_json.h"
 #include "directory/store/normalise.h"
 #include "doorman/v1/admin.grpc.pb.h"
+#include "smtp/address.h"
 
 namespace {
 
@@ -41,7 +45,16 @@ struct Global {
   std::string token_file;
   doorman::grpc_tls::ClientTls tls;
   std::unique_ptr<v1::AdminService::Stub> stub;
+  bool json = false;  // --output json
 };
+
+// With --output json, prints `m` as one line of JSON (the console's JSON API
+// has the same fields) and returns true; else false (print text).
+bool print_json(const Global& g, const google::protobuf::Message& m) {
+  if (!g.json) return false;
+  std::cout << doorman::directory::admin_json(m) << "\n";
+  return true;
+}
 
 struct UsageError {
   std::string message;
@@ -61,7 +74,8 @@ struct Args {
 // Flags that take no value.
 const std::vector<std::string> kBoolFlags = {"case-sensitive", "case-insensitive", "no-subaddress", "dry-run",
                                              "callout-fallback", "no-callout-fallback", "allow-routing-local-parts",
-                                             "no-allow-routing-local-parts", "allow-empty", "help", "h"};
+                                             "no-allow-routing-local-parts", "allow-empty", "shadow", "enforce",
+                                             "help", "h"};
 
 Args parse_args(const std::vector<std::string>& in, size_t from) {
   Args a;
@@ -118,6 +132,17 @@ int failed(const std::string& what, const grpc::Status& s) {
   return kFailed;
 }
 
+// "2026-12-06T08:00:00Z", or "unknown" for 0.
+std::string utc_text(int64_t unix_ms) {
+  if (unix_ms <= 0) return "unknown";
+  std::time_t t = static_cast<std::time_t>(unix_ms / 1000);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
 void print_domain(const v1::Domain& d) {
   std::string routes;
   for (const auto& r : d.routes()) routes += (routes.empty() ? "" : ",") + r;
@@ -134,7 +159,16 @@ void print_domain(const v1::Domain& d) {
                   : st.state() == v1::CatchAllStatus::STATE_NORMAL  ? "no"
                                                                     : "unknown");
   }
-  std::cout << " allow_routing_local_parts=" << (d.allow_routing_local_parts() ? "true" : "false") << "\n";
+  std::cout << " allow_routing_local_parts=" << (d.allow_routing_local_parts() ? "true" : "false");
+  // Shadow mode (issue #14): how many recipients enforcement would have
+  // refused since it began.
+  if (store::enforcing(d)) {
+    std::cout << " enforce=true";
+  } else {
+    std::cout << " enforce=false shadow_since=" << utc_text(d.shadow().since_unix_ms())
+              << " would_reject=" << d.shadow().would_reject();
+  }
+  std::cout << "\n";
   if (d.catch_all().state() == v1::CatchAllStatus::STATE_CATCH_ALL)
     std::cout << "  warning: " << d.name() << ": " << d.catch_all().warning() << "\n";
   if (d.has_rejecting_unknown()) {  // issue #13: the console's overview verdict
@@ -191,12 +225,16 @@ void domain_flags(const Args& a, v1::Domain* d, bool create) {
     throw UsageError{"--allow-routing-local-parts and --no-allow-routing-local-parts exclude each other"};
   if (a.has("allow-routing-local-parts")) d->set_allow_routing_local_parts(true);
   if (a.has("no-allow-routing-local-parts")) d->set_allow_routing_local_parts(false);
+  if (a.has("shadow") && a.has("enforce")) throw UsageError{"--shadow and --enforce exclude each other"};
+  if (a.has("shadow")) d->set_enforce(false);
+  if (a.has("enforce")) d->set_enforce(true);
 }
 
 const std::vector<std::string> kDomainFlags = {"mode", "route", "case-sensitive", "case-insensitive",
                                                "subaddress-separator", "no-subaddress", "callout-sender",
                                                "catch-all-policy", "callout-fallback", "no-callout-fallback",
-                                               "allow-routing-local-parts", "no-allow-routing-local-parts"};
+                                               "allow-routing-local-parts", "no-allow-routing-local-parts",
+                                               "shadow", "enforce"};
 
 std::string ms_text(int64_t ms) {
   bool neg = ms < 0;
@@ -216,6 +254,7 @@ int cmd_callout_show(Global& g, const Args& a) {
   v1::CalloutEntry resp;
   grpc::Status s = g.stub->GetCalloutEntry(ctx(g).get(), req, &resp);
   if (!s.ok()) return failed("callout show " + a.pos[0], s);
+  if (print_json(g, resp)) return kOk;
   if (!resp.found()) {
     std::cout << resp.address() << "  not cached (the next check probes the back-end)\n";
     return kOk;
@@ -297,6 +336,7 @@ int cmd_domain_get(Global& g, const Args& a) {
   v1::Domain resp;
   grpc::Status s = g.stub->GetDomain(ctx(g).get(), req, &resp);
   if (!s.ok()) return failed("domain get " + a.pos[0], s);
+  if (print_json(g, resp)) return kOk;
   print_domain(resp);
   return kOk;
 }
@@ -319,6 +359,7 @@ int cmd_domain_list(Global& g, const Args& a) {
   v1::ListDomainsResponse resp;
   grpc::Status s = g.stub->ListDomains(ctx(g).get(), v1::ListDomainsRequest(), &resp);
   if (!s.ok()) return failed("domain list", s);
+  if (print_json(g, resp)) return kOk;
   for (const auto& d : resp.domains()) print_domain(d);
   return kOk;
 }
@@ -345,6 +386,10 @@ int cmd_address_list(Global& g, const Args& a) {
   uint32_t page = static_cast<uint32_t>(std::atoi(a.get("page-size", "1000").c_str()));
   if (page == 0 || page > 10000) throw UsageError{"--page-size must be 1..10000"};
   std::string token;
+  // JSON: one object, streamed page by page (a list of a million addresses
+  // is never held whole): {"domain": "...", "addresses": ["...", ...]}.
+  bool first = true;
+  if (g.json) std::cout << "{\"domain\":" << doorman::directory::json_string(a.pos[0]) << ",\"addresses\":[";
   do {
     v1::ListAddressesRequest req;
     req.set_domain(a.pos[0]);
@@ -352,10 +397,18 @@ int cmd_address_list(Global& g, const Args& a) {
     req.set_page_token(token);
     v1::ListAddressesResponse resp;
     grpc::Status s = g.stub->ListAddresses(ctx(g).get(), req, &resp);
-    if (!s.ok()) return failed("address list " + a.pos[0], s);
-    for (const auto& addr : resp.addresses()) std::cout << addr << "\n";
+    if (!s.ok()) {
+      if (g.json) std::cout << std::endl;  // what was printed is not valid JSON: the exit code says so
+      return failed("address list " + a.pos[0], s);
+    }
+    for (const auto& addr : resp.addresses()) {
+      if (!g.json) std::cout << addr << "\n";
+      else std::cout << (first ? "" : ",") << doorman::directory::json_string(addr);
+      first = false;
+    }
     token = resp.next_page_token();
   } while (!token.empty());
+  if (g.json) std::cout << "]}\n";
   return kOk;
 }
 
@@ -367,6 +420,7 @@ int cmd_address_count(Global& g, const Args& a) {
   v1::CountAddressesResponse resp;
   grpc::Status s = g.stub->CountAddresses(ctx(g).get(), req, &resp);
   if (!s.ok()) return failed("address count " + a.pos[0], s);
+  if (print_json(g, resp)) return kOk;
   std::cout << resp.count() << "\n";
   return kOk;
 }
@@ -465,11 +519,14 @@ int cmd_explain(Global& g, const Args& a) {
   v1::ExplainResponse resp;
   grpc::Status s = g.stub->Explain(ctx(g).get(), req, &resp);
   if (!s.ok()) return failed("explain", s);
+  if (print_json(g, resp)) return kOk;
   for (const auto& step : resp.steps()) std::cout << "  " << step << "\n";
   const auto& v = resp.verdict();
   std::cout << v.code() << " " << v.enhanced_code() << " " << v.text() << "\n";
   std::cout << "decision=" << v1::Decision_Name(v.decision()) << " source=" << v1::Source_Name(v.source())
             << " reason=\"" << v.reason() << "\"";
+  if (v.has_would_reject())
+    std::cout << " would_reject=\"" << v.would_reject().code() << " " << v.would_reject().enhanced_code() << "\"";
   if (v.route().hosts_size() > 0) {
     std::string routes;
     for (const auto& h : v.route().hosts()) routes += (routes.empty() ? "" : ",") + h;
@@ -477,6 +534,54 @@ int cmd_explain(Global& g, const Args& a) {
   }
   std::cout << "\n";
   return kOk;
+}
+
+// The keyed hash of --log-recipients hash (common/address_hash.h): needs the
+// edge's key, from --key-file, else env DOORMAN_LOG_RECIPIENTS_KEY_FILE (a
+// file), else env DOORMAN_LOG_RECIPIENTS_KEY (the key itself). No server.
+int cmd_hash(Global&, const Args& a) {
+  check_flags(a, {"key-file"});
+  if (a.pos.empty()) throw UsageError{"expected ADDRESS..."};
+  std::string key;
+  std::string file = a.get("key-file");
+  if (file.empty())
+    if (const char* e = std::getenv("DOORMAN_LOG_RECIPIENTS_KEY_FILE"); e && *e) file = e;
+  if (!file.empty()) {
+    if (std::string err = doorman::read_hash_key(file, &key); !err.empty()) {
+      std::cerr << "doormanctl: " << err << "\n";
+      return kFailed;
+    }
+  } else if (const char* e = std::getenv("DOORMAN_LOG_RECIPIENTS_KEY"); e && *e) {
+    key = e;
+    if (key.size() < doorman::kMinKeyBytes) {
+      std::cerr << "doormanctl: DOORMAN_LOG_RECIPIENTS_KEY is too short (at least " << doorman::kMinKeyBytes
+                << " bytes)\n";
+      return kFailed;
+    }
+  } else {
+    throw UsageError{"no key: give --key-file FILE (the edge's --log-recipients-key-file), or set "
+                     "DOORMAN_LOG_RECIPIENTS_KEY_FILE or DOORMAN_LOG_RECIPIENTS_KEY"};
+  }
+  int rc = kOk;
+  for (const auto& arg : a.pos) {
+    // The edge logs the canonical mailbox (or a bare "postmaster"); so do we.
+    std::string text = arg;
+    if (text.size() >= 2 && text.front() == '<' && text.back() == '>') text = text.substr(1, text.size() - 2);
+    std::string canonical;
+    if (doorman::smtp::ascii_lower(text) == "postmaster") {
+      canonical = text;
+    } else {
+      doorman::smtp::PathResult p = doorman::smtp::parse_mailbox(text);
+      if (!p.ok()) {
+        std::cerr << "doormanctl: " << arg << ": not an address local@domain\n";
+        rc = kFailed;
+        continue;
+      }
+      canonical = p.mailbox.str();
+    }
+    std::cout << doorman::address_hash(key, canonical) << "  " << canonical << "\n";
+  }
+  return rc;
 }
 
 int cmd_apply(Global& g, const Args& a) {
@@ -506,16 +611,19 @@ const Command kCommands[] = {
      "domain add NAME --mode list|callout|accept-all --route HOST:PORT [--route ...]\n"
      "           [--case-sensitive] [--subaddress-separator X | --no-subaddress]\n"
      "           [--callout-sender ADDRESS|\"<>\"] [--catch-all-policy accept|defer] [--callout-fallback]\n"
-     "           [--allow-routing-local-parts]"},
+     "           [--allow-routing-local-parts] [--shadow]"},
     {"domain update", cmd_domain_update,
      "domain update NAME [--mode M] [--route HOST:PORT ...] [--case-sensitive | --case-insensitive]\n"
      "           [--subaddress-separator X | --no-subaddress] [--callout-sender ADDRESS|\"<>\"]\n"
      "           [--catch-all-policy accept|defer] [--callout-fallback | --no-callout-fallback]\n"
      "           [--allow-routing-local-parts | --no-allow-routing-local-parts]\n"
+     "           [--shadow | --enforce]   (--shadow: log and count would-be refusals, pass them to the\n"
+     "           back-end; switching it on starts the count over)\n"
      "           (options not given are kept)"},
     {"domain get", cmd_domain_get, "domain get NAME"},
     {"domain delete", cmd_domain_delete, "domain delete NAME   (also deletes its address list)"},
-    {"domain list", cmd_domain_list, "domain list"},
+    {"domain list", cmd_domain_list,
+     "domain list   (shadow-mode domains: enforce=false, shadow_since, would_reject)"},
     {"address add", cmd_address_add, "address add ADDRESS..."},
     {"address remove", cmd_address_remove, "address remove ADDRESS..."},
     {"address list", cmd_address_list, "address list DOMAIN [--page-size N]   (follows all pages)"},
@@ -527,10 +635,18 @@ const Command kCommands[] = {
     {"callout show", cmd_callout_show, "callout show ADDRESS   (the cached probe result: result, age, expiry, source)"},
     {"callout forget", cmd_callout_forget, "callout forget ADDRESS...   (drop cached results: the next check probes)"},
     {"callout flush", cmd_callout_flush, "callout flush DOMAIN   (drop every cached result and the catch-all status)"},
+    {"hash", cmd_hash,
+     "hash ADDRESS... [--key-file FILE]   (the keyed hash the edge logs with --log-recipients hash;\n"
+     "           key: --key-file, env DOORMAN_LOG_RECIPIENTS_KEY_FILE or DOORMAN_LOG_RECIPIENTS_KEY)"},
     {"apply", cmd_apply,
      "apply -f domains.yaml [--dry-run] [--allow-empty]   (make the directory match the file;\n"
      "           a file without domains deletes them all and is refused without --allow-empty)"},
 };
+
+bool parse_output(const std::string& v) {
+  if (v != "text" && v != "json") throw UsageError{"--output must be text or json"};
+  return v == "json";
+}
 
 void usage(std::ostream& out) {
   out << "Usage: doormanctl [--server HOST:PORT] [--timeout-seconds N] [--token-file FILE] [--tls-* FILE] COMMAND ...\n"
@@ -544,7 +660,10 @@ void usage(std::ostream& out) {
          "  --tls-cert-file FILE   client certificate, for a directory that requires mTLS (DOORMAN_TLS_CERT_FILE)\n"
          "  --tls-key-file FILE    its private key (env DOORMAN_TLS_KEY_FILE)\n"
          "  --tls-server-name NAME name the directory's certificate must carry, when --server is an IP address\n"
-         "                         or another name (env DOORMAN_TLS_SERVER_NAME)\n\n"
+         "                         or another name (env DOORMAN_TLS_SERVER_NAME)\n"
+         "  --output text|json     how read commands print (default text; also accepted after the command):\n"
+         "                         json is one JSON document with the admin API's field names (the web\n"
+         "                         console's JSON API has the same), for scripts and GitOps tools\n\n"
          "Commands:\n";
   for (const auto& c : kCommands) out << "  " << c.usage << "\n";
   out << "\nExit codes: 0 ok, 1 operation failed, 2 usage error.\n";
@@ -577,6 +696,7 @@ int run(int argc, char** argv) {
     else if (a.rfind("--tls-cert-file", 0) == 0) g.tls.cert_file = value("--tls-cert-file");
     else if (a.rfind("--tls-key-file", 0) == 0) g.tls.key_file = value("--tls-key-file");
     else if (a.rfind("--tls-server-name", 0) == 0) g.tls.server_name = value("--tls-server-name");
+    else if (a.rfind("--output", 0) == 0) g.json = parse_output(value("--output"));
     else if (a.rfind("--timeout-seconds", 0) == 0) {
       g.timeout_seconds = std::atoi(value("--timeout-seconds").c_str());
       if (g.timeout_seconds <= 0) throw UsageError{"--timeout-seconds must be positive"};
@@ -600,6 +720,10 @@ int run(int argc, char** argv) {
   }
   if (!found) throw UsageError{"unknown command '" + args[i] + (i + 1 < args.size() ? " " + args[i + 1] : "") + "'"};
   Args parsed = parse_args(args, i + consumed);
+  if (parsed.has("output")) {  // also accepted after the command, where scripts tend to put it
+    g.json = parse_output(parsed.get("output"));
+    parsed.flags.erase("output");
+  }
   if (parsed.has("help") || parsed.has("h")) {
     std::cout << "Usage: doormanctl " << found->usage << "\n";
     return kOk;

@@ -16,6 +16,10 @@ int64_t now_ms() {
 }
 
 bool is_unknown(const v1::Verdict& v) {
+  // Shadow mode (checks/shadow.cc): the refusal enforcement would have sent
+  // counts as in enforce mode.
+  if (v.has_would_reject())
+    return v.would_reject().code() == 550 && v.would_reject().enhanced_code() == "5.1.1";
   return v.decision() == v1::DECISION_REJECT && v.code() == 550 && v.enhanced_code() == "5.1.1" &&
          (v.source() == v1::SOURCE_LIST || v.source() == v1::SOURCE_CACHE || v.source() == v1::SOURCE_PROBE);
 }
@@ -28,6 +32,7 @@ v1::Verdict defer_verdict(const std::string& rcpt) {
   v.set_text("<" + rcpt + ">: Too many unknown recipients, try again later");
   v.set_reason("harvest: client past the defer threshold");
   v.set_source(v1::SOURCE_LIMIT);
+  v.set_reason_code(v1::REASON_HARVEST_BLOCK);
   return v;
 }
 

@@ -154,7 +154,9 @@ class Harvest : public std::enable_shared_from_this<Harvest> {
   std::list<std::string> lru_;  // most recent first
 };
 
-// DECISION_REJECT 550 5.1.1 from the list, the cache or a probe.
+// DECISION_REJECT 550 5.1.1 from the list, the cache or a probe, or the
+// ACCEPT of a shadow-mode domain that would have been one (WouldReject
+// 550 5.1.1): shadow mode counts as enforce mode does.
 bool is_unknown(const doorman::v1::Verdict& v);
 // 450 4.7.1 "<rcpt>: Too many unknown recipients, try again later".
 doorman::v1::Verdict defer_verdict(const std::string& rcpt);

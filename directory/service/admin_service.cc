@@ -71,7 +71,8 @@ Status validate_domain(v1::Domain* d, bool create) {
   if (d->has_callout_sender() && !d->callout_sender().empty() && !smtp::parse_mailbox(d->callout_sender()).ok())
     return invalid("callout_sender must be an address local@domain, or empty for <>");
   d->clear_catch_all();
-  d->clear_rejecting_unknown();
+  d->clear_shadow();  // output only
+  d->clear_rejecting_unknown();  // output only
   if (d->has_subaddress_separator()) {
     const std::string& s = d->subaddress_separator();
     if (s.size() > 1 || s == "@" || s == "\"" || s == "\\" || (s.size() == 1 && (s[0] <= ' ' || s[0] > '~')))
@@ -246,10 +247,14 @@ grpc::ServerUnaryReactor* AdminService::CreateDomain(Ctx* ctx, const v1::CreateD
     if (!d.has_callout_sender()) d.set_callout_sender("");
     if (!d.has_callout_fallback()) d.set_callout_fallback(false);
     if (!d.has_allow_routing_local_parts()) d.set_allow_routing_local_parts(false);
+    if (!d.has_enforce()) d.set_enforce(true);
     s = store::create_domain(conn, d, !req->hold_marker());
     if (!s.ok()) return s;
-    log::info("domain_created").kv("domain", d.name()).kv("mode", store::mode_name(d.mode()));
+    log::info("domain_created").kv("domain", d.name()).kv("mode", store::mode_name(d.mode()))
+        .kv("enforce", d.enforce());
     *resp = d;
+    // Shadow mode: the response shows when its count began.
+    if (!d.enforce() && !store::get_domain(conn, d.name(), resp).ok()) *resp = d;
     return Status::Ok();
   });
 }
@@ -261,7 +266,9 @@ grpc::ServerUnaryReactor* AdminService::UpdateDomain(Ctx* ctx, const v1::UpdateD
     Status s = validate_domain(&d, false);
     if (!s.ok()) return s;
     s = store::update_domain(conn, d, resp, !req->hold_marker());
-    if (s.ok()) log::info("domain_updated").kv("domain", d.name()).kv("mode", store::mode_name(resp->mode()));
+    if (s.ok())
+      log::info("domain_updated").kv("domain", d.name()).kv("mode", store::mode_name(resp->mode()))
+          .kv("enforce", store::enforcing(*resp));
     return s;
   });
 }

@@ -1,6 +1,7 @@
 #include "directory/service/recipient_service.h"
 
 #include <algorithm>
+#include <map>
 #include <mutex>
 #include <set>
 
@@ -82,21 +83,29 @@ v1::Verdict callout_verdict(const checks::Facts& f, const callout::Outcome& o) {
   const std::string who = checks::bracketed(f);
   switch (o.result) {
     case Result::kValid:
-      return checks::make_accept(f, "callout: valid (" + o.detail + ")", v1::SOURCE_PROBE);
+      return checks::make_accept(f, "callout: valid (" + o.detail + ")", v1::SOURCE_PROBE, v1::REASON_CALLOUT_VALID);
     case Result::kUnknown:
-      return checks::make_verdict(v1::DECISION_REJECT, 550, "5.1.1", who + ": Recipient address rejected: User unknown",
-                                  "callout: unknown (" + o.detail + ")", v1::SOURCE_PROBE);
+      // Shadow mode lets it through (checks/shadow.cc), as it does a cached
+      // unknown.
+      return checks::apply_shadow(
+          f,
+          checks::make_verdict(v1::DECISION_REJECT, 550, "5.1.1", who + ": Recipient address rejected: User unknown",
+                               "callout: unknown (" + o.detail + ")", v1::SOURCE_PROBE, v1::REASON_CALLOUT_UNKNOWN),
+          nullptr);
     case Result::kCatchAll:
       if (f.config && f.config->catch_all_policy() == v1::CATCH_ALL_POLICY_DEFER) {
         auto v = checks::temporary_failure(f, "callout: catch-all back-end, policy defer");
         v.set_source(v1::SOURCE_POLICY);
+        v.set_reason_code(v1::REASON_CATCH_ALL);
         return v;
       }
-      return checks::make_accept(f, "callout: catch-all back-end, policy accept", v1::SOURCE_POLICY);
+      return checks::make_accept(f, "callout: catch-all back-end, policy accept", v1::SOURCE_POLICY,
+                                 v1::REASON_CATCH_ALL);
     case Result::kBackendTempFail:
       return checks::make_verdict(v1::DECISION_DEFER, 450, "4.1.1",
                                   who + ": Recipient address rejected: unverified address, try again later",
-                                  "callout: back-end deferred (" + o.detail + ")", v1::SOURCE_PROBE);
+                                  "callout: back-end deferred (" + o.detail + ")", v1::SOURCE_PROBE,
+                                  v1::REASON_CALLOUT_TEMPFAIL);
     case Result::kError: {
       auto v = checks::temporary_failure(f, "callout: " + o.detail);
       return v;
@@ -105,7 +114,7 @@ v1::Verdict callout_verdict(const checks::Facts& f, const callout::Outcome& o) {
       break;
   }
   return checks::make_verdict(v1::DECISION_DEFER, 450, "4.1.1", who + ": Recipient address verification in progress",
-                              "callout: " + o.detail, v1::SOURCE_PROBE);
+                              "callout: " + o.detail, v1::SOURCE_PROBE, v1::REASON_CALLOUT_PENDING);
 }
 
 namespace {
@@ -171,10 +180,18 @@ grpc::ServerUnaryReactor* RecipientService::CheckRecipients(grpc::CallbackServer
       m.harvest_actions(HarvestAction::kDefer).inc(o.deferred);
       harvest->record(*pool, ip, hs, o.unknown, now_ms);
     }
-    int accepted = 0, rejected = 0, deferred = 0;
+    int accepted = 0, rejected = 0, deferred = 0, would_reject = 0;
+    // Shadow mode: would-be refusals per domain, for the domain's count.
+    std::map<std::string, uint64_t> shadowed;
     for (size_t i = 0; i < verdicts.size(); ++i) {
       auto& v = verdicts[i];
-      m.recipients(metric_decision(v.decision()), metric_source(v.source())).inc();
+      if (v.has_would_reject()) {
+        m.recipients(Decision::kWouldReject, metric_source(v.source())).inc();
+        ++would_reject;
+        ++shadowed[v.domain()];
+      } else {
+        m.recipients(metric_decision(v.decision()), metric_source(v.source())).inc();
+      }
       if (v.decision() == v1::DECISION_ACCEPT) ++accepted;
       else if (v.decision() == v1::DECISION_REJECT) ++rejected;
       else ++deferred;
@@ -184,7 +201,17 @@ grpc::ServerUnaryReactor* RecipientService::CheckRecipients(grpc::CallbackServer
       *resp->add_verdicts() = std::move(v);  // the last use of `verdicts`
     }
     log::info("check").kv("session", req->session().session_id()).kv("recipients", verdicts.size())
-        .kv("accepted", accepted).kv("rejected", rejected).kv("deferred", deferred);
+        .kv("accepted", accepted).kv("rejected", rejected).kv("deferred", deferred).kv("would_reject", would_reject);
+    // One pipelined job for the call, after the reply (as the harvest
+    // count); an expired caller saw nothing, so nothing is counted.
+    if (!shadowed.empty() && !expired()) {
+      const bool queued = pool->submit([shadowed = std::move(shadowed)](store::RedisConn& conn) {
+        Status s = store::count_would_reject(conn, shadowed);
+        if (!s.ok()) log::warn("shadow_count_failed").kv("error", s.message);
+      });
+      // The count is a report, not a verdict: a busy pool loses it, visibly.
+      if (!queued) log::warn("shadow_count_failed").kv("error", "directory busy").kv("would_reject", would_reject);
+    }
     m.check_requests(result).inc();
     m.check_duration().observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
     reactor->Finish(grpc::Status::OK);

@@ -22,6 +22,13 @@
 // it starts no probe and writes no harvest count (counted in
 // doorman_directory_expired_jobs_total{kind="check"}).
 //
+// Shadow mode (checks/shadow.cc, issue #14): a domain with enforce false
+// answers would-be refusals of unknown recipients with an ACCEPT carrying
+// WouldReject; they count as unknown for the harvest defence, as
+// decision="would_reject" in the recipients metric, and in the domain's
+// shadow count (store::count_would_reject: one pipelined job after the
+// reply, like the harvest write; an expired caller counts nothing).
+//
 // Harvest defence (harvest/harvest.h): with a client IP in the session, its
 // unknown-recipient count is read in the same lookup round trip. A deferred
 // IP gets 450 4.7.1 for every recipient, with no probe; past the tarpit

@@ -30,6 +30,15 @@
 //        callout_fallback      "0" | "1" (list mode: callout for unlisted)
 //        allow_routing_local_parts "0" | "1" (absent = "0": local parts with
 //                              '%', '!' or a quoted '@' are refused)
+//        enforce               "0" | "1" (absent = "1"; "0" = shadow mode,
+//                              issue #14: checks/shadow.cc)
+//   doorman:v1:shadow:{name}         HASH  the shadow-mode count of a domain
+//        with enforce "0": since_ms (unix ms when shadow mode was switched
+//        on) and would_reject (recipients enforcement would have refused
+//        since then, HINCRBY after each call). Written anew when shadow mode
+//        is switched on, deleted when it is switched off or the domain is
+//        deleted; a separate key, so a late HINCRBY can never bring a
+//        deleted domain's hash back.
 //
 // Callout cache (directory/callout/, shared by every replica):
 //   doorman:v1:callout:{name}:{local} STRING  one probe result of the
@@ -81,6 +90,10 @@ inline constexpr std::string_view kFieldCalloutSender = "callout_sender";
 inline constexpr std::string_view kFieldCatchAllPolicy = "catch_all_policy";
 inline constexpr std::string_view kFieldCalloutFallback = "callout_fallback";
 inline constexpr std::string_view kFieldAllowRouting = "allow_routing_local_parts";
+inline constexpr std::string_view kFieldEnforce = "enforce";
+// Hash field names of shadow:{name}.
+inline constexpr std::string_view kFieldShadowSince = "since_ms";
+inline constexpr std::string_view kFieldShadowWouldReject = "would_reject";
 
 inline std::string configured() { return std::string(kPrefix) + "configured"; }
 inline std::string domains() { return std::string(kPrefix) + "domains"; }
@@ -88,6 +101,7 @@ inline std::string domain(std::string_view name) { return std::string(kPrefix) +
 inline std::string addresses(std::string_view name) {
   return std::string(kPrefix) + "addresses:" + std::string(name);
 }
+inline std::string shadow(std::string_view name) { return std::string(kPrefix) + "shadow:" + std::string(name); }
 inline std::string tmp_replace(std::string_view name, std::string_view nonce) {
   return std::string(kPrefix) + "tmp:replace:" + std::string(name) + ":" + std::string(nonce);
 }

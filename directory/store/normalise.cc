@@ -16,6 +16,8 @@ std::string normalise_local(std::string_view local, bool case_sensitive, std::st
   return case_sensitive ? std::string(local) : smtp::ascii_lower(local);
 }
 
+bool enforcing(const doorman::v1::Domain& domain) { return !domain.has_enforce() || domain.enforce(); }
+
 std::string separator_of(const doorman::v1::Domain& domain) {
   return domain.has_subaddress_separator() ? domain.subaddress_separator() : std::string(kDefaultSeparator);
 }

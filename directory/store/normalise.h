@@ -32,6 +32,10 @@ std::string normalise_local(std::string_view local, const doorman::v1::Domain& d
 // The separator a domain uses: its own, or the default when unset.
 std::string separator_of(const doorman::v1::Domain& domain);
 
+// Whether a domain enforces its verdicts: `enforce` true or absent (the
+// default). False is shadow mode (issue #14, checks/shadow.cc).
+bool enforcing(const doorman::v1::Domain& domain);
+
 // Every form a local part may take before the domain's options are known:
 // both case modes, with and without cutting at the default separator (at
 // most 4, duplicates removed). A domain with another separator needs one

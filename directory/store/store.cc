@@ -1,6 +1,7 @@
 #include "directory/store/store.h"
 
 #include <algorithm>
+#include <cstdlib>
 
 #include "directory/store/keys.h"
 #include "directory/store/normalise.h"
@@ -38,7 +39,30 @@ Command hset_domain(const Domain& d) {
   c.push_back(d.callout_fallback() ? "1" : "0");
   c.push_back(std::string(keys::kFieldAllowRouting));
   c.push_back(d.allow_routing_local_parts() ? "1" : "0");
+  c.push_back(std::string(keys::kFieldEnforce));
+  c.push_back(enforcing(d) ? "1" : "0");
   return c;
+}
+
+// The shadow count starts over now: DEL, then HSET since_ms and 0.
+std::vector<Command> reset_shadow(const std::string& name, int64_t now_ms) {
+  return {{"DEL", keys::shadow(name)},
+          {"HSET", keys::shadow(name), std::string(keys::kFieldShadowSince), std::to_string(now_ms),
+           std::string(keys::kFieldShadowWouldReject), "0"}};
+}
+
+// Fills domain->shadow from an HGETALL of keys::shadow, while enforce is off.
+void fill_shadow(const Reply& r, Domain* d) {
+  if (enforcing(*d)) return;
+  auto* st = d->mutable_shadow();
+  if (r.type != Reply::Type::kArray) return;
+  for (size_t i = 0; i + 1 < r.elements.size(); i += 2) {
+    const std::string& f = r.elements[i].str;
+    const std::string& v = r.elements[i + 1].str;
+    char* end = nullptr;
+    if (f == keys::kFieldShadowSince) st->set_since_unix_ms(std::strtoll(v.c_str(), &end, 10));
+    else if (f == keys::kFieldShadowWouldReject) st->set_would_reject(std::strtoull(v.c_str(), &end, 10));
+  }
 }
 
 // SET of the marker, for the admin writes that configure the store.
@@ -54,6 +78,7 @@ bool parse_domain_hash(const std::string& name, const Reply& r, Domain* out) {
   out->set_catch_all_policy(doorman::v1::CATCH_ALL_POLICY_ACCEPT);
   out->set_callout_fallback(false);
   out->set_allow_routing_local_parts(false);
+  out->set_enforce(true);
   for (size_t i = 0; i + 1 < r.elements.size(); i += 2) {
     const std::string& f = r.elements[i].str;
     const std::string& v = r.elements[i + 1].str;
@@ -81,6 +106,8 @@ bool parse_domain_hash(const std::string& name, const Reply& r, Domain* out) {
       out->set_callout_fallback(v == "1");
     } else if (f == keys::kFieldAllowRouting) {
       out->set_allow_routing_local_parts(v == "1");
+    } else if (f == keys::kFieldEnforce) {
+      out->set_enforce(v != "0");
     }
   }
   return true;
@@ -200,13 +227,15 @@ Status get_domain(RedisConn& conn, const std::string& name, Domain* out) {
   std::vector<Reply> r;
   Status s = conn.pipeline({{"HGETALL", keys::domain(name)},
                             {"SCARD", keys::addresses(name)},
-                            {"GET", keys::callout_domain(name)}},
+                            {"GET", keys::callout_domain(name)},
+                            {"HGETALL", keys::shadow(name)}},
                            &r);
   if (!s.ok()) return s;
   if (r[0].is_error()) return redis_error(r[0], "HGETALL");
   if (!parse_domain_hash(name, r[0], out)) return Status::Error(Code::kNotFound, "domain " + name + " not found");
   out->set_address_count(static_cast<uint64_t>(std::max<int64_t>(0, r[1].integer)));
   fill_catch_all(r[2], out);
+  fill_shadow(r[3], out);
   return Status::Ok();
 }
 
@@ -218,6 +247,11 @@ Status create_domain(RedisConn& conn, const Domain& domain, bool mark) {
   if (added.integer == 0) return Status::Error(Code::kAlreadyExists, "domain " + domain.name() + " already exists");
   std::vector<Reply> r;
   std::vector<Command> cmds = {{"DEL", keys::domain(domain.name())}, hset_domain(domain)};
+  if (enforcing(domain)) {
+    cmds.push_back({"DEL", keys::shadow(domain.name())});
+  } else {
+    for (auto& c : reset_shadow(domain.name(), unix_ms_now())) cmds.push_back(std::move(c));
+  }
   if (mark) cmds.push_back(set_marker());
   s = conn.pipeline(cmds, &r);
   if (!s.ok()) return s;
@@ -239,8 +273,20 @@ Status update_domain(RedisConn& conn, const Domain& patch, Domain* out, bool mar
     current.set_catch_all_policy(patch.catch_all_policy());
   if (patch.has_callout_fallback()) current.set_callout_fallback(patch.callout_fallback());
   if (patch.has_allow_routing_local_parts()) current.set_allow_routing_local_parts(patch.allow_routing_local_parts());
+  const bool was_enforcing = enforcing(current);
+  if (patch.has_enforce()) current.set_enforce(patch.enforce());
   std::vector<Reply> r;
   std::vector<Command> cmds = {{"DEL", keys::domain(current.name())}, hset_domain(current)};
+  if (was_enforcing && !enforcing(current)) {
+    // Shadow mode switched on: its count starts now.
+    const int64_t now = unix_ms_now();
+    for (auto& c : reset_shadow(current.name(), now)) cmds.push_back(std::move(c));
+    current.mutable_shadow()->set_since_unix_ms(now);
+    current.mutable_shadow()->set_would_reject(0);
+  } else if (!was_enforcing && enforcing(current)) {
+    cmds.push_back({"DEL", keys::shadow(current.name())});
+    current.clear_shadow();
+  }
   if (mark) cmds.push_back(set_marker());
   s = conn.pipeline(cmds, &r);
   if (!s.ok()) return s;
@@ -296,7 +342,8 @@ Status delete_domain(RedisConn& conn, const std::string& name, uint64_t* removed
   Status s = conn.pipeline({{"MULTI"},
                             {"SREM", keys::domains(), name},
                             {"SCARD", keys::addresses(name)},
-                            {"DEL", keys::domain(name), keys::addresses(name), keys::callout_domain(name)},
+                            {"DEL", keys::domain(name), keys::addresses(name), keys::callout_domain(name),
+                             keys::shadow(name)},
                             {"EXEC"}},
                            &r);
   if (!s.ok()) return s;
@@ -322,17 +369,32 @@ Status list_domains(RedisConn& conn, std::vector<Domain>* out) {
     cmds.push_back({"HGETALL", keys::domain(n)});
     cmds.push_back({"SCARD", keys::addresses(n)});
     cmds.push_back({"GET", keys::callout_domain(n)});
+    cmds.push_back({"HGETALL", keys::shadow(n)});
   }
   std::vector<Reply> r;
   s = conn.pipeline(cmds, &r);
   if (!s.ok()) return s;
   for (size_t i = 0; i < names.size(); ++i) {
     Domain d;
-    if (!parse_domain_hash(names[i], r[3 * i], &d)) continue;  // half-created; skip
-    d.set_address_count(static_cast<uint64_t>(std::max<int64_t>(0, r[3 * i + 1].integer)));
-    fill_catch_all(r[3 * i + 2], &d);
+    if (!parse_domain_hash(names[i], r[4 * i], &d)) continue;  // half-created; skip
+    d.set_address_count(static_cast<uint64_t>(std::max<int64_t>(0, r[4 * i + 1].integer)));
+    fill_catch_all(r[4 * i + 2], &d);
+    fill_shadow(r[4 * i + 3], &d);
     out->push_back(std::move(d));
   }
+  return Status::Ok();
+}
+
+Status count_would_reject(RedisConn& conn, const std::map<std::string, uint64_t>& per_domain) {
+  if (per_domain.empty()) return Status::Ok();
+  std::vector<Command> cmds;
+  for (const auto& [domain, n] : per_domain)
+    cmds.push_back({"HINCRBY", keys::shadow(domain), std::string(keys::kFieldShadowWouldReject), std::to_string(n)});
+  std::vector<Reply> r;
+  Status s = conn.pipeline(cmds, &r);
+  if (!s.ok()) return s;
+  for (const auto& x : r)
+    if (x.is_error()) return redis_error(x, "HINCRBY");
   return Status::Ok();
 }
 

@@ -98,6 +98,14 @@ Status create_domain(RedisConn& conn, const doorman::v1::Domain& domain, bool ma
 Status update_domain(RedisConn& conn, const doorman::v1::Domain& patch, doorman::v1::Domain* out, bool mark = true);
 Status delete_domain(RedisConn& conn, const std::string& name, uint64_t* addresses_removed);
 Status list_domains(RedisConn& conn, std::vector<doorman::v1::Domain>* out);
+// Shadow mode (keys.h shadow): create and update start the count over
+// (since = now, 0) when they switch enforce off, and drop it when they
+// switch it on; get and list fill Domain.shadow while enforce is off.
+
+// Adds each domain's would-be refusals of one call to its shadow count, in
+// one round trip (HINCRBY each). A domain switched back to enforce in the
+// meantime may get a stray count, which the next switch to shadow resets.
+Status count_would_reject(RedisConn& conn, const std::map<std::string, uint64_t>& per_domain);
 
 // Domain configs looked up during a batch or a stream, so an import fetches
 // each domain once.

@@ -152,6 +152,8 @@ void Connection::read_proxy_header() {
 void Connection::perform(Actions a) {
   if (a.transaction_started) tx_started_ = std::chrono::steady_clock::now();
   if (a.transaction) log_transaction(*a.transaction);
+  for (const RcptDecision& d : a.decisions)
+    server_.config().decision_log.write(d, DecisionContext{id_, client_ip_});
   if (closed_) return;
   for (const RelayOp& op : a.relay) {
     if (auto* m = edge_metrics(); m && (op.kind == RelayOp::Kind::kChunk || op.kind == RelayOp::Kind::kEnd))

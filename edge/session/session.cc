@@ -90,6 +90,27 @@ void Session::observe_relay(RelayOutcome outcome) {
   if (config_.observer) config_.observer->relay(outcome);
 }
 
+RcptDecision Session::decision(RcptDecision d, RcptVerdict verdict, const Reply& reply, RcptReason reason,
+                               RcptSource source) const {
+  d.sender = mail_from_.value_or("");
+  d.verdict = verdict;
+  d.reply = reply;
+  d.reason = reason;
+  d.source = source;
+  return d;
+}
+
+void Session::decide(RcptDecision d, RcptVerdict verdict, const Reply& reply, RcptReason reason, RcptSource source) {
+  decisions_.push_back(decision(std::move(d), verdict, reply, reason, source));
+}
+
+void Session::decide(const std::string& mailbox, RcptVerdict verdict, const Reply& reply, RcptReason reason,
+                     RcptSource source) {
+  RcptDecision d;
+  d.mailbox = mailbox;
+  decide(std::move(d), verdict, reply, reason, source);
+}
+
 Actions Session::start() {
   Actions a;
   reply_raw("220 " + config_.hostname + " ESMTP Doorman\r\n");
@@ -196,6 +217,10 @@ void Session::finish(Actions& a) {
   if (tx_started_) {
     a.transaction_started = true;
     tx_started_ = false;
+  }
+  if (!decisions_.empty()) {
+    for (auto& d : decisions_) a.decisions.push_back(std::move(d));
+    decisions_.clear();
   }
   if (errors_ > config_.soft_error_limit && !a.output.empty()) a.delay = config_.error_delay;
   if (!a.output.empty() && verdict_delay_ > a.delay) a.delay = verdict_delay_;
@@ -311,7 +336,11 @@ void Session::process(Actions& a) {
     // The session is closing (hard error limit) before the group was asked
     // about: its replies must not wait for a check that never starts, and
     // must not depend on verdicts.
-    for (size_t slot : group_slots_) set_slot(slot, kTooManyErrorsRcpt);
+    for (size_t i = 0; i < group_slots_.size(); ++i) {
+      set_slot(group_slots_[i], kTooManyErrorsRcpt);
+      decide(group_[i].mailbox, RcptVerdict::kDeferred, kTooManyErrorsRcpt, RcptReason::kTooManyErrors,
+             RcptSource::kPolicy);
+    }
     group_.clear();
     group_slots_.clear();
   }
@@ -534,7 +563,9 @@ void Session::cmd_rcpt(std::string_view arg) {
     mailbox = p.path.mailbox.str();
   }
   if (rcpt_accepted_ + group_.size() >= config_.max_recipients) {
-    reply(Reply{452, "4.5.3", "Error: too many recipients"});
+    const Reply too_many{452, "4.5.3", "Error: too many recipients"};
+    reply(too_many);
+    decide(mailbox, RcptVerdict::kDeferred, too_many, RcptReason::kTooManyRecipients, RcptSource::kPolicy);
     return;
   }
   group_slots_.push_back(slots_sent_ + slots_.size());
@@ -633,32 +664,49 @@ Actions Session::on_verdicts(std::vector<Verdict> verdicts) {
     if (v.delay > verdict_delay_) verdict_delay_ = std::min(v.delay, std::chrono::milliseconds(30000));
     size_t slot = group_slots_[i];
     if (!consistent(v)) {
-      set_slot(slot, lookup_failure(mailbox));
+      const Reply r = lookup_failure(mailbox);
+      set_slot(slot, r);
       ++stats_.rcpt_deferred;
       observe_recipient(RcptVerdict::kDeferred, RcptSource::kError);
+      decide(mailbox, RcptVerdict::kDeferred, r, RcptReason::kLookupError, RcptSource::kError);
       continue;
     }
+    // The directory's part of the decision log line.
+    RcptDecision base;
+    base.mailbox = mailbox;
+    base.would_reject = v.would_reject;
+    base.would_code = v.would_code;
+    base.cache_age = v.cache_age;
+    base.source_name = v.source_name;
     switch (v.decision) {
       case Verdict::Decision::kAccept:
         if (v.route.empty()) {
-          set_slot(slot, Reply{451, "4.4.1", "<" + mailbox + ">: Temporary failure, try again later"});
+          const Reply r{451, "4.4.1", "<" + mailbox + ">: Temporary failure, try again later"};
+          set_slot(slot, r);
           ++stats_.rcpt_deferred;
           observe_recipient(RcptVerdict::kDeferred, RcptSource::kError);
+          decide(std::move(base), RcptVerdict::kDeferred, r, RcptReason::kLookupError, RcptSource::kError);
         } else if (rcpt_accepted_ > 0 && !relay_open_) {
           // The back-end transaction holding this transaction's accepted
           // recipients was lost: opening a new one would drop them silently.
-          set_slot(slot, Reply{451, "4.4.2", "<" + mailbox + ">: Temporary failure, try again later"});
+          const Reply r{451, "4.4.2", "<" + mailbox + ">: Temporary failure, try again later"};
+          set_slot(slot, r);
           ++stats_.rcpt_deferred;
           observe_recipient(RcptVerdict::kDeferred, RcptSource::kError);
+          decide(std::move(base), RcptVerdict::kDeferred, r, RcptReason::kBackendLost, RcptSource::kError);
         } else if (!route_.empty() && v.route != route_) {
           // One back-end per transaction: the client sends it again later.
-          set_slot(slot, Reply{452, "4.5.3", "<" + mailbox + ">: Try this recipient in a new transaction"});
+          const Reply r{452, "4.5.3", "<" + mailbox + ">: Try this recipient in a new transaction"};
+          set_slot(slot, r);
           ++stats_.rcpt_deferred;
           observe_recipient(RcptVerdict::kDeferred, RcptSource::kPolicy);
+          decide(std::move(base), RcptVerdict::kDeferred, r, RcptReason::kOtherRoute, RcptSource::kPolicy);
         } else {
           route_ = v.route;
           op.rcpts.push_back(mailbox);
-          relay_group_.push_back(RelayRcpt{slot, mailbox, v.source});
+          base.reason = v.why;
+          base.source = v.source;
+          relay_group_.push_back(RelayRcpt{slot, mailbox, v.source, std::move(base)});
         }
         break;
       case Verdict::Decision::kReject:
@@ -670,15 +718,20 @@ Actions Session::on_verdicts(std::vector<Verdict> verdicts) {
         // the back-end has answered for that one, so where the limit falls
         // never depends on a later recipient's verdict.
         if (relay_group_.empty()) {
+          decide(std::move(base), RcptVerdict::kRejected, v.reply, v.why, v.source);
           if (count_error()) limit_slot = slot;
         } else {
           uncounted_errors_.push_back(slot);
+          // Logged when counted: past the limit it gets no reply at all.
+          uncounted_decisions_.push_back(
+              decision(std::move(base), RcptVerdict::kRejected, v.reply, v.why, v.source));
         }
         break;
       case Verdict::Decision::kDefer:
         set_slot(slot, v.reply);
         ++stats_.rcpt_deferred;
         observe_recipient(RcptVerdict::kDeferred, v.source);
+        decide(std::move(base), RcptVerdict::kDeferred, v.reply, v.why, v.source);
         break;
     }
   }
@@ -687,6 +740,9 @@ Actions Session::on_verdicts(std::vector<Verdict> verdicts) {
   if (limit_slot) {
     // Accepted recipients before the limit never reach the back-end; every
     // command after it goes unanswered (as Postfix at its hard limit).
+    for (RelayRcpt& rr : relay_group_)
+      decide(std::move(rr.decision), RcptVerdict::kDeferred, kTooManyErrorsRcpt, RcptReason::kTooManyErrors,
+             RcptSource::kPolicy);
     relay_group_.clear();
     drop_slots_after(*limit_slot);
     for (Slot& s : slots_) {
@@ -718,9 +774,11 @@ Actions Session::on_check_failed() {
   Actions a;
   pending_ = Pending::kNone;
   for (size_t i = 0; i < group_.size(); ++i) {
-    set_slot(group_slots_[i], lookup_failure(group_[i].mailbox));
+    const Reply r = lookup_failure(group_[i].mailbox);
+    set_slot(group_slots_[i], r);
     ++stats_.rcpt_deferred;
     observe_recipient(RcptVerdict::kDeferred, RcptSource::kError);
+    decide(group_[i].mailbox, RcptVerdict::kDeferred, r, RcptReason::kLookupError, RcptSource::kError);
   }
   group_.clear();
   group_slots_.clear();
@@ -743,19 +801,24 @@ Actions Session::on_relay(RelayResult r) {
       size_t next_uncounted = 0;
       auto count_errors_before = [&](size_t slot) {
         while (!limit_slot && next_uncounted < uncounted_errors_.size() && uncounted_errors_[next_uncounted] < slot) {
+          decisions_.push_back(std::move(uncounted_decisions_[next_uncounted]));
           if (count_error()) limit_slot = uncounted_errors_[next_uncounted];
           ++next_uncounted;
         }
       };
       for (size_t i = 0; i < relay_group_.size() && !limit_slot; ++i) {
-        const RelayRcpt& rr = relay_group_[i];
+        RelayRcpt& rr = relay_group_[i];
         count_errors_before(rr.slot);
         if (limit_slot) break;
         Reply rep;
+        // Why, for the decision log, when the back-end's answer is not 250.
+        RcptReason why = RcptReason::kBackendLost;
         if (r.status == RelayResult::Status::kUnreachable) {
           rep = Reply{451, "4.4.1", "<" + rr.mailbox + ">: Temporary failure, try again later"};
+          why = RcptReason::kBackendUnreachable;
         } else if (r.status == RelayResult::Status::kBusy) {
           rep = Reply{451, "4.4.5", "<" + rr.mailbox + ">: Too many connections to the mail server, try again later"};
+          why = RcptReason::kBackendBusy;
         } else if (!ok || i >= r.replies.size()) {
           rep = Reply{451, "4.4.2", "<" + rr.mailbox + ">: Temporary failure, try again later"};
         } else if (r.replies[i].code >= 200 && r.replies[i].code < 300 && !r.mail_refused) {
@@ -763,26 +826,34 @@ Actions Session::on_relay(RelayResult r) {
         } else {
           rep = from_backend(r.replies[i], "<" + rr.mailbox + ">: Recipient temporarily refused, try again later",
                                "<" + rr.mailbox + ">: Recipient address rejected by the mail server");
+          why = rep.code >= 500 ? RcptReason::kBackendRefused : RcptReason::kBackendDeferred;
         }
         if (rep.code == 250) {
           ++rcpt_accepted_;
           ++stats_.rcpt_accepted;
           single_rcpt_ = rr.mailbox;
           observe_recipient(RcptVerdict::kAccepted, rr.source);
+          // A shadow-mode pass that the back-end took: "shadow".
+          const RcptReason reason = rr.decision.would_reject ? RcptReason::kShadow : rr.decision.reason;
+          decide(std::move(rr.decision), RcptVerdict::kAccepted, rep, reason, rr.source);
         } else if (rep.code >= 500) {
           ++stats_.rcpt_rejected;
           observe_recipient(RcptVerdict::kRejected, RcptSource::kBackend);
+          decide(std::move(rr.decision), RcptVerdict::kRejected, rep, why, RcptSource::kBackend);
           // The back-end's "unknown" counts like the directory's: in
           // accept-all mode it is the only harvest signal.
           if (count_error()) limit_slot = rr.slot;
         } else {
           ++stats_.rcpt_deferred;
-          observe_recipient(RcptVerdict::kDeferred, ok ? RcptSource::kBackend : RcptSource::kError);
+          const RcptSource source = ok ? RcptSource::kBackend : RcptSource::kError;
+          observe_recipient(RcptVerdict::kDeferred, source);
+          decide(std::move(rr.decision), RcptVerdict::kDeferred, rep, why, source);
         }
         set_slot(rr.slot, rep);
       }
       count_errors_before(SIZE_MAX);
       uncounted_errors_.clear();
+      uncounted_decisions_.clear();
       relay_group_.clear();
       if (rcpt_accepted_ == 0 && !relay_open_) route_.clear();
       if (limit_slot) {

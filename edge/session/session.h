@@ -19,6 +19,12 @@
 // NUL, over the size limit) aborts the back-end transaction without the
 // final dot.
 //
+// Every recipient's reply is also reported as an RcptDecision
+// (Actions::decisions, issue #14): the shell writes the decision log
+// (edge/decision_log.h). A recipient the directory accepted - a shadow-mode
+// domain's would-be refusal too - is decided, and counted as an error when
+// refused, by the back-end's answer.
+//
 // Standards: RFC 5321 (commands, replies, §4.4 Received, §4.5.1 postmaster,
 // §4.5.3 limits), RFC 2920 (PIPELINING: replies in order, a group of RCPTs
 // verified in one directory call, replies flushed when the input is drained),
@@ -96,6 +102,30 @@ struct Verdict {
   std::vector<std::string> route;
   // Harvest defence: hold this reply back this long (the directory decides).
   std::chrono::milliseconds delay{0};
+  // Issue #14, for the decision log: why; the refusal a shadow-mode domain
+  // did not send (then decision is kAccept); the callout cache's age; the
+  // named address source (LDAP sync) when the directory gives one.
+  RcptReason why = RcptReason::kUnspecified;
+  std::optional<RcptReason> would_reject;
+  int would_code = 0;
+  std::optional<std::chrono::milliseconds> cache_age;
+  std::string source_name;
+};
+
+// One recipient's decision as the client gets it (issue #14: the decision
+// log; edge/decision_log.h writes it). A recipient the directory accepted is
+// decided by the back-end's answer.
+struct RcptDecision {
+  std::string mailbox;  // canonical form, as sent to the directory
+  std::string sender;   // the transaction's reverse-path, "" for <>
+  RcptVerdict verdict = RcptVerdict::kDeferred;
+  smtp::Reply reply;    // what the client got
+  RcptReason reason = RcptReason::kUnspecified;
+  RcptSource source = RcptSource::kError;
+  std::optional<RcptReason> would_reject;  // shadow mode: the refusal enforcement would have sent
+  int would_code = 0;
+  std::optional<std::chrono::milliseconds> cache_age;
+  std::string source_name;
 };
 
 struct CheckRequest {
@@ -166,6 +196,8 @@ struct Actions {
   bool start_tls = false;  // after "220 Ready to start TLS"
   bool transaction_started = false;               // MAIL FROM was accepted
   std::optional<TransactionSummary> transaction;  // a transaction ended
+  // Recipients decided since the last Actions, in decision order.
+  std::vector<RcptDecision> decisions;
 };
 
 // Counters for the summary log line.
@@ -221,6 +253,7 @@ class Session {
     size_t slot;
     std::string mailbox;
     RcptSource source;  // the directory's source, for metrics
+    RcptDecision decision;  // the directory's part, completed by the back-end's answer
   };
 
   void process(Actions& a);
@@ -245,6 +278,12 @@ class Session {
   std::string received_header() const;
   void observe_recipient(RcptVerdict verdict, RcptSource source);
   void observe_relay(RelayOutcome outcome);
+  // Logs (through Actions::decisions) what the client gets for a recipient.
+  RcptDecision decision(RcptDecision d, RcptVerdict verdict, const smtp::Reply& reply, RcptReason reason,
+                        RcptSource source) const;
+  void decide(RcptDecision d, RcptVerdict verdict, const smtp::Reply& reply, RcptReason reason, RcptSource source);
+  void decide(const std::string& mailbox, RcptVerdict verdict, const smtp::Reply& reply, RcptReason reason,
+              RcptSource source);
 
   void cmd_ehlo(std::string_view arg, bool extended);
   void cmd_mail(std::string_view arg);
@@ -288,6 +327,7 @@ class Session {
   // Slots of the directory's rejections that follow a relayed recipient of
   // the same group: counted as errors when the back-end has answered.
   std::vector<size_t> uncounted_errors_;
+  std::vector<RcptDecision> uncounted_decisions_;  // their decision log lines, same order
   std::optional<smtp::DataReader> data_;
   std::string data_out_;
   bool data_aborted_ = false;
@@ -295,6 +335,7 @@ class Session {
   std::chrono::milliseconds verdict_delay_{0};  // from the last verdicts, applied once
   uint64_t tx_seq_ = 0;  // numbers the messages of this session
   SessionStats stats_;
+  std::vector<RcptDecision> decisions_;  // handed out by finish()
 };
 
 }  // namespace doorman::edge

@@ -1,33 +1,16 @@
 #include "common/log.h"
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
-#include <cstdio>
 #include <functional>
 #include <string>
+
+#include "tests/support/capture_stderr.h"
 
 namespace doorman::log {
 namespace {
 
-// Captures what the logger writes to fd 2.
-std::string capture(const std::function<void()>& f) {
-  fflush(stderr);
-  int saved = dup(2);
-  FILE* tmp = tmpfile();
-  dup2(fileno(tmp), 2);
-  f();
-  fflush(stderr);
-  dup2(saved, 2);
-  close(saved);
-  std::string out;
-  rewind(tmp);
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, tmp)) > 0) out.append(buf, n);
-  fclose(tmp);
-  return out;
-}
+std::string capture(const std::function<void()>& f) { return test::capture_stderr(f); }
 
 TEST(LogTest, KeyValueQuotesWhatNeedsIt) {
   set_format(Format::kKeyValue);

@@ -267,6 +267,52 @@ TEST_F(CalloutPostfix, RefreshAheadServesTheCacheAndAFailedRefreshKeepsIt) {
 
 // --- against scriptable fakes ------------------------------------------------
 
+// Issue #14: a shadow-mode callout domain passes the back-end's 5xx to a
+// live probe and to a cached one (with the cache's age), and still caches
+// the answer as unknown; a greylisting 4xx stays a deferral.
+TEST_F(Callout, ShadowModePassesCallout5xxAndCachesItAsUsual) {
+  test::FakeSmtpServer fake;
+  fake.set_responder([](const std::string& line) -> std::optional<test::FakeAction> {
+    if (line.rfind("RCPT TO:<grey@", 0) == 0) return test::FakeAction{"450 4.7.1 Greylisted, try later\r\n", 0ms, false};
+    if (line.rfind("RCPT TO:<", 0) != 0 || line.rfind("RCPT TO:<alice@", 0) == 0) return std::nullopt;
+    return test::FakeAction{"550 5.1.1 No such user\r\n", 0ms, false};
+  });
+  ASSERT_TRUE(fake.start());
+  start(fast());
+  create("shadow.test", {"127.0.0.1:" + std::to_string(fake.port())});
+  {
+    grpc::ClientContext ctx;
+    v1::UpdateDomainRequest req;
+    req.mutable_domain()->set_name("shadow.test");
+    req.mutable_domain()->set_enforce(false);
+    v1::Domain resp;
+    ASSERT_TRUE(admin_->UpdateDomain(&ctx, req, &resp).ok());
+  }
+  v1::Verdict v = check1("nobody@shadow.test");
+  EXPECT_EQ(v.decision(), v1::DECISION_ACCEPT) << v.reason();
+  EXPECT_EQ(v.source(), v1::SOURCE_PROBE);
+  EXPECT_EQ(v.reason_code(), v1::REASON_CALLOUT_UNKNOWN);
+  ASSERT_TRUE(v.has_would_reject());
+  EXPECT_EQ(v.would_reject().code(), 550u);
+  EXPECT_EQ(v.route().hosts(0), "127.0.0.1:" + std::to_string(fake.port()));
+  ASSERT_TRUE(wait_cached("nobody@shadow.test", 2s));
+  EXPECT_EQ(entry("nobody@shadow.test").result(), "unknown");  // the cache as in enforce mode
+  v = check1("nobody@shadow.test");
+  EXPECT_EQ(v.decision(), v1::DECISION_ACCEPT);
+  EXPECT_EQ(v.source(), v1::SOURCE_CACHE);
+  EXPECT_TRUE(v.has_would_reject());
+  EXPECT_GE(v.cache_age_ms(), 0);
+  EXPECT_EQ(rcpts_for(fake, "nobody@shadow.test"), 1u);  // answered from the cache
+  v = check1("alice@shadow.test");
+  EXPECT_EQ(v.code(), 250u);
+  EXPECT_EQ(v.reason_code(), v1::REASON_CALLOUT_VALID);
+  EXPECT_FALSE(v.has_would_reject());
+  v = check1("grey@shadow.test");
+  EXPECT_EQ(v.code(), 450u);
+  EXPECT_EQ(v.reason_code(), v1::REASON_CALLOUT_TEMPFAIL);
+  EXPECT_FALSE(v.has_would_reject());
+}
+
 TEST_F(Callout, GreylistingIsNeverCachedAsUnknown) {
   test::FakeSmtpServer fake;
   fake.set_responder([](const std::string& line) -> std::optional<test::FakeAction> {

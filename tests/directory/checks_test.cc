@@ -170,6 +170,109 @@ TEST(DirectoryChecks, RoutingLocalPartsAreRefusedInEveryMode) {
   EXPECT_EQ(evaluate(facts_for(plain)).verdict.code(), 250u);
 }
 
+// Issue #14, shadow mode: a domain with enforce false lets the unknown
+// recipients of its list and of its callout through to the back-end (an
+// ACCEPT with the domain's routes and WouldReject), and nothing else.
+TEST(DirectoryChecks, ShadowModePassesUnknownRecipientsOnly) {
+  v1::Domain list = domain("example.com", v1::DOMAIN_MODE_LIST);
+  list.set_enforce(false);
+  // Not listed: would be 550 5.1.1 (list), is an accept with the routes.
+  Case unknown{"", "bob@example.com", list, {"alice"}, false, {}, 0, "", "", {}};
+  Evaluation e = evaluate(facts_for(unknown));
+  EXPECT_EQ(e.verdict.decision(), v1::DECISION_ACCEPT);
+  EXPECT_EQ(e.verdict.code(), 250u);
+  EXPECT_EQ(e.verdict.source(), v1::SOURCE_LIST);
+  EXPECT_EQ(e.verdict.reason_code(), v1::REASON_NOT_LISTED);
+  ASSERT_TRUE(e.verdict.has_would_reject());
+  EXPECT_EQ(e.verdict.would_reject().code(), 550u);
+  EXPECT_EQ(e.verdict.would_reject().enhanced_code(), "5.1.1");
+  EXPECT_EQ(e.verdict.would_reject().reason(), v1::REASON_NOT_LISTED);
+  EXPECT_EQ(e.verdict.route().hosts_size(), 2);
+  EXPECT_EQ(e.verdict.domain(), "example.com");
+  ASSERT_FALSE(e.steps.empty());
+  EXPECT_NE(e.steps.back().find("shadow: example.com does not enforce"), std::string::npos) << e.steps.back();
+  EXPECT_NE(e.steps.back().find("550 5.1.1 when enforced"), std::string::npos) << e.steps.back();
+  // The same domain enforcing (explicitly, or by default) refuses it.
+  list.set_enforce(true);
+  Case enforced{"", "bob@example.com", list, {"alice"}, false, {}, 0, "", "", {}};
+  e = evaluate(facts_for(enforced));
+  EXPECT_EQ(e.verdict.code(), 550u);
+  EXPECT_FALSE(e.verdict.has_would_reject());
+  list.clear_enforce();
+  Case by_default{"", "bob@example.com", list, {"alice"}, false, {}, 0, "", "", {}};
+  EXPECT_EQ(evaluate(facts_for(by_default)).verdict.code(), 550u);
+  list.set_enforce(false);
+
+  // A listed recipient is a plain accept, without WouldReject.
+  Case listed{"", "alice@example.com", list, {"alice"}, false, {}, 0, "", "", {}};
+  e = evaluate(facts_for(listed));
+  EXPECT_EQ(e.verdict.code(), 250u);
+  EXPECT_EQ(e.verdict.reason_code(), v1::REASON_LISTED);
+  EXPECT_FALSE(e.verdict.has_would_reject());
+
+  // Our own trouble stays a deferral: never a blind accept.
+  Case down{"", "bob@example.com", list, {}, true, {}, 0, "", "", {}};
+  e = evaluate(facts_for(down));
+  EXPECT_EQ(e.verdict.code(), 451u);
+  EXPECT_EQ(e.verdict.reason_code(), v1::REASON_LOOKUP_ERROR);
+  EXPECT_FALSE(e.verdict.has_would_reject());
+  // The routing refusal protects against relaying: it stays.
+  Case routed{"", "victim%other.test@example.com", list, {}, false, {}, 0, "", "", {}};
+  e = evaluate(facts_for(routed));
+  EXPECT_EQ(e.verdict.code(), 550u);
+  EXPECT_EQ(e.verdict.enhanced_code(), "5.7.1");
+  EXPECT_EQ(e.verdict.reason_code(), v1::REASON_ROUTING);
+  EXPECT_FALSE(e.verdict.has_would_reject());
+
+  // Callout: a cached unknown passes, with the cache's age; a miss still
+  // defers (450 4.1.1) and asks for a probe, as in enforce mode.
+  v1::Domain callout = domain("example.com", v1::DOMAIN_MODE_CALLOUT);
+  callout.set_enforce(false);
+  Case cached{"", "carol@example.com", callout, {}, false, {}, 0, "", "", {}};
+  Facts f = facts_for(cached);
+  store::CacheEntry entry;
+  entry.result = "unknown";
+  entry.checked_ms = f.now_ms - 90000;
+  entry.backend = "10.0.0.1:25";
+  f.cached["carol"] = entry;
+  e = evaluate(f);
+  EXPECT_EQ(e.verdict.decision(), v1::DECISION_ACCEPT);
+  EXPECT_EQ(e.verdict.source(), v1::SOURCE_CACHE);
+  EXPECT_EQ(e.verdict.reason_code(), v1::REASON_CALLOUT_UNKNOWN);
+  ASSERT_TRUE(e.verdict.has_would_reject());
+  EXPECT_EQ(e.verdict.would_reject().reason(), v1::REASON_CALLOUT_UNKNOWN);
+  EXPECT_GE(e.verdict.cache_age_ms(), 90000);
+  EXPECT_TRUE(e.callout.applies);
+  EXPECT_FALSE(e.callout.probe);
+  Case miss{"", "dave@example.com", callout, {}, false, {}, 0, "", "", {}};
+  e = evaluate(facts_for(miss));
+  EXPECT_EQ(e.verdict.code(), 450u);
+  EXPECT_EQ(e.verdict.reason_code(), v1::REASON_CALLOUT_PENDING);
+  EXPECT_FALSE(e.verdict.has_would_reject());
+  EXPECT_TRUE(e.callout.probe);
+}
+
+// Issue #14: every verdict carries a typed reason for the edge's decision log.
+TEST(DirectoryChecks, VerdictsCarryATypedReason) {
+  const auto list = domain("example.com", v1::DOMAIN_MODE_LIST);
+  const auto all = domain("example.com", v1::DOMAIN_MODE_ACCEPT_ALL);
+  struct R {
+    const char* address;
+    std::optional<v1::Domain> config;
+    v1::Reason want;
+  };
+  for (const R& r : std::vector<R>{{"not an address", list, v1::REASON_SYNTAX},
+                                   {"a@other.org", std::nullopt, v1::REASON_RELAY_DENIED},
+                                   {"postmaster@example.com", list, v1::REASON_POSTMASTER},
+                                   {"anyone@example.com", all, v1::REASON_ACCEPT_ALL},
+                                   {"alice@example.com", list, v1::REASON_LISTED},
+                                   {"bob@example.com", list, v1::REASON_NOT_LISTED}}) {
+    SCOPED_TRACE(r.address);
+    Case c{"", r.address, r.config, {"alice"}, false, {}, 0, "", "", {}};
+    EXPECT_EQ(evaluate(facts_for(c)).verdict.reason_code(), r.want);
+  }
+}
+
 TEST(DirectoryChecks, StepsExplainTheDecision) {
   Case c{"", "bob@example.com", domain("example.com", v1::DOMAIN_MODE_LIST), {}, false, {}, 0, "", "", {}};
   Evaluation e = evaluate(facts_for(c));

@@ -3,9 +3,15 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
+#include <sstream>
 #include <thread>
 
+#include <google/protobuf/struct.pb.h>
+#include <google/protobuf/util/json_util.h>
+
+#include "doorman/v1/admin.pb.h"
 #include "doorman/v1/recipient.grpc.pb.h"
 #include "tests/support/http_get.h"
 #include "tests/support/process.h"
@@ -58,6 +64,65 @@ class DirectoryCtl : public ::testing::Test {
   std::string token_file_;
   int port_ = 0;
 };
+
+// Parses one line of JSON into `m`; false (with a message) if it is not
+// valid JSON of that message.
+template <typename M>
+::testing::AssertionResult parse_json(const std::string& text, M* m) {
+  auto st = google::protobuf::util::JsonStringToMessage(text, m);
+  if (!st.ok()) return ::testing::AssertionFailure() << st.ToString() << " in: " << text;
+  return ::testing::AssertionSuccess();
+}
+
+TEST_F(DirectoryCtl, EveryReadCommandPrintsJson) {
+  ASSERT_EQ(ctl({"domain", "add", "example.com", "--mode", "list", "--route", "127.0.0.1:2526"}).exit_code, 0);
+  ASSERT_EQ(ctl({"address", "add", "alice@example.com", "bob@example.com", "\"odd\\\"one\"@example.com"}).exit_code, 0);
+
+  v1::ListDomainsResponse domains;
+  RunResult r = ctl({"--output", "json", "domain", "list"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  ASSERT_TRUE(parse_json(r.out, &domains));
+  ASSERT_EQ(domains.domains_size(), 1);
+  EXPECT_EQ(domains.domains(0).name(), "example.com");
+  EXPECT_EQ(domains.domains(0).address_count(), 3u);
+  EXPECT_NE(r.out.find("\"local_part_case_sensitive\":false"), std::string::npos) << r.out;  // defaults printed
+
+  v1::Domain domain;  // after the command too, as scripts write it
+  r = ctl({"domain", "get", "example.com", "--output=json"});
+  ASSERT_TRUE(parse_json(r.out, &domain));
+  EXPECT_EQ(domain.routes(0), "127.0.0.1:2526");
+
+  v1::CountAddressesResponse count;
+  ASSERT_TRUE(parse_json(ctl({"address", "count", "example.com", "--output", "json"}).out, &count));
+  EXPECT_EQ(count.count(), 3u);
+
+  // Streamed page by page (page size 1 here), still one JSON document.
+  google::protobuf::Struct list;
+  r = ctl({"address", "list", "example.com", "--page-size", "1", "--output", "json"});
+  ASSERT_TRUE(parse_json(r.out, &list));
+  EXPECT_EQ(list.fields().at("domain").string_value(), "example.com");
+  const auto& addresses = list.fields().at("addresses").list_value();
+  ASSERT_EQ(addresses.values_size(), 3);
+  std::vector<std::string> got;
+  for (const auto& v : addresses.values()) got.push_back(v.string_value());
+  std::sort(got.begin(), got.end());
+  EXPECT_EQ(got, (std::vector<std::string>{"\"odd\\\"one\"@example.com", "alice@example.com", "bob@example.com"}));
+
+  v1::ExplainResponse explain;
+  ASSERT_TRUE(parse_json(ctl({"explain", "nobody@example.com", "--output", "json"}).out, &explain));
+  EXPECT_EQ(explain.verdict().code(), 550u);
+  EXPECT_FALSE(explain.steps().empty());
+
+  v1::CalloutEntry entry;
+  ASSERT_TRUE(parse_json(ctl({"callout", "show", "nobody@example.com", "--output", "json"}).out, &entry));
+  EXPECT_FALSE(entry.found());
+
+  // Text stays the default, and a bad value is a usage error.
+  EXPECT_EQ(ctl({"address", "count", "example.com"}).out, "3\n");
+  r = ctl({"domain", "list", "--output", "yaml"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("--output must be text or json"), std::string::npos) << r.err;
+}
 
 TEST_F(DirectoryCtl, AdminCallsNeedTheToken) {
   RunResult none = bare_ctl({"domain", "list"});
@@ -290,6 +355,85 @@ TEST_F(DirectoryCtl, LostRedisDataDefersAndFailsReadinessUntilReapplied) {
   EXPECT_EQ(wait_ready(200), 200);
   EXPECT_NE(http_get(http_port_, "/metrics").body.find("doorman_directory_store_configured 1"), std::string::npos);
   EXPECT_NE(directory_.read_log().find("event=store_configured"), std::string::npos);
+}
+
+// Issue #14: shadow mode through doormanctl and apply, and `doormanctl hash`.
+TEST_F(DirectoryCtl, ShadowModeRoundTripsThroughCtlAndApply) {
+  RunResult r = ctl({"domain", "add", "example.com", "--mode", "list", "--route", "127.0.0.1:2526", "--shadow"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("enforce=false shadow_since=20"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("would_reject=0"), std::string::npos) << r.out;
+  r = ctl({"explain", "ghost@example.com"});
+  EXPECT_NE(r.out.find("250 2.1.5 OK"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("would_reject=\"550 5.1.1\""), std::string::npos) << r.out;
+  EXPECT_EQ(ctl({"domain", "update", "example.com", "--shadow", "--enforce"}).exit_code, 2);
+  r = ctl({"domain", "update", "example.com", "--enforce"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("enforce=true"), std::string::npos) << r.out;
+  EXPECT_NE(ctl({"explain", "ghost@example.com"}).out.find("550 5.1.1"), std::string::npos);
+  // Other updates keep it.
+  ASSERT_EQ(ctl({"domain", "update", "example.com", "--shadow"}).exit_code, 0);
+  ASSERT_EQ(ctl({"domain", "update", "example.com", "--no-subaddress"}).exit_code, 0);
+  EXPECT_NE(ctl({"domain", "get", "example.com"}).out.find("enforce=false"), std::string::npos);
+  // apply: enforce false is no change; leaving it out enforces.
+  std::string shadow = write("shadow.yaml",
+                             "domains:\n"
+                             "  - name: example.com\n"
+                             "    mode: list\n"
+                             "    routes: [\"127.0.0.1:2526\"]\n"
+                             "    subaddress_separator: \"\"\n"
+                             "    enforce: false\n");
+  r = ctl({"apply", "-f", shadow});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out.find("enforce"), std::string::npos) << r.out;
+  std::string enforced = write("enforced.yaml",
+                               "domains:\n"
+                               "  - name: example.com\n"
+                               "    mode: list\n"
+                               "    routes: [\"127.0.0.1:2526\"]\n"
+                               "    subaddress_separator: \"\"\n");
+  r = ctl({"apply", "-f", enforced});
+  EXPECT_NE(r.out.find("~ domain example.com: enforce false -> true"), std::string::npos) << r.out;
+  EXPECT_NE(ctl({"domain", "list"}).out.find("enforce=true"), std::string::npos);
+  r = ctl({"apply", "-f", shadow});
+  EXPECT_NE(r.out.find("~ domain example.com: enforce true -> false (shadow mode: the would-reject count starts now)"),
+            std::string::npos)
+      << r.out;
+  std::string bad = write("bad.yaml",
+                          "domains:\n"
+                          "  - name: example.com\n"
+                          "    mode: list\n"
+                          "    routes: [\"127.0.0.1:2526\"]\n"
+                          "    enforce: maybe\n");
+  EXPECT_EQ(ctl({"apply", "-f", bad}).exit_code, 1);
+}
+
+TEST_F(DirectoryCtl, HashNeedsTheKeyAndAnAddress) {
+  const std::string key = write("log-key", "0123456789abcdef0123456789abcdef\n");
+  RunResult a = bare_ctl({"hash", "--key-file", key, "<Alice@Example.COM>", "alice@example.com"});
+  ASSERT_EQ(a.exit_code, 0) << a.err;
+  std::istringstream lines(a.out);
+  std::string first, second;
+  std::getline(lines, first);
+  std::getline(lines, second);
+  EXPECT_EQ(first.substr(0, 16), second.substr(0, 16));  // case folded
+  EXPECT_EQ(first.substr(16), "  Alice@Example.COM");
+  // The key from the environment, as a file or as the key itself.
+  RunResult env_file = bare_ctl({"hash", "alice@example.com"}, {{"DOORMAN_LOG_RECIPIENTS_KEY_FILE", key}});
+  EXPECT_EQ(env_file.out, second + "\n") << env_file.err;
+  RunResult env_key =
+      bare_ctl({"hash", "alice@example.com"}, {{"DOORMAN_LOG_RECIPIENTS_KEY", "0123456789abcdef0123456789abcdef"}});
+  EXPECT_EQ(env_key.out, second + "\n") << env_key.err;
+  // No key, a short key, not an address.
+  RunResult none = bare_ctl({"hash", "alice@example.com"});
+  EXPECT_EQ(none.exit_code, 2);
+  EXPECT_NE(none.err.find("no key"), std::string::npos) << none.err;
+  RunResult weak = bare_ctl({"hash", "--key-file", write("weak", "short\n"), "alice@example.com"});
+  EXPECT_EQ(weak.exit_code, 1);
+  EXPECT_NE(weak.err.find("too short"), std::string::npos) << weak.err;
+  RunResult bad = bare_ctl({"hash", "--key-file", key, "not an address"});
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_NE(bad.err.find("not an address"), std::string::npos) << bad.err;
 }
 
 TEST_F(DirectoryCtl, ImportReportsMalformedLinesAndWritesNothing) {

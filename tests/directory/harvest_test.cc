@@ -409,6 +409,16 @@ TEST(HarvestMemory, UsableIpAndUnknownVerdicts) {
   EXPECT_TRUE(harvest::is_unknown(v));
   v.set_source(v1::SOURCE_POLICY);
   EXPECT_FALSE(harvest::is_unknown(v));
+  // Issue #14: a shadow-mode pass of an unknown recipient counts as enforce
+  // mode would (an ACCEPT carrying WouldReject 550 5.1.1).
+  v1::Verdict pass;
+  pass.set_decision(v1::DECISION_ACCEPT);
+  pass.set_code(250);
+  pass.set_source(v1::SOURCE_LIST);
+  EXPECT_FALSE(harvest::is_unknown(pass));
+  pass.mutable_would_reject()->set_code(550);
+  pass.mutable_would_reject()->set_enhanced_code("5.1.1");
+  EXPECT_TRUE(harvest::is_unknown(pass));
 }
 
 }  // namespace

@@ -31,9 +31,7 @@ class DirectoryService : public ::testing::Test {
     ps.backoff_max = std::chrono::milliseconds(200);
     pool_ = std::make_unique<store::RedisPool>(ps);
     pool_->start();
-    Server::Options so;
-    so.auth = auth::AdminAuth::with_token("service-test-token");
-    server_ = std::make_unique<Server>(*pool_, nullptr, so);
+    server_ = std::make_unique<Server>(*pool_, nullptr, options());
     ASSERT_EQ(server_->start("127.0.0.1:0"), "");
     auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(server_->port()),
                                        grpc::InsecureChannelCredentials());
@@ -42,6 +40,12 @@ class DirectoryService : public ::testing::Test {
         auth::bearer_interceptors("service-test-token")));
     rcpt_ = v1::RecipientService::NewStub(channel);
     health_ = grpc::health::v1::Health::NewStub(channel);
+  }
+  // The server's options; a fixture may add to them.
+  virtual Server::Options options() {
+    Server::Options so;
+    so.auth = auth::AdminAuth::with_token("service-test-token");
+    return so;
   }
   void TearDown() override {
     server_->shutdown(std::chrono::milliseconds(100));
@@ -65,10 +69,12 @@ class DirectoryService : public ::testing::Test {
     EXPECT_TRUE(admin_->AddAddresses(&ctx, req, &resp).ok());
     return resp;
   }
-  std::vector<v1::Verdict> check(const std::vector<std::string>& rcpts, grpc::Status* status = nullptr) {
+  std::vector<v1::Verdict> check(const std::vector<std::string>& rcpts, grpc::Status* status = nullptr,
+                                 const std::string& client_ip = "") {
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
     v1::CheckRecipientsRequest req;
+    if (!client_ip.empty()) req.mutable_session()->set_client_ip(client_ip);
     for (const auto& r : rcpts) req.add_recipients(r);
     v1::CheckRecipientsResponse resp;
     grpc::Status s = rcpt_->CheckRecipients(&ctx, req, &resp);
@@ -575,5 +581,151 @@ TEST_F(DirectoryService, WritesThatHoldTheMarkerKeepAnEmptiedStoreDeferringUntil
   EXPECT_EQ(check({"x@example.org"})[0].code(), 250);
 }
 
+namespace shadow {
+
+// Issue #14, shadow mode through the services and a real Redis: the pass,
+// the per-domain count (reset when shadow mode is switched on), the metric,
+// and the harvest defence counting would-be refusals as in enforce mode.
+class DirectoryShadow : public DirectoryService {
+ protected:
+  // The harvest defence on, deferring at 3 unknown recipients.
+  Server::Options options() override {
+    Server::Options so = DirectoryService::options();
+    harvest::Settings hs;
+    hs.tarpit_threshold = 0;
+    hs.defer_threshold = 3;
+    so.harvest = std::make_shared<harvest::Harvest>(hs);
+    return so;
+  }
+  std::vector<v1::Verdict> check(const std::vector<std::string>& rcpts, const std::string& ip) {
+    return DirectoryService::check(rcpts, nullptr, ip);
+  }
+  v1::Domain get() {
+    grpc::ClientContext ctx;
+    v1::GetDomainRequest req;
+    req.set_name("example.com");
+    v1::Domain d;
+    EXPECT_TRUE(admin_->GetDomain(&ctx, req, &d).ok());
+    return d;
+  }
+  v1::Domain set_enforce(bool on) {
+    grpc::ClientContext ctx;
+    v1::UpdateDomainRequest req;
+    req.mutable_domain()->set_name("example.com");
+    req.mutable_domain()->set_enforce(on);
+    v1::Domain d;
+    EXPECT_TRUE(admin_->UpdateDomain(&ctx, req, &d).ok());
+    return d;
+  }
+  // Polls until the domain's shadow count is `n`.
+  bool wait_count(uint64_t n) {
+    for (int i = 0; i < 100; ++i) {
+      if (get().shadow().would_reject() == n) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return false;
+  }
+};
+
+TEST_F(DirectoryShadow, WouldBeRefusalsPassAreCountedAndHarvestCountsThem) {
+  const int64_t before_ms = store::unix_ms_now();
+  {
+    grpc::ClientContext ctx;
+    v1::CreateDomainRequest req;
+    req.mutable_domain()->set_name("example.com");
+    req.mutable_domain()->set_mode(v1::DOMAIN_MODE_LIST);
+    req.mutable_domain()->add_routes("127.0.0.1:2526");
+    req.mutable_domain()->set_enforce(false);
+    v1::Domain resp;
+    ASSERT_TRUE(admin_->CreateDomain(&ctx, req, &resp).ok());
+    EXPECT_FALSE(resp.enforce());
+    EXPECT_GE(resp.shadow().since_unix_ms(), before_ms);
+    EXPECT_EQ(resp.shadow().would_reject(), 0u);
+  }
+  {
+    grpc::ClientContext ctx;
+    v1::AddressesRequest req;
+    req.add_addresses("alice@example.com");
+    v1::AddressesResponse resp;
+    ASSERT_TRUE(admin_->AddAddresses(&ctx, req, &resp).ok());
+  }
+  DirectoryMetrics& m = directory_metrics();
+  const uint64_t would = m.recipients(Decision::kWouldReject, Source::kList).value();
+  const uint64_t rejected = m.recipients(Decision::kReject, Source::kList).value();
+
+  auto v = check({"ghost1@example.com", "alice@example.com", "x@other.org"}, "192.0.2.7");
+  ASSERT_EQ(v.size(), 3u);
+  EXPECT_EQ(v[0].decision(), v1::DECISION_ACCEPT);
+  EXPECT_EQ(v[0].code(), 250u);
+  EXPECT_EQ(v[0].route().hosts(0), "127.0.0.1:2526");
+  EXPECT_EQ(v[0].reason_code(), v1::REASON_NOT_LISTED);
+  ASSERT_TRUE(v[0].has_would_reject());
+  EXPECT_EQ(v[0].would_reject().code(), 550u);
+  EXPECT_EQ(v[0].would_reject().enhanced_code(), "5.1.1");
+  EXPECT_FALSE(v[1].has_would_reject());
+  EXPECT_EQ(v[1].reason_code(), v1::REASON_LISTED);
+  EXPECT_EQ(v[2].enhanced_code(), "5.7.1");  // another domain: no shadow
+  EXPECT_EQ(v[2].reason_code(), v1::REASON_RELAY_DENIED);
+  EXPECT_EQ(m.recipients(Decision::kWouldReject, Source::kList).value() - would, 1u);
+  EXPECT_EQ(m.recipients(Decision::kReject, Source::kList).value() - rejected, 0u);
+  EXPECT_TRUE(wait_count(1)) << get().DebugString();
+
+  // Two more would-be refusals reach the harvest defer threshold (3): the
+  // client is then deferred 450 4.7.1, shadow domain or not.
+  v = check({"ghost2@example.com", "ghost3@example.com"}, "192.0.2.7");
+  EXPECT_TRUE(v[1].has_would_reject());
+  EXPECT_TRUE(wait_count(3));
+  bool blocked = false;
+  for (int i = 0; i < 100 && !blocked; ++i) {
+    v = check({"alice@example.com"}, "192.0.2.7");
+    blocked = v[0].code() == 450u;
+    if (!blocked) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_TRUE(blocked);
+  EXPECT_EQ(v[0].enhanced_code(), "4.7.1");
+  EXPECT_EQ(v[0].reason_code(), v1::REASON_HARVEST_BLOCK);
+  EXPECT_EQ(get().shadow().would_reject(), 3u);  // the block is no would-be refusal
+
+  // Enforce: refused, no count kept.
+  v1::Domain d = set_enforce(true);
+  EXPECT_TRUE(d.enforce());
+  EXPECT_FALSE(d.has_shadow());
+  v = check({"ghost4@example.com"}, "192.0.2.8");
+  EXPECT_EQ(v[0].decision(), v1::DECISION_REJECT);
+  EXPECT_EQ(v[0].code(), 550u);
+  EXPECT_FALSE(v[0].has_would_reject());
+  EXPECT_FALSE(get().has_shadow());
+
+  // Shadow again: the count starts over, with a new start time.
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  d = set_enforce(false);
+  EXPECT_EQ(d.shadow().would_reject(), 0u);
+  EXPECT_GT(d.shadow().since_unix_ms(), before_ms);
+  EXPECT_EQ(get().shadow().would_reject(), 0u);
+  check({"ghost5@example.com"}, "192.0.2.8");
+  EXPECT_TRUE(wait_count(1));
+  // An update that leaves enforce as it is keeps the count.
+  {
+    grpc::ClientContext ctx;
+    v1::UpdateDomainRequest req;
+    req.mutable_domain()->set_name("example.com");
+    req.mutable_domain()->set_local_part_case_sensitive(false);
+    v1::Domain resp;
+    ASSERT_TRUE(admin_->UpdateDomain(&ctx, req, &resp).ok());
+    EXPECT_EQ(resp.shadow().would_reject(), 1u);
+    EXPECT_FALSE(resp.enforce());
+  }
+  // Deleting the domain deletes the count.
+  {
+    grpc::ClientContext ctx;
+    v1::DeleteDomainRequest req;
+    req.set_name("example.com");
+    v1::DeleteDomainResponse resp;
+    ASSERT_TRUE(admin_->DeleteDomain(&ctx, req, &resp).ok());
+  }
+  EXPECT_EQ(redis_.cli({"EXISTS", store::keys::shadow("example.com")}), "0");
+}
+
+}  // namespace shadow
 }  // namespace
 }  // namespace doorman::directory::service

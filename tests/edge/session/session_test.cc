@@ -113,6 +113,7 @@ struct Driver {
     while (true) {
       out += a.output;
       total_delay += a.delay;
+      for (auto& dd : a.decisions) decisions.push_back(std::move(dd));
       if (a.close) {
         closed = true;
         end = a.end;
@@ -170,6 +171,7 @@ struct Driver {
   int checks = 0;
   std::vector<size_t> group_sizes;
   std::vector<std::string> checked;  // every mailbox asked about, in order
+  std::vector<RcptDecision> decisions;  // the decision log, in order
   std::function<Verdict(const std::string&)> directory = verdict_for;
   std::chrono::milliseconds total_delay{0};
 };
@@ -1085,6 +1087,139 @@ TEST(SessionOutcomes, EveryCloseCarriesItsTypedReason) {
   EXPECT_EQ(label(slow.end), "timeout");
 }
 
+// Issue #14, shadow mode: the directory passes a would-be refusal as an
+// accept; the back-end's answer then decides and counts, as for any relayed
+// recipient. The would-be refusal itself counts no error.
+TEST(SessionShadow, WouldRejectGoesToTheBackendWhichDecides) {
+  SessionConfig c = test_config();
+  c.soft_error_limit = 1;
+  c.hard_error_limit = 3;
+  Driver d(c);
+  d.directory = [](const std::string& mailbox) {
+    Verdict v = verdict_for(mailbox);
+    if (v.decision == Verdict::Decision::kReject && v.reply.enhanced == "5.1.1") {
+      v = Verdict{};
+      v.decision = Verdict::Decision::kAccept;
+      v.reply = Reply{250, "2.1.5", "OK"};
+      v.route = {"127.0.0.1:2526"};
+      v.source = RcptSource::kList;
+      v.why = RcptReason::kNotListed;
+      v.would_reject = RcptReason::kNotListed;
+      v.would_code = 550;
+    }
+    return v;
+  };
+  // The back-end knows ghost1..ghost5 (the list is incomplete) but not nobody.
+  d.backend.rcpt = [](const std::string& m) {
+    return m.rfind("nobody@", 0) == 0 ? Reply{550, "5.1.1", "no such user here"} : Reply{250, "2.1.5", "Ok"};
+  };
+  d.start();
+  std::string in = "EHLO c\r\nMAIL FROM:<s@sender.example>\r\n";
+  for (int i = 1; i <= 5; ++i) in += "RCPT TO:<ghost" + std::to_string(i) + "@example.com>\r\n";
+  d.feed(in);
+  EXPECT_FALSE(d.closed);  // five would-be refusals, no error counted
+  EXPECT_EQ(d.session.stats().errors, 0u);
+  EXPECT_EQ(d.total_delay.count(), 0);  // nor past the soft limit
+  EXPECT_EQ(d.backend.rcpts.size(), 5u);
+  ASSERT_EQ(d.decisions.size(), 5u);
+  for (const auto& x : d.decisions) {
+    EXPECT_EQ(x.verdict, RcptVerdict::kAccepted);
+    EXPECT_EQ(x.reply.code, 250);
+    EXPECT_EQ(label(x.reason), "shadow");
+    ASSERT_TRUE(x.would_reject);
+    EXPECT_EQ(label(*x.would_reject), "not_listed");
+    EXPECT_EQ(x.would_code, 550);
+    EXPECT_EQ(x.source, RcptSource::kList);
+    EXPECT_EQ(x.sender, "s@sender.example");
+  }
+  // The back-end refuses this one: its 550 reaches the client and counts.
+  d.feed("RCPT TO:<nobody@example.com>\r\n");
+  EXPECT_NE(d.out.find("550 5.1.1 <nobody@example.com>: Recipient address rejected by the mail server"),
+            std::string::npos)
+      << d.out;
+  EXPECT_EQ(d.session.stats().errors, 1u);
+  ASSERT_EQ(d.decisions.size(), 6u);
+  EXPECT_EQ(d.decisions.back().verdict, RcptVerdict::kRejected);
+  EXPECT_EQ(label(d.decisions.back().reason), "backend_refused");
+  EXPECT_EQ(d.decisions.back().source, RcptSource::kBackend);
+  ASSERT_TRUE(d.decisions.back().would_reject);  // enforcement would have agreed
+}
+
+// Issue #14, the decision log: one decision per recipient, as the client
+// got it, with the directory's reason and source.
+TEST(SessionDecisionLog, OneDecisionPerRecipientWithReasonAndSource) {
+  Driver d;
+  d.directory = [](const std::string& mailbox) {
+    Verdict v = verdict_for(mailbox);
+    if (v.reply.enhanced == "5.1.1") {
+      v.source = RcptSource::kCache;
+      v.why = RcptReason::kCalloutUnknown;
+      v.cache_age = std::chrono::milliseconds(95000);
+    } else if (v.decision == Verdict::Decision::kAccept) {
+      v.source = RcptSource::kList;
+      v.why = RcptReason::kListed;
+      v.source_name = "corp-ad";
+    } else if (v.reply.enhanced == "5.7.1") {
+      v.source = RcptSource::kPolicy;
+      v.why = RcptReason::kRelayDenied;
+    }
+    return v;
+  };
+  d.start();
+  d.feed("EHLO c\r\nMAIL FROM:<>\r\nRCPT TO:<alice@example.com>\r\nRCPT TO:<nobody@example.com>\r\n"
+         "RCPT TO:<x@other.org>\r\n");
+  ASSERT_EQ(d.decisions.size(), 3u);
+  std::map<std::string, const RcptDecision*> by;
+  for (const auto& x : d.decisions) by[x.mailbox] = &x;
+  const RcptDecision& alice = *by.at("alice@example.com");
+  EXPECT_EQ(alice.verdict, RcptVerdict::kAccepted);
+  EXPECT_EQ(label(alice.reason), "listed");
+  EXPECT_EQ(alice.source_name, "corp-ad");
+  EXPECT_EQ(alice.sender, "");
+  const RcptDecision& nobody = *by.at("nobody@example.com");
+  EXPECT_EQ(nobody.verdict, RcptVerdict::kRejected);
+  EXPECT_EQ(nobody.reply.code, 550);
+  EXPECT_EQ(nobody.reply.enhanced, "5.1.1");
+  EXPECT_EQ(label(nobody.reason), "callout_unknown");
+  EXPECT_EQ(nobody.source, RcptSource::kCache);
+  ASSERT_TRUE(nobody.cache_age);
+  EXPECT_EQ(nobody.cache_age->count(), 95000);
+  EXPECT_FALSE(nobody.would_reject);
+  EXPECT_EQ(label(by.at("x@other.org")->reason), "relay_denied");
+  // The directory unreachable: lookup_error, source error.
+  Driver down;
+  down.directory_down = true;
+  down.start();
+  down.feed("EHLO c\r\nMAIL FROM:<s@x.example>\r\nRCPT TO:<alice@example.com>\r\n");
+  ASSERT_EQ(down.decisions.size(), 1u);
+  EXPECT_EQ(down.decisions[0].verdict, RcptVerdict::kDeferred);
+  EXPECT_EQ(label(down.decisions[0].reason), "lookup_error");
+  EXPECT_EQ(down.decisions[0].source, RcptSource::kError);
+  EXPECT_EQ(down.decisions[0].sender, "s@x.example");
+}
+
+// The decision log follows the replies in command order: a directory
+// refusal behind a relayed recipient is logged when it counts, after the
+// back-end's answer for the one before it; past the hard limit nothing more
+// is asked or logged.
+TEST(SessionDecisionLog, DecisionsFollowCommandOrderAcrossDirectoryAndBackend) {
+  SessionConfig c = test_config();
+  c.soft_error_limit = 0;
+  c.hard_error_limit = 2;
+  Driver d(c);
+  d.backend.rcpt = [](const std::string&) { return Reply{550, "5.1.1", "no"}; };
+  d.start();
+  d.feed("EHLO c\r\nMAIL FROM:<s@x.example>\r\nRCPT TO:<alice@example.com>\r\nRCPT TO:<nobody@example.com>\r\n"
+         "RCPT TO:<nobody2@example.com>\r\n");
+  EXPECT_TRUE(d.closed);
+  ASSERT_EQ(d.decisions.size(), 2u);
+  EXPECT_EQ(d.decisions[0].mailbox, "alice@example.com");
+  EXPECT_EQ(label(d.decisions[0].reason), "backend_refused");
+  EXPECT_EQ(d.decisions[1].mailbox, "nobody@example.com");
+  EXPECT_EQ(d.decisions[1].verdict, RcptVerdict::kRejected);
+  EXPECT_EQ(d.decisions[1].sender, "s@x.example");
+}
+
 TEST(SessionOutcomes, LabelTablesAreComplete) {
   EXPECT_EQ(label(RcptSource::kLimit), "limit");
   EXPECT_EQ(label(RcptVerdict::kDeferred), "deferred");
@@ -1092,6 +1227,9 @@ TEST(SessionOutcomes, LabelTablesAreComplete) {
   EXPECT_EQ(label(SessionEnd::kTlsFailed), "tls_failed");
   std::set<std::string_view> ends(kSessionEndLabels.begin(), kSessionEndLabels.end());
   EXPECT_EQ(ends.size(), kSessionEndLabels.size());  // no label twice
+  EXPECT_EQ(label(RcptReason::kTooManyErrors), "too_many_errors");
+  std::set<std::string_view> reasons(kRcptReasonLabels.begin(), kRcptReasonLabels.end());
+  EXPECT_EQ(reasons.size(), kRcptReasonLabels.size());
 }
 
 }  // namespace issue12
