@@ -1,5 +1,7 @@
 #include "directory/service/rejection.h"
 
+#include <string>
+
 namespace doorman::directory::service {
 
 namespace v1 = doorman::v1;
@@ -13,6 +15,10 @@ v1::RejectionVerdict rejection_verdict(const v1::Domain& d, const std::string& u
   };
   if (d.mode() == v1::DOMAIN_MODE_ACCEPT_ALL)
     return no("accept-all mode: every address is passed to the back-end");
+  if (d.has_enforce() && !d.enforce()) {
+    return no("shadow mode (enforce off): unknown recipients are logged and counted (" +
+              std::to_string(d.shadow().would_reject()) + " so far) and passed to the back-end");
+  }
   const bool callout = d.mode() == v1::DOMAIN_MODE_CALLOUT || d.callout_fallback();
   if (d.mode() == v1::DOMAIN_MODE_LIST && d.address_count() == 0 && !d.callout_fallback())
     return no("address list is empty: nothing is listed yet, so every recipient is refused, valid ones too");

@@ -4,6 +4,8 @@
 // web console's overview and `doormanctl domain list` say the same.
 //
 //   accept-all mode                 no: every address goes to the back-end
+//   shadow mode (enforce false)     no: unknown recipients are logged and
+//                                   passed on (issue #14)
 //   list mode, empty list           no: nothing is listed yet (every
 //                                   recipient is refused, valid ones too)
 //   callout (or list + fallback):

@@ -35,6 +35,18 @@ TEST(Rejection, AcceptAllNeverRejects) {
   EXPECT_NE(v.reason().find("accept-all mode"), std::string::npos);
 }
 
+TEST(Rejection, ShadowModeDoesNotReject) {
+  auto d = domain(v1::DOMAIN_MODE_LIST, 3);
+  d.set_enforce(true);
+  EXPECT_TRUE(rejection_verdict(d, "").rejecting());
+  d.set_enforce(false);
+  d.mutable_shadow()->set_would_reject(7);
+  auto v = rejection_verdict(d, "");
+  EXPECT_FALSE(v.rejecting());
+  EXPECT_NE(v.reason().find("shadow mode"), std::string::npos);
+  EXPECT_NE(v.reason().find("7 so far"), std::string::npos);
+}
+
 TEST(Rejection, CalloutDependsOnTheBackEnd) {
   auto d = domain(v1::DOMAIN_MODE_CALLOUT);
   auto unknown = rejection_verdict(d, "");

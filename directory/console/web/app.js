@@ -64,11 +64,12 @@ function domainForm(d, onSaved) {
     el('option', { value: 'CATCH_ALL_POLICY_DEFER', selected: d.catch_all_policy === 'CATCH_ALL_POLICY_DEFER' }, 'defer (451)'));
   const [fbLabel, fb] = checkbox('Callout fallback for unlisted addresses (list mode)', d.callout_fallback);
   const [rtLabel, rt] = checkbox('Allow routing local parts (%, !)', d.allow_routing_local_parts);
+  const [shLabel, sh] = checkbox('Shadow mode: log unknown recipients instead of rejecting them', d.enforce === false);
   const form = el('form', { class: 'card', 'aria-label': isNew ? 'Add domain' : 'Edit domain ' + d.name },
     el('h2', {}, isNew ? 'Add domain' : 'Edit ' + d.name),
     el('div', { class: 'row' }, field('Domain name', name), field('Mode', mode)),
     field('Routes (host:port, one per line, priority order)', routes),
-    el('div', {}, csLabel, fbLabel, rtLabel),
+    el('div', {}, csLabel, fbLabel, rtLabel, shLabel),
     el('div', { class: 'row' }, field('Sub-address separator (empty = off)', sep),
       field('Callout sender', sender), field('Catch-all policy', policy)),
     el('p', {}, el('button', { type: 'submit' }, isNew ? 'Add domain' : 'Save')));
@@ -79,7 +80,7 @@ function domainForm(d, onSaved) {
       routes: routes.value.split('\n').map((s) => s.trim()).filter(Boolean),
       local_part_case_sensitive: cs.checked, subaddress_separator: sep.value,
       callout_sender: sender.value.trim(), catch_all_policy: policy.value,
-      callout_fallback: fb.checked, allow_routing_local_parts: rt.checked,
+      callout_fallback: fb.checked, allow_routing_local_parts: rt.checked, enforce: !sh.checked,
     };
     try {
       const saved = await api.rpc(isNew ? 'CreateDomain' : 'UpdateDomain', { domain });
