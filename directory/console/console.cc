@@ -10,6 +10,7 @@
 #include "common/log.h"
 #include "common/metrics.h"
 #include "directory/console/assets.h"
+#include "directory/service/admin_json.h"
 #include "directory/store/console_sessions.h"
 #include "doorman/v1/admin.grpc.pb.h"
 
@@ -45,28 +46,6 @@ int64_t now_unix() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
-std::string json_string(std::string_view s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (c < 0x20 || c == '<' || c == '>' || c == '&') {
-          char buf[8];
-          snprintf(buf, sizeof buf, "\\u%04x", c);
-          out += buf;
-        } else {
-          out.push_back(static_cast<char>(c));
-        }
-    }
-  }
-  return out + "\"";
-}
-
 Response json(int status, std::string body) {
   return Response{status, "application/json", std::move(body), {}};
 }
@@ -99,15 +78,6 @@ const char* code_name(grpc::StatusCode c) {
     case grpc::StatusCode::UNAUTHENTICATED: return "UNAUTHENTICATED";
     default: return "INTERNAL";
   }
-}
-
-std::string to_json(const google::protobuf::Message& m) {
-  google::protobuf::util::JsonPrintOptions o;
-  o.always_print_primitive_fields = true;
-  o.preserve_proto_field_names = true;
-  std::string out;
-  (void)google::protobuf::util::MessageToJsonString(m, &out, o);
-  return out;
 }
 
 // "a=1&b=2" -> value of `name`, percent-decoded ("" when absent).
@@ -176,7 +146,7 @@ Rpc rpc(bool change, grpc::Status (Stub::*method)(grpc::ClientContext*, const Re
                *target = audit_target(req);
                Resp resp;
                grpc::Status s = (stub.*method)(ctx, req, &resp);
-               if (s.ok()) *out = to_json(resp);
+               if (s.ok()) *out = admin_json(resp);
                return s;
              }};
 }
@@ -398,7 +368,7 @@ struct Console::Impl {
     std::string what = replace ? "ReplaceAddresses" : "ImportAddresses";
     audit(*s, r, what, (replace ? domain : "-") + " (" + std::to_string(resp.received()) + " received)", st);
     if (!st.ok()) return error(http_status(st.error_code()), st.error_message(), code_name(st.error_code()));
-    return json(200, to_json(resp));
+    return json(200, admin_json(resp));
   }
 
   Response export_list(const Request& r, std::string_view query) {
