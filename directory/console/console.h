@@ -6,8 +6,8 @@
 // into the AdminService request message with protobuf's JSON mapping and
 // sent over an in-process gRPC channel to this directory's own admin server
 // (the channel carries the admin token), so validation, normalisation and
-// error messages are exactly doormanctl's. Its JSON uses the proto field
-// names.
+// error messages are exactly doormanctl's. Its JSON is
+// service/admin_json.h's, the same as `doormanctl --output json`.
 //
 //   POST /api/login          {"token": "..."} -> session cookie + CSRF token
 //   GET  /api/session        the CSRF token of the current session (or 401)
@@ -35,7 +35,9 @@
 // Plaintext HTTP: put it behind TLS (an Ingress) or reach it through a
 // port-forward to loopback; with --console-secure-cookie (or a request whose
 // X-Forwarded-Proto is https) the cookie is marked Secure. Requests are
-// handled on a small thread pool apart from the gRPC and data path threads.
+// handled on Options::threads threads (4) apart from the gRPC and data path
+// threads; each blocks on its AdminService call (deadline 60 s), so a long
+// replace-all holds one of them.
 #pragma once
 
 #include <grpcpp/grpcpp.h>
