@@ -5,6 +5,8 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <optional>
 
@@ -19,10 +21,13 @@ namespace http = beast::http;
 using boost::system::error_code;
 
 struct HttpServer::Impl {
-  asio::io_context io{1};
+  explicit Impl(Limits l) : limits(l), io(std::max(1, l.threads)) {}
+  Limits limits;
+  asio::io_context io;
   asio::ip::tcp::acceptor acceptor{io};
   std::map<std::string, Handler> handlers;
-  std::thread thread;
+  RequestHandler all;
+  std::vector<std::thread> threads;
   int port = 0;
 
   struct Session : std::enable_shared_from_this<Session> {
@@ -30,39 +35,62 @@ struct HttpServer::Impl {
     beast::tcp_stream stream;
     Impl& impl;
     beast::flat_buffer buffer{8192};
-    std::optional<http::request_parser<http::empty_body>> parser;
+    std::optional<http::request_parser<http::string_body>> parser;
     http::response<http::string_body> response;
 
     void read() {
       parser.emplace();
-      parser->header_limit(8192);
-      parser->body_limit(0);
-      stream.expires_after(std::chrono::seconds(30));
+      parser->header_limit(static_cast<uint32_t>(impl.limits.header_bytes));
+      parser->body_limit(impl.limits.body_bytes);
+      stream.expires_after(impl.limits.timeout);
       http::async_read(stream, buffer, *parser, [self = shared_from_this()](error_code ec, size_t) {
+        if (ec == http::error::body_limit || ec == http::error::header_limit) return self->too_large();
         if (ec) return self->close();
         self->respond();
       });
     }
+    void too_large() {
+      response = {};
+      response.version(11);
+      response.result(http::status::payload_too_large);
+      response.keep_alive(false);
+      response.set(http::field::server, "doorman");
+      response.body() = "request too large\n";
+      send();
+    }
+    HttpResponse dispatch(const http::request<http::string_body>& req) {
+      std::string target(req.target());
+      if (impl.all) {
+        HttpRequest r{std::string(req.method_string()), target, {}, req.body(), ""};
+        for (const auto& f : req) {
+          std::string name(f.name_string());
+          for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+          r.headers[name] = std::string(f.value());
+        }
+        error_code ec;
+        r.client = stream.socket().remote_endpoint(ec).address().to_string();
+        return impl.all(r);
+      }
+      if (size_t q = target.find('?'); q != std::string::npos) target.resize(q);
+      if (req.method() != http::verb::get && req.method() != http::verb::head)
+        return HttpResponse{405, "text/plain; charset=utf-8", "method not allowed\n", {}};
+      if (auto it = impl.handlers.find(target); it != impl.handlers.end()) return it->second();
+      return HttpResponse{404, "text/plain; charset=utf-8", "not found\n", {}};
+    }
     void respond() {
       const auto& req = parser->get();
-      std::string target(req.target());
-      if (size_t q = target.find('?'); q != std::string::npos) target.resize(q);
+      HttpResponse r = dispatch(req);
       response = {};
       response.version(req.version());
       response.keep_alive(req.keep_alive());
       response.set(http::field::server, "doorman");
-      if (req.method() != http::verb::get && req.method() != http::verb::head) {
-        response.result(http::status::method_not_allowed);
-        response.body() = "method not allowed\n";
-      } else if (auto it = impl.handlers.find(target); it != impl.handlers.end()) {
-        HttpResponse r = it->second();
-        response.result(static_cast<unsigned>(r.status));
-        response.set(http::field::content_type, r.content_type);
-        if (req.method() == http::verb::get) response.body() = std::move(r.body);
-      } else {
-        response.result(http::status::not_found);
-        response.body() = "not found\n";
-      }
+      response.result(static_cast<unsigned>(r.status));
+      response.set(http::field::content_type, r.content_type);
+      for (const auto& [k, v] : r.headers) response.insert(k, v);
+      if (req.method() != http::verb::head) response.body() = std::move(r.body);
+      send();
+    }
+    void send() {
       response.prepare_payload();
       http::async_write(stream, response, [self = shared_from_this()](error_code ec, size_t) {
         if (ec || !self->response.keep_alive()) return self->close();
@@ -77,7 +105,7 @@ struct HttpServer::Impl {
   };
 
   void accept() {
-    acceptor.async_accept([this](error_code ec, asio::ip::tcp::socket s) {
+    acceptor.async_accept(asio::make_strand(io), [this](error_code ec, asio::ip::tcp::socket s) {
       if (ec) {
         if (ec == asio::error::operation_aborted) return;
       } else {
@@ -88,9 +116,13 @@ struct HttpServer::Impl {
   }
 };
 
-HttpServer::HttpServer() : impl_(std::make_unique<Impl>()) {}
+HttpServer::HttpServer() : HttpServer(Limits()) {}
+
+HttpServer::HttpServer(Limits limits) : impl_(std::make_unique<Impl>(limits)) {}
 
 HttpServer::~HttpServer() { stop(); }
+
+void HttpServer::handle_all(RequestHandler h) { impl_->all = std::move(h); }
 
 void HttpServer::handle(const std::string& path, Handler h) { impl_->handlers[path] = std::move(h); }
 
@@ -114,30 +146,32 @@ std::string HttpServer::start(const std::string& listen) {
   if (ec) return "cannot listen on " + listen + ": " + ec.message();
   impl_->port = impl_->acceptor.local_endpoint(ec).port();
   impl_->accept();
-  impl_->thread = std::thread([this] { run_guarded(impl_->io, "http"); });
+  for (int i = 0; i < std::max(1, impl_->limits.threads); ++i)
+    impl_->threads.emplace_back([this] { run_guarded(impl_->io, "http"); });
   return "";
 }
 
 void HttpServer::stop() {
-  if (!impl_->thread.joinable()) return;
+  if (impl_->threads.empty()) return;
   asio::post(impl_->io, [this] {
     error_code ignored;
     impl_->acceptor.close(ignored);
     impl_->io.stop();
   });
-  impl_->thread.join();
+  for (auto& t : impl_->threads) t.join();
+  impl_->threads.clear();
 }
 
 int HttpServer::port() const { return impl_->port; }
 
 void add_standard_handlers(HttpServer& server, std::function<bool()> ready) {
   server.handle("/metrics", [] {
-    return HttpResponse{200, "text/plain; version=0.0.4; charset=utf-8", metrics::global().render()};
+    return HttpResponse{200, "text/plain; version=0.0.4; charset=utf-8", metrics::global().render(), {}};
   });
-  server.handle("/healthz", [] { return HttpResponse{200, "text/plain; charset=utf-8", "ok\n"}; });
+  server.handle("/healthz", [] { return HttpResponse{200, "text/plain; charset=utf-8", "ok\n", {}}; });
   server.handle("/readyz", [ready] {
     bool r = ready();
-    return HttpResponse{r ? 200 : 503, "text/plain; charset=utf-8", r ? "ready\n" : "not ready\n"};
+    return HttpResponse{r ? 200 : 503, "text/plain; charset=utf-8", r ? "ready\n" : "not ready\n", {}};
   });
 }
 

@@ -1,36 +1,64 @@
 // A small HTTP/1.1 server (Boost.Beast) for operational endpoints: /metrics,
-// /healthz, /readyz. Runs on its own thread and io_context, apart from the
-// data path. GET/HEAD only; requests are limited to 8 KiB of headers and no
-// body; connections time out after 30 s. Not for untrusted networks beyond
-// what Prometheus and kubelet need (no TLS, no auth): bind it to the pod IP
-// or loopback, and restrict it with a NetworkPolicy.
+// /healthz, /readyz, and the directory's web console (handle_all). Runs on
+// threads and an io_context of its own, apart from the data path. By default
+// GET/HEAD only, requests limited to 8 KiB of headers and no body, and
+// connections time out after 30 s; Limits raise these for a server that
+// takes bodies (a request over a limit gets 413 and the connection closes).
+// Not for untrusted networks beyond what Prometheus and kubelet need (no
+// TLS, no auth): bind it to the pod IP or loopback, and restrict it with a
+// NetworkPolicy; handle_all users bring their own authentication.
 #pragma once
 
+#include <chrono>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
 #include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 namespace doorman {
+
+struct HttpRequest {
+  std::string method;  // "GET", "POST", ...
+  std::string target;  // path and query
+  std::map<std::string, std::string> headers;  // lower-case names
+  std::string body;
+  std::string client;  // peer address
+};
 
 struct HttpResponse {
   int status = 200;
   std::string content_type = "text/plain; charset=utf-8";
   std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;  // extra headers
 };
 
 class HttpServer {
  public:
   using Handler = std::function<HttpResponse()>;
+  using RequestHandler = std::function<HttpResponse(const HttpRequest&)>;
+
+  struct Limits {
+    size_t header_bytes = 8192;
+    uint64_t body_bytes = 0;
+    std::chrono::seconds timeout{30};
+    int threads = 1;  // handlers may block: one request per thread at a time
+  };
 
   HttpServer();
+  explicit HttpServer(Limits limits);
   ~HttpServer();
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
 
+  // GET/HEAD of exactly `path` (the query is ignored).
   void handle(const std::string& path, Handler h);
-  // Binds "host:port" and starts the thread. Returns "" or an error.
+  // Every request, any method and path (instead of the handle() table).
+  void handle_all(RequestHandler h);
+  // Binds "host:port" and starts the threads. Returns "" or an error.
   std::string start(const std::string& listen);
   void stop();
   int port() const;

@@ -48,6 +48,7 @@
 #include "common/options.h"
 #include "directory/apply/apply.h"
 #include "directory/callout/callout.h"
+#include "directory/console/console.h"
 #include "directory/harvest/harvest.h"
 #include "directory/metrics.h"
 #include "directory/service/server.h"
@@ -82,6 +83,10 @@ struct Config {
   std::string admin_listen;
   std::string admin_token_file;
   bool admin_insecure = false;
+  // Web console (console/console.h), off by default.
+  std::string console_listen;
+  std::string console_session_ttl = "8h";
+  bool console_secure_cookie = false;
   std::string tls_cert_file;
   std::string tls_key_file;
   std::string tls_client_ca_file;
@@ -184,6 +189,11 @@ void add_options(Options& o, Config& c) {
   o.add_string("admin-token-file", &c.admin_token_file,
                "file holding the admin API bearer token (first line; re-read when it changes); required unless "
                "admin-insecure");
+  o.add_string("console-listen", &c.console_listen,
+               "HTTP address host:port of the web admin console (\"\" = off; needs --admin-token-file)");
+  o.add_string("console-session-ttl", &c.console_session_ttl, "web console: lifetime of a login session [1m..7d]");
+  o.add_bool("console-secure-cookie", &c.console_secure_cookie,
+             "web console: mark the session cookie Secure (set it when browsers reach the console over HTTPS)");
   o.add_bool("admin-insecure", &c.admin_insecure,
              "serve the admin API without authentication (explicit opt-out; logged as a warning)");
   o.add_string("tls-cert-file", &c.tls_cert_file,
@@ -363,6 +373,12 @@ int run(int argc, char** argv) {
   if (err.empty()) err = harvest_settings_from(c, &harvest_settings);
   directory::sync::SyncSettings sync_settings;
   if (err.empty()) err = sync_settings_from(c, &sync_settings);
+  std::chrono::milliseconds console_ttl{0};
+  if (err.empty() && (!directory::callout::parse_duration(c.console_session_ttl, &console_ttl) ||
+                      console_ttl < std::chrono::minutes(1) || console_ttl > std::chrono::hours(24 * 7)))
+    err = "option console-session-ttl: '" + c.console_session_ttl + "' is not a duration in [1m..7d]";
+  if (err.empty() && !c.console_listen.empty() && c.admin_token_file.empty())
+    err = "option console-listen: the console needs --admin-token-file (its login is the admin token)";
   if (err.empty() && !c.postmaster_domain.empty()) {
     std::string name;
     std::string bad = directory::store::normalise_domain_name(c.postmaster_domain, &name);
@@ -434,6 +450,7 @@ int run(int argc, char** argv) {
 
   // Every series exists (at zero) from the first scrape on.
   directory::directory_metrics();
+  directory::console::Console::register_metrics();
   metrics::global()
       .gauge("doorman_directory_build_info", "Build information; always 1.", {{"version", DOORMAN_VERSION}})
       .set(1);
@@ -510,6 +527,18 @@ int run(int argc, char** argv) {
   // Declared after the pool: stopped (and destroyed) before it.
   std::atomic<bool> stopping{false};
   HttpServer http;
+  // A listener that cannot start after the gRPC server did: stop everything, exit 1.
+  auto stop_after_start_error = [&](const char* option, const std::string& error) {
+    std::cerr << "doorman-directory: " << option << ": " << error << "\n";
+    if (syncer) syncer->stop();
+    server.shutdown(std::chrono::milliseconds(0));
+    server.wait();
+    callout.stop();
+    http.stop();
+    stop_locator();
+    pool.stop();
+    return 1;
+  };
   if (!c.http_listen.empty()) {
     // Ready: a Redis connection is up, the store carries its marker (not a
     // Redis that lost its data) and we are not shutting down.
@@ -517,17 +546,25 @@ int run(int argc, char** argv) {
       return !stopping.load() && pool.connected_count() > 0 && server.store_configured();
     });
     err = http.start(c.http_listen);
-    if (!err.empty()) {
-      std::cerr << "doorman-directory: http-listen: " << err << "\n";
-      if (syncer) syncer->stop();
-      server.shutdown(std::chrono::milliseconds(0));
-      server.wait();
-      callout.stop();
-      stop_locator();
-    pool.stop();
-      return 1;
-    }
+    if (!err.empty()) return stop_after_start_error("http-listen", err);
     log::info("http_listening").kv("addr", c.http_listen).kv("port", http.port());
+  }
+  // Declared after the server and the pool: stopped (and destroyed) before them.
+  std::unique_ptr<directory::console::Console> console;
+  if (!c.console_listen.empty()) {
+    directory::console::Console::Options co;
+    co.auth = admin_auth;
+    co.channel = [&server] { return server.in_process_channel(); };
+    co.pool = &pool;
+    co.session_ttl = std::chrono::duration_cast<std::chrono::seconds>(console_ttl);
+    co.secure_cookie = c.console_secure_cookie;
+    console = std::make_unique<directory::console::Console>(co);
+    err = console->start(c.console_listen);
+    if (!err.empty()) return stop_after_start_error("console-listen", err);
+    std::string console_addr = c.console_listen;
+    if (auto colon = console_addr.rfind(':'); colon != std::string::npos)
+      console_addr = console_addr.substr(0, colon + 1) + std::to_string(console->port());
+    log::info("console_listening").kv("addr", console_addr).kv("url", "http://" + console_addr + "/");
   }
   std::string addr = c.listen;
   if (auto colon = addr.rfind(':'); colon != std::string::npos) addr = addr.substr(0, colon + 1) + std::to_string(server.port());
@@ -548,6 +585,7 @@ int run(int argc, char** argv) {
   sigwait(&stop_signals, &sig);
   log::info("stopping").kv("signal", sig == SIGTERM ? "SIGTERM" : "SIGINT").kv("grace_seconds", c.shutdown_grace_seconds);
   stopping = true;  // /readyz says 503 from now on
+  if (console) console->stop();  // before the server its channel leads to
   server.shutdown(std::chrono::seconds(c.shutdown_grace_seconds));
   server.wait();
   if (syncer) syncer->stop();  // a run in progress finishes its current LDAP operation first

@@ -121,6 +121,9 @@ for (const name of ["defaults", "external-redis", "external-sentinel", "hpa", "p
   check(name === "hpa" ? hpas.length === 2 && !edge.spec.replicas : hpas.length === 0, `${name}: HPAs`);
   check(find(objs, "ServiceMonitor").length === (name === "servicemonitor" ? 2 : 0), `${name}: ServiceMonitors`);
   check(find(objs, "StatefulSet", "redis").length === (name.startsWith("external-") ? 0 : 1), `${name}: Redis StatefulSet`);
+  check(objs.filter((o) => o.kind === "Service" && o.metadata.name.endsWith("-directory-admin")).length === 1,
+    `${name}: the console's admin Service`);
+  check(find(objs, "Ingress").length === (name === "console-ingress" ? 1 : 0), `${name}: console Ingress only when enabled`);
   if (name === "proxy") check(/proxy-protocol = v2/.test(conf) && /proxy-trusted-networks = 10.0.0.0\/8,/.test(conf), "proxy: --proxy-protocol and --proxy-trusted-networks");
   if (name === "external-redis") {
     const dconf = find(objs, "ConfigMap", "directory").find((c) => c.data["directory.conf"]).data["directory.conf"];

@@ -2,7 +2,7 @@
 # The run command: installs what is missing, builds, and starts the whole
 # Doorman stack on loopback in the foreground:
 #   redis-server      127.0.0.1:16379  (state in .run/redis)
-#   doorman-directory 127.0.0.1:50051
+#   doorman-directory 127.0.0.1:50051  (web console http://127.0.0.1:8025/)
 #   doorman-edge      127.0.0.1:2525   (SMTP with STARTTLS; try it with swaks)
 #   demo back-end     127.0.0.1:2526   (Postfix's smtp-sink; messages in .run/sink)
 # and applies examples/demo-domains.yaml (domain example.com, list mode).
@@ -15,6 +15,7 @@ REDIS_PORT=${REDIS_PORT:-16379}
 DIRECTORY_ADDR=${DIRECTORY_ADDR:-127.0.0.1:50051}
 EDGE_ADDR=${EDGE_ADDR:-127.0.0.1:2525}
 SINK_ADDR=${SINK_ADDR:-127.0.0.1:2526}
+CONSOLE_ADDR=${CONSOLE_ADDR:-127.0.0.1:8025}
 
 bash scripts/setup.sh
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo > /dev/null
@@ -61,7 +62,7 @@ PIDS+=($!)
 wait_port "$SINK_ADDR" sink
 
 build/directory/doorman-directory --listen "$DIRECTORY_ADDR" --redis-port "$REDIS_PORT" \
-  --admin-token-file "$RUN/admin-token" \
+  --admin-token-file "$RUN/admin-token" --console-listen "$CONSOLE_ADDR" \
   > "$RUN/logs/directory.log" 2>&1 &
 PIDS+=($!)
 wait_port "$DIRECTORY_ADDR" directory
@@ -93,6 +94,8 @@ Doorman is running (logs in .run/logs/). Try it:
   export DOORMAN_TOKEN_FILE=$RUN/admin-token   # the admin API's bearer token
   build/directory/doormanctl --server $DIRECTORY_ADDR address add erin@example.com
   build/directory/doormanctl --server $DIRECTORY_ADDR explain erin@example.com
+
+  Web console: http://$CONSOLE_ADDR/  (log in with the admin token: the first line of $RUN/admin-token)
 
 Press Ctrl-C to stop everything.
 MSG

@@ -16,6 +16,7 @@ PACKAGES=(
   openssl libnet-ssleay-perl libio-socket-ssl-perl  # test PKI; swaks --tls
   python3
   prometheus  # promtool and a real Prometheus server for tests/observability
+  chromium nodejs npm  # the web console's browser test (tests/directory/console/browser; npm ci installs puppeteer-core)
 )
 
 missing=()

@@ -17,6 +17,8 @@ QUICK=0
 stage() { echo; echo "=== $* ($(date -u +%H:%M:%S))"; }
 
 bash scripts/setup.sh
+# The console's browser test needs puppeteer-core from npm (pinned; no browser download).
+bash tests/directory/console/browser/install.sh build/console-test
 
 stage "1/4 build and test"
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo > build.log 2>&1 || { cat build.log; exit 1; }

@@ -301,6 +301,14 @@ void Callout::on_probe(const std::shared_ptr<Flight>& f, const ProbeResponse& r)
                                           : ProbeResult::kTempfail;
   }
   directory_metrics().callout_probes(probe_result).inc();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (r.kind == ProbeResponse::Kind::kAnswered) {
+      unreachable_.erase(f->domain.name());
+    } else if (unreachable_.size() < 10000 || unreachable_.count(f->domain.name())) {
+      unreachable_[f->domain.name()] = r.error.empty() ? "no answer" : r.error;
+    }
+  }
   directory_metrics().callout_probe_duration().observe(
       std::chrono::duration<double>(Clock::now() - f->probe_started).count());
   // Reply texts usually quote the address: they go to the debug line only.
@@ -346,6 +354,12 @@ void Callout::finish(const std::shared_ptr<Flight>& f, const Outcome& o) {
     waiters = f->waiters;
   }
   for (auto& w : waiters) call(w, o);
+}
+
+std::string Callout::unreachable(const std::string& domain) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = unreachable_.find(domain);
+  return it == unreachable_.end() ? "" : it->second;
 }
 
 }  // namespace doorman::directory::callout

@@ -77,6 +77,12 @@ class Callout {
   // Probes this replica sent to back-ends (for tests and metrics).
   uint64_t probes_sent() const { return probes_sent_.load(); }
 
+  // The error of the last probe of `domain` from this replica when it got no
+  // answer from any back-end (connection refused, timeout, TLS failure);
+  // "" once a back-end answered again. In memory, per replica: the admin
+  // API's rejection verdict (service/rejection.h) uses it.
+  std::string unreachable(const std::string& domain);
+
  private:
   struct Waiter;
   struct Flight;
@@ -95,6 +101,7 @@ class Callout {
   Timer timer_;
   std::mutex mu_;
   std::map<std::string, std::shared_ptr<Flight>> flights_;
+  std::map<std::string, std::string> unreachable_;  // domain -> last probe error (under mu_)
   std::atomic<uint64_t> probes_sent_{0};
   std::string token_prefix_;
   std::atomic<uint64_t> token_counter_{0};

@@ -174,6 +174,11 @@ void print_domain(const v1::Domain& d) {
   std::cout << "\n";
   if (d.catch_all().state() == v1::CatchAllStatus::STATE_CATCH_ALL)
     std::cout << "  warning: " << d.name() << ": " << d.catch_all().warning() << "\n";
+  if (d.has_rejecting_unknown()) {  // issue #13: the console's overview verdict
+    const auto& v = d.rejecting_unknown();
+    std::cout << "  rejecting unknown recipients: " << (v.rejecting() ? "yes" : "no")
+              << (v.reason().empty() ? "" : " (" + v.reason() + ")") << "\n";
+  }
 }
 
 // Applies --mode, --route, --case-sensitive, --subaddress-separator,

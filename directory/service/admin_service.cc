@@ -7,6 +7,7 @@
 #include "directory/metrics.h"
 #include "directory/service/grpc_status.h"
 #include "directory/service/recipient_service.h"
+#include "directory/service/rejection.h"
 #include "directory/store/normalise.h"
 #include "directory/store/callout_cache.h"
 #include "directory/store/store.h"
@@ -84,6 +85,7 @@ Status validate_domain(v1::Domain* d, bool create) {
   d->clear_catch_all();
   d->clear_shadow();  // output only
   d->clear_ldap_sync_pending();  // output only
+  d->clear_rejecting_unknown();  // output only
   if (d->has_subaddress_separator()) {
     const std::string& s = d->subaddress_separator();
     if (s.size() > 1 || s == "@" || s == "\"" || s == "\\" || (s.size() == 1 && (s[0] <= ' ' || s[0] > '~')))
@@ -303,13 +305,19 @@ grpc::ServerUnaryReactor* AdminService::MarkConfigured(Ctx* ctx, const v1::MarkC
   });
 }
 
+void AdminService::add_rejection_verdict(v1::Domain* d) {
+  *d->mutable_rejecting_unknown() = rejection_verdict(*d, callout_ ? callout_->unreachable(d->name()) : "");
+}
+
 grpc::ServerUnaryReactor* AdminService::GetDomain(Ctx* ctx, const v1::GetDomainRequest* req, v1::Domain* resp) {
   if (auto* denied = refuse_unauthenticated(ctx, "GetDomain")) return denied;
-  return run(pool_, ctx, [req, resp](RedisConn& conn) {
+  return run(pool_, ctx, [this, req, resp](RedisConn& conn) {
     std::string name;
     Status s = domain_name(req->name(), &name);
     if (!s.ok()) return s;
-    return store::get_domain(conn, name, resp);
+    s = store::get_domain(conn, name, resp);
+    if (s.ok()) add_rejection_verdict(resp);
+    return s;
   });
 }
 
@@ -332,10 +340,13 @@ grpc::ServerUnaryReactor* AdminService::DeleteDomain(Ctx* ctx, const v1::DeleteD
 grpc::ServerUnaryReactor* AdminService::ListDomains(Ctx* ctx, const v1::ListDomainsRequest*,
                                                     v1::ListDomainsResponse* resp) {
   if (auto* denied = refuse_unauthenticated(ctx, "ListDomains")) return denied;
-  return run(pool_, ctx, [resp](RedisConn& conn) {
+  return run(pool_, ctx, [this, resp](RedisConn& conn) {
     std::vector<v1::Domain> domains;
     Status s = store::list_domains(conn, &domains);
-    for (auto& d : domains) *resp->add_domains() = std::move(d);
+    for (auto& d : domains) {
+      add_rejection_verdict(&d);
+      *resp->add_domains() = std::move(d);
+    }
     return s;
   });
 }
@@ -382,7 +393,7 @@ grpc::ServerUnaryReactor* AdminService::ListAddresses(Ctx* ctx, const v1::ListAd
     uint32_t size = req->page_size() == 0 ? kDefaultPageSize : std::min(req->page_size(), kMaxPageSize);
     std::vector<std::string> out;
     std::string next;
-    s = store::list_addresses(conn, name, size, req->page_token(), &out, &next);
+    s = store::list_addresses(conn, name, size, req->page_token(), &out, &next, req->prefix());
     if (!s.ok()) return s;
     for (auto& a : out) resp->add_addresses(std::move(a));
     resp->set_next_page_token(next);

@@ -122,6 +122,8 @@ class AdminService final : public doorman::v1::AdminService::CallbackService {
   Reactor* RunSync(Ctx* ctx, const doorman::v1::RunSyncRequest* req, doorman::v1::RunSyncResponse* resp) override;
 
  private:
+  // Domain.rejecting_unknown (rejection.h).
+  void add_rejection_verdict(doorman::v1::Domain* d);
   grpc::Status authorize(const grpc::ServerContextBase& ctx, std::string_view method);
   // nullptr when authorized, else a reactor finished with UNAUTHENTICATED.
   Reactor* refuse_unauthenticated(Ctx* ctx, std::string_view method);

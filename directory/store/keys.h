@@ -79,6 +79,10 @@
 //   doorman:v1:sync-lease             STRING the replica syncing now: SET NX PX,
 //        value = "{replica} {random}" (renewed and released only by its owner)
 //
+// Web console (directory/console/, shared by every replica):
+//   doorman:v1:console-revoked:{sid} STRING  a logged-out console session
+//        (sid = 32 hex digits); PX = until the session would have expired
+//
 // The domain name inside a key is already validated and lower-cased; it can
 // not contain ':' or spaces (smtp::is_valid_domain), so keys cannot collide.
 #pragma once
@@ -141,6 +145,9 @@ inline std::string harvest(std::string_view ip, int64_t bucket) {
 }
 inline std::string harvest_block(std::string_view ip) {
   return std::string(kPrefix) + "harvest-block:" + std::string(ip);
+}
+inline std::string console_revoked(std::string_view sid) {
+  return std::string(kPrefix) + "console-revoked:" + std::string(sid);
 }
 
 inline std::string sync_sources() { return std::string(kPrefix) + "sync-sources"; }

@@ -508,22 +508,38 @@ Status write_addresses(RedisConn& conn, const std::vector<std::string>& addresse
 }
 
 Status list_addresses(RedisConn& conn, const std::string& domain, uint32_t page_size, const std::string& token,
-                      std::vector<std::string>* out, std::string* next_token) {
+                      std::vector<std::string>* out, std::string* next_token, const std::string& prefix) {
   out->clear();
   next_token->clear();
   std::string cursor = token.empty() ? "0" : token;
   if (cursor.find_first_not_of("0123456789") != std::string::npos)
     return Status::Error(Code::kInvalidArgument, "bad page_token");
-  std::vector<Reply> r;
-  Status s = conn.pipeline({{"EXISTS", keys::domain(domain)},
-                            {"SSCAN", keys::addresses(domain), cursor, "COUNT", std::to_string(page_size)}},
-                           &r);
-  if (!s.ok()) return s;
-  if (r[0].integer == 0) return Status::Error(Code::kNotFound, "domain " + domain + " not found");
-  if (r[1].is_error()) return redis_error(r[1], "SSCAN");
-  if (r[1].elements.size() != 2) return Status::Error(Code::kInternal, "unexpected SSCAN reply");
-  if (r[1].elements[0].str != "0") *next_token = r[1].elements[0].str;
-  for (const auto& e : r[1].elements[1].elements) out->push_back(smtp::Mailbox{e.str, domain}.str());
+  // A prefix is a MATCH pattern with its glob characters escaped; MATCH
+  // filters after the scan, so a few more rounds fill a page (bounded).
+  std::string pattern;
+  for (char c : prefix) {
+    if (c == '*' || c == '?' || c == '[' || c == ']' || c == '\\') pattern.push_back('\\');
+    pattern.push_back(c);
+  }
+  pattern.push_back('*');
+  for (int round = 0; round < (prefix.empty() ? 1 : 100); ++round) {
+    std::vector<Reply> r;
+    Command scan{"SSCAN", keys::addresses(domain), cursor, "COUNT",
+                 std::to_string(prefix.empty() ? page_size : std::max<uint32_t>(page_size, 1000))};
+    if (!prefix.empty()) {
+      scan.push_back("MATCH");
+      scan.push_back(pattern);
+    }
+    Status s = conn.pipeline({{"EXISTS", keys::domain(domain)}, scan}, &r);
+    if (!s.ok()) return s;
+    if (r[0].integer == 0) return Status::Error(Code::kNotFound, "domain " + domain + " not found");
+    if (r[1].is_error()) return redis_error(r[1], "SSCAN");
+    if (r[1].elements.size() != 2) return Status::Error(Code::kInternal, "unexpected SSCAN reply");
+    cursor = r[1].elements[0].str;
+    for (const auto& e : r[1].elements[1].elements) out->push_back(smtp::Mailbox{e.str, domain}.str());
+    if (cursor == "0" || out->size() >= page_size) break;
+  }
+  if (cursor != "0") *next_token = cursor;
   return Status::Ok();
 }
 

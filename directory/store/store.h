@@ -151,7 +151,7 @@ Status write_addresses(RedisConn& conn, const std::vector<std::string>& addresse
                        DomainCache* cache, BatchResult* result);
 
 Status list_addresses(RedisConn& conn, const std::string& domain, uint32_t page_size, const std::string& token,
-                      std::vector<std::string>* out, std::string* next_token);
+                      std::vector<std::string>* out, std::string* next_token, const std::string& prefix = "");
 Status count_addresses(RedisConn& conn, const std::string& domain, uint64_t* count);
 
 // Replace: begin checks the domain and clears the temp set; commit compares

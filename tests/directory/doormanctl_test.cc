@@ -307,6 +307,19 @@ TEST_F(DirectoryCtl, RoutingLocalPartsOptOutRoundTrips) {
 }
 
 // Issue #12: a file without domains would delete them all.
+// Issue #13: the console's overview verdict, in doormanctl's domain get/list.
+TEST_F(DirectoryCtl, DomainListSaysWhetherUnknownRecipientsAreRejected) {
+  ASSERT_EQ(ctl({"domain", "add", "example.com", "--mode", "list", "--route", "127.0.0.1:2526"}).exit_code, 0);
+  RunResult r = ctl({"domain", "list"});
+  EXPECT_NE(r.out.find("  rejecting unknown recipients: no (address list is empty"), std::string::npos) << r.out;
+  ASSERT_EQ(ctl({"address", "add", "alice@example.com"}).exit_code, 0);
+  r = ctl({"domain", "get", "example.com"});
+  EXPECT_NE(r.out.find("  rejecting unknown recipients: yes\n"), std::string::npos) << r.out;
+  ASSERT_EQ(ctl({"domain", "update", "example.com", "--mode", "accept-all"}).exit_code, 0);
+  r = ctl({"domain", "list"});
+  EXPECT_NE(r.out.find("  rejecting unknown recipients: no (accept-all mode"), std::string::npos) << r.out;
+}
+
 TEST_F(DirectoryCtl, ApplyOfAnEmptyDomainListNeedsAllowEmpty) {
   ASSERT_EQ(ctl({"domain", "add", "example.com", "--mode", "list", "--route", "127.0.0.1:2526"}).exit_code, 0);
   for (const char* text : {"domains: []\n", "domains:\n"}) {
@@ -618,6 +631,16 @@ TEST(DirectoryBinary, HelpAndBadOptions) {
   r = run({DOORMAN_DIRECTORY_BIN, "--redis-port", "0"});
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.err.find("redis-port"), std::string::npos) << r.err;
+}
+
+// Issue #13: the console's options are checked at start-up.
+TEST(DirectoryBinary, ConsoleNeedsTheAdminTokenAndAValidSessionTtl) {
+  RunResult r = run({DOORMAN_DIRECTORY_BIN, "--admin-insecure", "--http-listen=", "--console-listen", "127.0.0.1:0"});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("option console-listen: the console needs --admin-token-file"), std::string::npos) << r.err;
+  r = run({DOORMAN_DIRECTORY_BIN, "--admin-insecure", "--http-listen=", "--console-session-ttl", "30s"});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("option console-session-ttl"), std::string::npos) << r.err;
 }
 
 // Issue #12: no Redis password on the command line (/proc/PID/cmdline is

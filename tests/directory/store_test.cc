@@ -6,7 +6,9 @@
 
 #include <optional>
 #include <set>
+#include <thread>
 
+#include "directory/store/console_sessions.h"
 #include "directory/store/keys.h"
 #include "directory/store/store.h"
 #include "directory/store/sync_state.h"
@@ -47,6 +49,22 @@ class DirectoryStore : public ::testing::Test {
     BatchResult r;
     EXPECT_TRUE(write_addresses(*conn_, a, {op, "", ""}, &cache, &r).ok());
     return r;
+  }
+  // Every address of `domain` (with `prefix`), page by page; *pages = how many.
+  std::set<std::string> list_all(const std::string& domain, uint32_t page_size, const std::string& prefix = "",
+                                 int* pages = nullptr) {
+    std::set<std::string> seen;
+    std::string token;
+    int n = 0;
+    do {
+      std::vector<std::string> page;
+      std::string next;
+      EXPECT_TRUE(list_addresses(*conn_, domain, page_size, token, &page, &next, prefix).ok());
+      seen.insert(page.begin(), page.end());
+      token = next;
+    } while (!token.empty() && ++n < 1000);
+    if (pages) *pages = n + 1;
+    return seen;
   }
   static test::RedisServer* redis_;
   std::unique_ptr<RedisConn> conn_;
@@ -106,20 +124,46 @@ TEST_F(DirectoryStore, ListPagesCoverEveryAddress) {
   for (int i = 0; i < 2500; ++i) in.push_back("user" + std::to_string(i) + "@example.com");
   in.push_back("\"with space\"@example.com");
   add(in);
-  std::set<std::string> seen;
-  std::string token;
   int pages = 0;
-  do {
-    std::vector<std::string> page;
-    std::string next;
-    ASSERT_TRUE(list_addresses(*conn_, "example.com", 500, token, &page, &next).ok());
-    seen.insert(page.begin(), page.end());
-    token = next;
-    ++pages;
-  } while (!token.empty() && pages < 1000);
+  std::set<std::string> seen = list_all("example.com", 500, "", &pages);
   EXPECT_EQ(seen.size(), in.size());
   EXPECT_TRUE(seen.count("\"with space\"@example.com"));
   EXPECT_GT(pages, 1);
+}
+
+// Issue #13: the console's prefix search; glob characters are literal.
+TEST_F(DirectoryStore, ListByPrefixFindsEveryMatchAndOnlyThose) {
+  ASSERT_TRUE(create_domain(*conn_, make("example.com")).ok());
+  std::vector<std::string> in;
+  for (int i = 0; i < 2500; ++i) in.push_back("user" + std::to_string(i) + "@example.com");
+  for (const char* a : {"a*b@example.com", "axb@example.com", "a?c@example.com"}) in.push_back(a);
+  add(in);
+  auto all_pages = [&](const std::string& prefix) { return list_all("example.com", 50, prefix); };
+  auto users24 = all_pages("user24");
+  EXPECT_EQ(users24.size(), 111u);  // user24, user240..249, user2400..2499
+  for (const auto& a : users24) EXPECT_EQ(a.rfind("user24", 0), 0u) << a;
+  EXPECT_EQ(all_pages("a*"), (std::set<std::string>{"a*b@example.com"}));
+  EXPECT_EQ(all_pages("a?"), (std::set<std::string>{"a?c@example.com"}));
+  EXPECT_TRUE(all_pages("nobody").empty());
+}
+
+// Issue #13: logged-out console sessions, shared by every replica.
+TEST_F(DirectoryStore, ConsoleSessionRevocationExpires) {
+  const std::string sid(32, 'a'), other(32, 'b');
+  bool revoked = true;
+  ASSERT_TRUE(console_session_revoked(*conn_, sid, &revoked).ok());
+  EXPECT_FALSE(revoked);
+  ASSERT_TRUE(revoke_console_session(*conn_, sid, 300).ok());
+  ASSERT_TRUE(console_session_revoked(*conn_, sid, &revoked).ok());
+  EXPECT_TRUE(revoked);
+  ASSERT_TRUE(console_session_revoked(*conn_, other, &revoked).ok());
+  EXPECT_FALSE(revoked);
+  // Gone once the session would have expired anyway.
+  for (int i = 0; i < 100 && revoked; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    ASSERT_TRUE(console_session_revoked(*conn_, sid, &revoked).ok());
+  }
+  EXPECT_FALSE(revoked);
 }
 
 TEST_F(DirectoryStore, ReplaceIsAtomicAndCounts) {
