@@ -73,6 +73,11 @@ for v in "${VALUES[@]}"; do
   node "$CHART/ci/validate.mjs" "$MODULES" "$name" < "$OUT/$name.yaml" || fail "schema validation of $name"
 done
 elapsed "template + validation done"
+# Existing Secrets for the admin token and the Redis password make the chart's output stable: two renders are
+# identical (GitOps tools render without cluster access, so `lookup` finds nothing and a generated secret would
+# change at every render).
+"$HELM" template ci-doorman "$CHART" --namespace mail -f "$CHART/ci/all-domain-keys-values.yaml" > "$OUT/again.yaml" 2>&1 &&
+  cmp -s "$OUT/all-domain-keys.yaml" "$OUT/again.yaml" || fail "two renders with existing Secrets for the admin token and the Redis password differ"
 
 # --- 4. structural checks ------------------------------------------------------------------------------------------
 node --input-type=module - "$MODULES" "$OUT" <<'EOF' || fail "structural checks"
@@ -132,6 +137,23 @@ for (const name of ["defaults", "external-redis", "external-sentinel", "hpa", "p
   }
   if (name !== "servicemonitor") check(find(objs, "NetworkPolicy").length >= 3, `${name}: NetworkPolicies`);
   check(!/tls/.test(JSON.stringify(dc.args)) && !/directory-tls/.test(conf), `${name}: TLS is off by default`);
+}
+{
+  // Every domain key apply documents (directory/apply/apply.cc kKeys) is used by all-domain-keys-values.yaml, got
+  // through the schema and reached the apply file; the admin token comes from the named Secret, none is generated.
+  const objs = load("all-domain-keys");
+  const applySource = readFileSync("directory/apply/apply.cc", "utf8");  // the script runs at the repository root
+  const keysSet = applySource.match(/kKeys = \{([^}]*)\}/);
+  const documented = keysSet ? [...keysSet[1].matchAll(/"([a-z_]+)"/g)].map((m) => m[1]).sort() : [];
+  const domainsYaml = objs.find((o) => o.kind === "ConfigMap" && o.data?.["domains.yaml"]).data["domains.yaml"];
+  const used = [...new Set(YAML.parse(domainsYaml).domains.flatMap((d) => Object.keys(d)))].sort();
+  check(documented.length >= 12, `all-domain-keys: read apply's documented keys (${documented.length})`);
+  check(JSON.stringify(used) === JSON.stringify(documented),
+    `all-domain-keys: keys used ${JSON.stringify(used)} differ from apply's ${JSON.stringify(documented)}`);
+  check(!objs.some((o) => o.kind === "Secret" && /admin-token/.test(o.metadata.name)), "all-domain-keys: no generated token");
+  const dir = find(objs, "Deployment", "directory")[0];
+  check(dir.spec.template.spec.volumes.some((v) => v.secret?.secretName === "doorman-admin-token"),
+    "all-domain-keys: the existing admin token Secret is mounted");
 }
 {
   // LDAP sync: the sources reach the apply file with the mounted password and CA paths, the Secrets are mounted
