@@ -21,6 +21,10 @@ PACKAGES=(
 
 missing=()
 for p in "${PACKAGES[@]}"; do
+  # A Node.js from another source (e.g. NodeSource's nodejs, which ships npm itself and conflicts with Debian's npm
+  # package) serves as well as Debian's.
+  if [ "$p" = nodejs ] && command -v node > /dev/null; then continue; fi
+  if [ "$p" = npm ] && command -v npm > /dev/null; then continue; fi
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
     missing+=("$p")
   fi
