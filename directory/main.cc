@@ -52,6 +52,7 @@
 #include "directory/harvest/harvest.h"
 #include "directory/metrics.h"
 #include "directory/service/server.h"
+#include "directory/service/stats_recorder.h"
 #include "directory/store/normalise.h"
 #include "directory/store/pool.h"
 #include "directory/sync/syncer.h"
@@ -86,6 +87,7 @@ struct Config {
   // Web console (console/console.h), off by default.
   std::string console_listen;
   std::string console_session_ttl = "8h";
+  std::string stats_interval = "60s";
   bool console_secure_cookie = false;
   std::string tls_cert_file;
   std::string tls_key_file;
@@ -192,6 +194,9 @@ void add_options(Options& o, Config& c) {
   o.add_string("console-listen", &c.console_listen,
                "HTTP address host:port of the web admin console (\"\" = off; needs --admin-token-file)");
   o.add_string("console-session-ttl", &c.console_session_ttl, "web console: lifetime of a login session [1m..7d]");
+  o.add_string("stats-interval", &c.stats_interval,
+               "how often this replica adds its counters' growth to the deployment's per-minute figures in Redis "
+               "(the console's overview, doormanctl stats) [100ms..10m]");
   o.add_bool("console-secure-cookie", &c.console_secure_cookie,
              "web console: mark the session cookie Secure (set it when browsers reach the console over HTTPS)");
   o.add_bool("admin-insecure", &c.admin_insecure,
@@ -373,6 +378,12 @@ int run(int argc, char** argv) {
   if (err.empty()) err = harvest_settings_from(c, &harvest_settings);
   directory::sync::SyncSettings sync_settings;
   if (err.empty()) err = sync_settings_from(c, &sync_settings);
+  std::chrono::milliseconds stats_interval{0};
+  if (err.empty()) {
+    const DurationOption durations[] = {
+        {"stats-interval", &c.stats_interval, &stats_interval, std::chrono::milliseconds(100), std::chrono::minutes(10)}};
+    err = parse_durations(durations);
+  }
   std::chrono::milliseconds console_ttl{0};
   if (err.empty() && (!directory::callout::parse_duration(c.console_session_ttl, &console_ttl) ||
                       console_ttl < std::chrono::minutes(1) || console_ttl > std::chrono::hours(24 * 7)))
@@ -518,6 +529,9 @@ int run(int argc, char** argv) {
       return 1;
     }
   }
+  // The deployment's per-minute figures: this replica's counters, once an interval, through the pool.
+  directory::service::StatsRecorder stats_recorder(pool, stats_interval);
+  stats_recorder.start();
   // The LDAP sync: its own thread and Redis connection (never the pool's).
   std::unique_ptr<directory::sync::Syncer> syncer;
   if (c.sync) {
@@ -531,6 +545,7 @@ int run(int argc, char** argv) {
   auto stop_after_start_error = [&](const char* option, const std::string& error) {
     std::cerr << "doorman-directory: " << option << ": " << error << "\n";
     if (syncer) syncer->stop();
+    stats_recorder.stop();
     server.shutdown(std::chrono::milliseconds(0));
     server.wait();
     callout.stop();
@@ -591,6 +606,7 @@ int run(int argc, char** argv) {
   if (syncer) syncer->stop();  // a run in progress finishes its current LDAP operation first
   // Probes still running answer nobody now; stop them before Redis.
   callout.stop();
+  stats_recorder.stop();  // the last interval's figures, while the pool still runs
   http.stop();
   stop_locator();
   pool.stop();

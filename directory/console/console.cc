@@ -154,6 +154,7 @@ Rpc rpc(bool change, grpc::Status (Stub::*method)(grpc::ClientContext*, const Re
 const std::map<std::string, Rpc>& rpcs() {
   static const std::map<std::string, Rpc> table = {
       {"ListDomains", rpc(false, &Stub::ListDomains)},
+      {"GetStats", rpc(false, &Stub::GetStats)},
       {"GetDomain", rpc(false, &Stub::GetDomain)},
       {"CreateDomain", rpc(true, &Stub::CreateDomain)},
       {"UpdateDomain", rpc(true, &Stub::UpdateDomain)},

@@ -514,6 +514,27 @@ int cmd_import(Global& g, const Args& a) {
   return (resp.error_count() > 0 || bad > 0) ? kFailed : kOk;
 }
 
+int cmd_stats(Global& g, const Args& a) {
+  check_flags(a, {"minutes"});
+  if (!a.pos.empty()) throw UsageError{"stats takes no arguments"};
+  v1::GetStatsRequest req;
+  if (a.has("minutes")) {
+    int m = std::atoi(a.get("minutes").c_str());
+    if (m < 1 || m > 120) throw UsageError{"--minutes must be 1..120"};
+    req.set_minutes(static_cast<uint32_t>(m));
+  }
+  v1::Stats resp;
+  grpc::Status s = g.stub->GetStats(ctx(g).get(), req, &resp);
+  if (!s.ok()) return failed("stats", s);
+  if (print_json(g, resp)) return kOk;
+  std::cout << "last " << resp.minutes() << " min, every directory replica:\n"
+            << "  recipients  accepted=" << resp.accepted() << " rejected=" << resp.rejected()
+            << " deferred=" << resp.deferred() << " would_reject=" << resp.would_reject() << "\n"
+            << "  harvest     tarpitted=" << resp.harvest_tarpit() << " blocked=" << resp.harvest_defer() << "\n"
+            << "  callout     probes=" << resp.callout_probes() << "\n";
+  return kOk;
+}
+
 int cmd_explain(Global& g, const Args& a) {
   check_flags(a, {});
   if (a.pos.size() != 1) throw UsageError{"expected one ADDRESS"};
@@ -726,6 +747,9 @@ const Command kCommands[] = {
     {"import", cmd_import,
      "import FILE [--replace DOMAIN]   (one address per line, '#' comments, \"-\" = stdin;\n"
      "           with --replace the list of DOMAIN becomes exactly the file, and bare local parts are allowed)"},
+    {"stats", cmd_stats,
+     "stats [--minutes N]   (recipients accepted/rejected/deferred, harvest and callout figures of the last N\n"
+     "           minutes, default 60, summed over every directory replica)"},
     {"explain", cmd_explain, "explain ADDRESS   (the verdict and its reasoning; no side effects)"},
     {"callout show", cmd_callout_show, "callout show ADDRESS   (the cached probe result: result, age, expiry, source)"},
     {"callout forget", cmd_callout_forget, "callout forget ADDRESS...   (drop cached results: the next check probes)"},

@@ -10,6 +10,7 @@
 #include "directory/service/rejection.h"
 #include "directory/store/normalise.h"
 #include "directory/store/callout_cache.h"
+#include "directory/store/stats.h"
 #include "directory/store/store.h"
 #include "directory/store/sync_state.h"
 #include "directory/sync/source.h"
@@ -411,6 +412,31 @@ grpc::ServerUnaryReactor* AdminService::CountAddresses(Ctx* ctx, const v1::Count
     uint64_t n = 0;
     s = store::count_addresses(conn, name, &n);
     resp->set_count(n);
+    return s;
+  });
+}
+
+grpc::ServerUnaryReactor* AdminService::GetStats(Ctx* ctx, const v1::GetStatsRequest* req, v1::Stats* resp) {
+  if (auto* denied = refuse_unauthenticated(ctx, "GetStats")) return denied;
+  if (req->minutes() > 120) {
+    auto* reactor = ctx->DefaultReactor();
+    reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "minutes must be 1..120 (0 = 60)"));
+    return reactor;
+  }
+  const int minutes = req->minutes() == 0 ? 60 : static_cast<int>(req->minutes());
+  return run(pool_, ctx, [minutes, resp](RedisConn& conn) {
+    const int64_t now_minute =
+        std::chrono::duration_cast<std::chrono::minutes>(std::chrono::system_clock::now().time_since_epoch()).count();
+    store::StatCounts c;
+    Status s = store::read_stats(conn, now_minute, minutes, &c);
+    resp->set_minutes(static_cast<uint32_t>(minutes));
+    resp->set_accepted(c["accepted"]);
+    resp->set_rejected(c["rejected"]);
+    resp->set_deferred(c["deferred"]);
+    resp->set_would_reject(c["would_reject"]);
+    resp->set_harvest_tarpit(c["harvest_tarpit"]);
+    resp->set_harvest_defer(c["harvest_defer"]);
+    resp->set_callout_probes(c["callout_probes"]);
     return s;
   });
 }

@@ -68,6 +68,7 @@ class AdminService final : public doorman::v1::AdminService::CallbackService {
   using doorman::v1::AdminService::CallbackService::RemoveAddresses;
   using doorman::v1::AdminService::CallbackService::ListAddresses;
   using doorman::v1::AdminService::CallbackService::CountAddresses;
+  using doorman::v1::AdminService::CallbackService::GetStats;
   using doorman::v1::AdminService::CallbackService::ImportAddresses;
   using doorman::v1::AdminService::CallbackService::ReplaceAddresses;
   using doorman::v1::AdminService::CallbackService::Explain;
@@ -100,6 +101,7 @@ class AdminService final : public doorman::v1::AdminService::CallbackService {
                          doorman::v1::ListAddressesResponse* resp) override;
   Reactor* CountAddresses(Ctx* ctx, const doorman::v1::CountAddressesRequest* req,
                           doorman::v1::CountAddressesResponse* resp) override;
+  Reactor* GetStats(Ctx* ctx, const doorman::v1::GetStatsRequest* req, doorman::v1::Stats* resp) override;
   grpc::ServerReadReactor<doorman::v1::ImportChunk>* ImportAddresses(Ctx* ctx,
                                                                       doorman::v1::ImportResponse* resp) override;
   grpc::ServerReadReactor<doorman::v1::ImportChunk>* ReplaceAddresses(Ctx* ctx,

@@ -79,6 +79,12 @@
 //   doorman:v1:sync-lease             STRING the replica syncing now: SET NX PX,
 //        value = "{replica} {random}" (renewed and released only by its owner)
 //
+// Recent figures (store/stats.h, the console's overview and doormanctl stats):
+//   doorman:v1:stats:{unix minute}    HASH  accepted, rejected, deferred,
+//        would_reject, harvest_tarpit, harvest_defer, callout_probes: what
+//        every replica counted in that minute (HINCRBY once a minute per
+//        replica); EXPIRE 2 h
+//
 // Web console (directory/console/, shared by every replica):
 //   doorman:v1:console-revoked:{sid} STRING  a logged-out console session
 //        (sid = 32 hex digits); PX = until the session would have expired
@@ -146,6 +152,7 @@ inline std::string harvest(std::string_view ip, int64_t bucket) {
 inline std::string harvest_block(std::string_view ip) {
   return std::string(kPrefix) + "harvest-block:" + std::string(ip);
 }
+inline std::string stats(int64_t unix_minute) { return std::string(kPrefix) + "stats:" + std::to_string(unix_minute); }
 inline std::string console_revoked(std::string_view sid) {
   return std::string(kPrefix) + "console-revoked:" + std::string(sid);
 }

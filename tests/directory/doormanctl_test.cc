@@ -31,7 +31,7 @@ class DirectoryCtl : public ::testing::Test {
     ASSERT_TRUE(directory_.start({DOORMAN_DIRECTORY_BIN, "--listen", "127.0.0.1:" + std::to_string(port_),
                                   "--http-listen", "127.0.0.1:" + std::to_string(http_port_), "--redis-port",
                                   std::to_string(redis_.port()), "--shutdown-grace-seconds", "1",
-                                  "--admin-token-file", token_file_},
+                                  "--admin-token-file", token_file_, "--stats-interval", "200ms"},
                                  dir_ + "/directory.log"));
     ASSERT_TRUE(wait_for_port(port_, std::chrono::seconds(10))) << directory_.read_log();
     ASSERT_TRUE(wait_for_port(http_port_, std::chrono::seconds(10))) << directory_.read_log();
@@ -51,6 +51,30 @@ class DirectoryCtl : public ::testing::Test {
     return run(args, std::chrono::seconds(30), "", env);
   }
   static constexpr const char* kToken = "ctl-test-token-0123456789";
+  // Applies example.com (list mode, alice listed).
+  void apply_example_com() {
+    std::string yaml = write("domains.yaml",
+                             "domains:\n"
+                             "  - name: example.com\n"
+                             "    mode: list\n"
+                             "    routes: [\"127.0.0.1:2526\"]\n"
+                             "    addresses: [alice]\n");
+    ASSERT_EQ(ctl({"apply", "-f", yaml}).exit_code, 0);
+  }
+  // The directory's verdicts for `rcpts`, in one RecipientService call.
+  std::vector<doorman::v1::Verdict> check(const std::vector<std::string>& rcpts) {
+    if (!rcpt_)
+      rcpt_ = doorman::v1::RecipientService::NewStub(
+          grpc::CreateChannel("127.0.0.1:" + std::to_string(port_), grpc::InsecureChannelCredentials()));
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    doorman::v1::CheckRecipientsRequest req;
+    for (const auto& r : rcpts) req.add_recipients(r);
+    doorman::v1::CheckRecipientsResponse resp;
+    EXPECT_TRUE(rcpt_->CheckRecipients(&ctx, req, &resp).ok());
+    return std::vector<doorman::v1::Verdict>(resp.verdicts().begin(), resp.verdicts().end());
+  }
+  std::unique_ptr<doorman::v1::RecipientService::Stub> rcpt_;
   std::string write(const std::string& name, const std::string& text) {
     std::string path = dir_ + "/" + name;
     std::ofstream(path) << text;
@@ -122,6 +146,31 @@ TEST_F(DirectoryCtl, EveryReadCommandPrintsJson) {
   r = ctl({"domain", "list", "--output", "yaml"});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("--output must be text or json"), std::string::npos) << r.err;
+}
+
+// Issue #13: the last hour's figures come from the directory's own counters,
+// added to Redis by every replica, and reach doormanctl (and the console).
+TEST_F(DirectoryCtl, StatsShowTheLastHoursDecisions) {
+  apply_example_com();
+  ASSERT_EQ(check({"alice@example.com", "nobody@example.com", "noone@example.com"}).size(), 3u);
+
+  v1::Stats stats;
+  for (int i = 0; i < 100 && !(stats.accepted() >= 1 && stats.rejected() >= 2); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    RunResult r = ctl({"stats", "--output", "json"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    ASSERT_TRUE(parse_json(r.out, &stats));
+  }
+  EXPECT_EQ(stats.minutes(), 60u);
+  EXPECT_EQ(stats.accepted(), 1u);
+  EXPECT_EQ(stats.rejected(), 2u);
+  EXPECT_EQ(stats.deferred(), 0u);
+  // Summed in Redis per minute (not this process's memory): the keys are there.
+  EXPECT_NE(redis_.cli({"KEYS", "doorman:v1:stats:*"}).find("doorman:v1:stats:"), std::string::npos);
+  RunResult text = ctl({"stats", "--minutes", "5"});
+  EXPECT_NE(text.out.find("last 5 min"), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("accepted=1 rejected=2"), std::string::npos) << text.out;
+  EXPECT_EQ(ctl({"stats", "--minutes", "500"}).exit_code, 2);
 }
 
 TEST_F(DirectoryCtl, AdminCallsNeedTheToken) {
@@ -347,24 +396,7 @@ TEST_F(DirectoryCtl, ApplyOfAnEmptyDomainListNeedsAllowEmpty) {
 // 451 4.3.0 for everyone, never a 5xx, /readyz 503, the gauge at 0, one
 // warning (not one per recipient); applying again restores everything.
 TEST_F(DirectoryCtl, LostRedisDataDefersAndFailsReadinessUntilReapplied) {
-  std::string yaml = write("domains.yaml",
-                           "domains:\n"
-                           "  - name: example.com\n"
-                           "    mode: list\n"
-                           "    routes: [\"127.0.0.1:2526\"]\n"
-                           "    addresses: [alice]\n");
-  ASSERT_EQ(ctl({"apply", "-f", yaml}).exit_code, 0);
-  auto rcpt = doorman::v1::RecipientService::NewStub(
-      grpc::CreateChannel("127.0.0.1:" + std::to_string(port_), grpc::InsecureChannelCredentials()));
-  auto check = [&](const std::vector<std::string>& rcpts) {
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
-    doorman::v1::CheckRecipientsRequest req;
-    for (const auto& r : rcpts) req.add_recipients(r);
-    doorman::v1::CheckRecipientsResponse resp;
-    EXPECT_TRUE(rcpt->CheckRecipients(&ctx, req, &resp).ok());
-    return std::vector<doorman::v1::Verdict>(resp.verdicts().begin(), resp.verdicts().end());
-  };
+  apply_example_com();
   auto wait_ready = [&](int want) {
     int got = 0;
     for (int i = 0; i < 50 && got != want; ++i) {
@@ -397,8 +429,7 @@ TEST_F(DirectoryCtl, LostRedisDataDefersAndFailsReadinessUntilReapplied) {
     ++warnings;
   EXPECT_EQ(warnings, 1u) << log;
   // Re-apply: back to normal.
-  r = ctl({"apply", "-f", yaml});
-  ASSERT_EQ(r.exit_code, 0) << r.err;
+  apply_example_com();
   auto v = check({"alice@example.com", "nobody@example.com"});
   EXPECT_EQ(v[0].code(), 250u);
   EXPECT_EQ(v[1].enhanced_code(), "5.1.1");

@@ -27,9 +27,25 @@ function verdictCell(d) {
     v.reason ? el('div', { class: 'hint' }, v.reason) : null);
 }
 
+// The last hour's figures of the whole deployment (every directory replica's own counters, summed in Redis).
+function statsCard(st) {
+  const figure = (label, value, hint) => el('div', { class: 'figure' },
+    el('div', { class: 'figure-value' }, String(value ?? 0)), el('div', { class: 'figure-label' }, label),
+    hint ? el('div', { class: 'hint' }, hint) : null);
+  return el('section', { class: 'card', 'aria-label': 'Last hour', id: 'last-hour' },
+    el('h2', {}, 'Last ' + (st.minutes || 60) + ' minutes'),
+    el('div', { class: 'figures' },
+      figure('Recipients accepted', st.accepted),
+      figure('Rejected', st.rejected, 'unknown recipients refused with 5xx'),
+      figure('Deferred', st.deferred, '4xx: our own trouble, greylisting back-ends, harvest blocks'),
+      figure('Would be rejected', st.would_reject, 'shadow-mode domains'),
+      figure('Harvest: slowed / blocked', (st.harvest_tarpit ?? 0) + ' / ' + (st.harvest_defer ?? 0)),
+      figure('Callout probes', st.callout_probes)));
+}
+
 // ---- overview
 async function overview() {
-  const list = await domains();
+  const [list, st] = await Promise.all([domains(), api.rpc('GetStats', { minutes: 60 })]);
   const rows = list.map((d) => el('tr', {},
     el('td', {}, el('a', { href: '#addresses/' + encodeURIComponent(d.name) }, d.name)),
     el('td', {}, MODES[d.mode] || d.mode, d.callout_fallback ? ' + callout fallback' : ''),
@@ -40,6 +56,7 @@ async function overview() {
       ? el('span', { class: 'warning' }, d.catch_all.warning || 'catch-all') : '')));
   view().replaceChildren(
     el('h1', {}, 'Overview'),
+    statsCard(st),
     list.length === 0 ? el('p', {}, 'No guarded domains yet. Add one under Domain admin.') :
       el('table', {},
         el('caption', { class: 'hint' }, 'Guarded domains and whether unknown recipients are rejected (550)'),

@@ -145,12 +145,13 @@ async function main() {
   }), 'redis up');
   start('directory', args.directory, ['--listen', `127.0.0.1:${dirPort}`, '--redis-port', String(redisPort),
     '--http-listen', `127.0.0.1:${metricsPort}`, '--admin-token-file', path.join(args.work, 'admin-token'),
-    '--console-listen', `127.0.0.1:${consolePort}`, '--shutdown-grace-seconds', '1', '--callout-wait', '5s']);
+    '--console-listen', `127.0.0.1:${consolePort}`, '--shutdown-grace-seconds', '1', '--callout-wait', '5s',
+    '--stats-interval', '200ms']);
   await poll(async () => (await httpRequest(consolePort, '/api/session')).status === 401, 'console up');
   // A second replica on the same Redis with the same token: sessions work on either.
   start('directory2', args.directory, ['--listen', `127.0.0.1:${dir2Port}`, '--redis-port', String(redisPort),
     '--http-listen=', '--admin-token-file', path.join(args.work, 'admin-token'),
-    '--console-listen', `127.0.0.1:${console2Port}`, '--shutdown-grace-seconds', '1']);
+    '--console-listen', `127.0.0.1:${console2Port}`, '--shutdown-grace-seconds', '1', '--stats-interval', '200ms']);
   await poll(async () => (await httpRequest(console2Port, '/api/session')).status === 401, 'second console up');
   start('edge', args.edge, ['--listen', `127.0.0.1:${edgePort}`, '--directory', `127.0.0.1:${dirPort}`,
     '--hostname', 'mx.test', '--threads', '2', '--http-listen=', '--greet-pause-ms', '0', '--shutdown-grace-seconds', '1']);
@@ -268,6 +269,17 @@ async function main() {
     check(/^no.*catch-all/.test(verdicts['catchall.test']), 'overview: catchall.test not rejecting (catch-all back-end)');
     check(verdicts['callout.test'] === 'yes', 'overview: callout.test rejecting');
     check(/^no.*callout back-end unreachable/.test(verdicts['down.test']), 'overview: down.test not rejecting (back-end unreachable)');
+    // The last hour's figures: the directories' own counters, summed in Redis (so far: alice and markup refused,
+    // anyone@catchall accepted, anyone@down deferred, and the probes behind the callout domains).
+    const figures = await poll(async () => {
+      await page.reload({ waitUntil: 'networkidle0' });
+      await page.waitForSelector('#last-hour .figure');
+      const f = await page.$$eval('#last-hour .figure', (els) => Object.fromEntries(els.map((e) =>
+        [e.querySelector('.figure-label').textContent, e.querySelector('.figure-value').textContent])));
+      return Number(f['Rejected']) >= 2 && Number(f['Recipients accepted']) >= 1 && Number(f['Deferred']) >= 1 &&
+        Number(f['Callout probes']) >= 2 ? f : null;
+    }, 'overview: last hour figures');
+    check(Number(figures['Rejected']) >= 2 && Number(figures['Callout probes']) >= 2, 'overview: the last hour\'s figures');
     await shot('overview');
 
     // --- address maintenance: add and remove, the edge follows
