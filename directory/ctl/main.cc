@@ -655,6 +655,7 @@ int cmd_sync_status(Global& g, const Args& a) {
   v1::GetSyncStatusResponse resp;
   grpc::Status s = g.stub->GetSyncStatus(ctx(g).get(), v1::GetSyncStatusRequest(), &resp);
   if (!s.ok()) return failed("sync status", s);
+  if (print_json(g, resp)) return kOk;
   if (resp.sources().empty()) {
     std::cout << "no LDAP sources\n";
     return kOk;
@@ -671,6 +672,7 @@ int cmd_sync_sources(Global& g, const Args& a) {
   v1::ListSyncSourcesResponse resp;
   grpc::Status s = g.stub->ListSyncSources(ctx(g).get(), v1::ListSyncSourcesRequest(), &resp);
   if (!s.ok()) return failed("sync sources", s);
+  if (print_json(g, resp)) return kOk;
   for (const auto& src : resp.sources()) {
     std::string domains, attrs;
     for (const auto& d : src.domains()) domains += (domains.empty() ? "" : ",") + d;

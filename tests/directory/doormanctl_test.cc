@@ -141,6 +141,14 @@ TEST_F(DirectoryCtl, EveryReadCommandPrintsJson) {
   ASSERT_TRUE(parse_json(ctl({"callout", "show", "nobody@example.com", "--output", "json"}).out, &entry));
   EXPECT_FALSE(entry.found());
 
+  v1::GetSyncStatusResponse sync_status;
+  ASSERT_TRUE(parse_json(ctl({"sync", "status", "--output", "json"}).out, &sync_status));
+  v1::ListSyncSourcesResponse sync_sources;
+  ASSERT_TRUE(parse_json(ctl({"sync", "sources", "--output", "json"}).out, &sync_sources));
+  v1::Stats stats;
+  ASSERT_TRUE(parse_json(ctl({"stats", "--output", "json"}).out, &stats));
+  EXPECT_EQ(stats.minutes(), 60u);
+
   // Text stays the default, and a bad value is a usage error.
   EXPECT_EQ(ctl({"address", "count", "example.com"}).out, "3\n");
   r = ctl({"domain", "list", "--output", "yaml"});
