@@ -87,6 +87,7 @@ Status validate_domain(v1::Domain* d, bool create) {
   d->clear_shadow();  // output only
   d->clear_ldap_sync_pending();  // output only
   d->clear_rejecting_unknown();  // output only
+  d->clear_ldap_sources();  // output only
   if (d->has_subaddress_separator()) {
     const std::string& s = d->subaddress_separator();
     if (s.size() > 1 || s == "@" || s == "\"" || s == "\\" || (s.size() == 1 && (s[0] <= ' ' || s[0] > '~')))

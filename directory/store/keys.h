@@ -39,6 +39,8 @@
 //        is switched on, deleted when it is switched off or the domain is
 //        deleted; a separate key, so a late HINCRBY can never bring a
 //        deleted domain's hash back.
+//        ldap_sources          the LDAP sources whose last sync fed the list,
+//                              comma-separated (written by the syncer)
 //        ldap_pending          "1" while an LDAP source feeds the domain and
 //                              has not yet synced a non-empty list (absent
 //                              otherwise): unlisted recipients are deferred
@@ -116,6 +118,7 @@ inline constexpr std::string_view kFieldEnforce = "enforce";
 inline constexpr std::string_view kFieldShadowSince = "since_ms";
 inline constexpr std::string_view kFieldShadowWouldReject = "would_reject";
 inline constexpr std::string_view kFieldLdapPending = "ldap_pending";
+inline constexpr std::string_view kFieldLdapSources = "ldap_sources";
 
 inline std::string configured() { return std::string(kPrefix) + "configured"; }
 inline std::string domains() { return std::string(kPrefix) + "domains"; }

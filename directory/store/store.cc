@@ -114,6 +114,13 @@ bool parse_domain_hash(const std::string& name, const Reply& r, Domain* out) {
       out->set_enforce(v != "0");
     } else if (f == keys::kFieldLdapPending) {
       out->set_ldap_sync_pending(v == "1");
+    } else if (f == keys::kFieldLdapSources) {
+      for (size_t at = 0; at < v.size();) {
+        size_t comma = v.find(',', at);
+        if (comma == std::string::npos) comma = v.size();
+        if (comma > at) out->add_ldap_sources(v.substr(at, comma - at));
+        at = comma + 1;
+      }
     }
   }
   return true;

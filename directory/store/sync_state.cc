@@ -25,6 +25,10 @@ constexpr const char* kRenewScript =
 constexpr const char* kMarkPendingScript =
     "if redis.call('EXISTS', KEYS[1]) == 1 and redis.call('SCARD', KEYS[2]) == 0 then "
     "return redis.call('HSET', KEYS[1], ARGV[1], '1') end return 0";
+// HSET the domain's sources field only if the domain exists and the value changed.
+constexpr const char* kRecordSourcesScript =
+    "if redis.call('EXISTS', KEYS[1]) == 1 and redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then "
+    "return redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end return 0";
 constexpr const char* kReleaseScript =
     "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0";
 
@@ -48,6 +52,18 @@ Status put_sync_source(RedisConn& conn, const v1::LdapSource& source, bool* chan
   if (!s.ok()) return s;
   for (const auto& x : r)
     if (x.is_error()) return redis_error(x, "mark pending");
+  return Status::Ok();
+}
+
+Status record_domain_sources(RedisConn& conn, const std::string& domain, const std::vector<std::string>& sources) {
+  std::string names;
+  for (const auto& n : sources) names += (names.empty() ? "" : ",") + n;
+  Reply r;
+  Status s = conn.command({"EVAL", kRecordSourcesScript, "1", keys::domain(domain), std::string(keys::kFieldLdapSources),
+                           names},
+                          &r);
+  if (!s.ok()) return s;
+  if (r.is_error()) return redis_error(r, "record sources");
   return Status::Ok();
 }
 

@@ -74,6 +74,11 @@ Status release_sync_lease(RedisConn& conn, const std::string& token);
 // trip. kNotFound when the domain is not guarded.
 Status read_list(RedisConn& conn, const std::string& domain, doorman::v1::Domain* config,
                  std::unordered_set<std::string>* members);
+// Records which LDAP sources fed a domain's list in its last sync
+// (Domain.ldap_sources; the decision log's source_name). Writes nothing for
+// a domain that no longer exists, and nothing when the names did not change.
+Status record_domain_sources(RedisConn& conn, const std::string& domain, const std::vector<std::string>& sources);
+
 // Adds and removes members of a domain's list in one MULTI/EXEC, while
 // `lease_token` still holds the lease: two round trips. With
 // `clear_pending` the same transaction ends the domain's wait for its first

@@ -278,6 +278,11 @@ void Syncer::run(const store::SyncState& state, bool periodic, const std::string
         rec.set_removed(plan.remove.size());
         rec.set_addresses(live.size() + plan.add.size() - plan.remove.size());
         rec.set_last_success_unix_ms(store::unix_ms_now());
+        // Which sources this list now comes from: the decision log names them (source_name).
+        std::vector<std::string> names;
+        for (const auto* src : sources) names.push_back(src->name());
+        if (Status w = store::record_domain_sources(conn_, domain, names); !w.ok())
+          log::warn("sync_sources_not_recorded").kv("domain", domain).kv("error", w.message);
         changes_total("added").inc(plan.add.size());
         changes_total("removed").inc(plan.remove.size());
         log::info("sync_applied").kv("domain", domain).kv("added", plan.add.size()).kv("removed", plan.remove.size())

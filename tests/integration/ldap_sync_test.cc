@@ -118,6 +118,23 @@ TEST_F(LdapSync, InitialSyncThenAddRemoveRenameSeenAtTheEdge) {
   EXPECT_EQ(rcpt("bob@example.org"), "250");
   EXPECT_EQ(rcpt("carol@example.com"), "550");
   EXPECT_EQ(rcpt("nobody@example.com"), "550");
+  // The decision log names the LDAP source a list verdict came from, accepts and refusals alike.
+  auto logged = [&](const std::string& rcpt_text) {
+    std::string log = stack_.edge().read_log();
+    for (size_t at = 0, end; at < log.size(); at = end + 1) {
+      end = log.find('\n', at);
+      if (end == std::string::npos) end = log.size();
+      std::string line = log.substr(at, end - at);
+      if (line.find("event=rcpt") != std::string::npos && line.find(rcpt_text) != std::string::npos &&
+          line.find("source_name=ldap:corp") != std::string::npos)
+        return true;
+    }
+    return false;
+  };
+  EXPECT_TRUE(eventually([&] { return rcpt("alice@example.com") == "250" && logged("alice@example.com"); }))
+      << stack_.edge().read_log();
+  EXPECT_TRUE(eventually([&] { return rcpt("nobody@example.com") == "550" && logged("nobody@example.com"); }))
+      << stack_.edge().read_log();
   std::string st = status();
   EXPECT_NE(st.find("source corp"), std::string::npos) << st;
   EXPECT_NE(st.find("ignored=1"), std::string::npos) << st;  // erin@other.test
