@@ -30,6 +30,16 @@
 // "ready established=M ..." and holds them all open for --hold seconds: the
 // harness samples the server's memory meanwhile.
 //
+// --starttls 1: after EHLO every session sends STARTTLS, does the TLS
+// handshake (OpenSSL, no certificate check: the benchmark's certificate is a
+// throwaway) and says EHLO again; everything after that goes over TLS. With
+// --idle, the sessions held are TLS sessions.
+//
+// --handshakes 1 measures new TLS sessions: each of --sessions threads, for
+// --seconds, connects, reads the greeting, EHLO, STARTTLS, handshake, EHLO,
+// QUIT, closes, and starts again (closed loop; a full handshake each time,
+// no resumption). Reports tls_sessions and tls_sessions_per_s.
+//
 // Output: one line of key=value pairs (machine-readable) on stdout.
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -40,6 +50,9 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #include <algorithm>
 #include <atomic>
@@ -73,7 +86,22 @@ struct Options {
   double rate = 0;              // > 0: open loop, transactions/s offered over all sessions
   int idle = 0;                 // > 0: idle-session mode with this many sessions
   double hold = 5;              // idle mode: seconds to hold the sessions
+  bool starttls = false;        // STARTTLS after EHLO, then EHLO again inside TLS
+  bool handshakes = false;      // closed loop of new TLS sessions
 };
+
+// The client side of every TLS session: no verification (a throwaway
+// certificate), buffers released while empty (10,000 idle sessions).
+SSL_CTX* client_tls() {
+  static SSL_CTX* ctx = [] {
+    SSL_CTX* c = SSL_CTX_new(TLS_client_method());
+    SSL_CTX_set_verify(c, SSL_VERIFY_NONE, nullptr);
+    SSL_CTX_set_mode(c, SSL_MODE_RELEASE_BUFFERS);
+    SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_OFF);
+    return c;
+  }();
+  return ctx;
+}
 
 using Clock = std::chrono::steady_clock;
 
@@ -93,15 +121,37 @@ class Conn {
     inet_pton(AF_INET, o.host.c_str(), &a.sin_addr);
     int one = 1;
     setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    timeval tv{30, 0};  // a blocking SSL_read must not hang the run
+    setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     return ::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
   }
   ~Conn() {
+    if (ssl_) SSL_free(ssl_);
     if (fd_ >= 0) ::close(fd_);
+  }
+  // EHLO, STARTTLS, the handshake and EHLO again (after the greeting and EHLO).
+  bool start_tls() {
+    if (!send("STARTTLS\r\n") || reply() != 220 || pos_ != buf_.size()) return false;
+    buf_.clear();
+    pos_ = 0;
+    ssl_ = SSL_new(client_tls());
+    SSL_set_fd(ssl_, fd_);
+    if (SSL_connect(ssl_) != 1) {
+      ERR_clear_error();
+      return false;
+    }
+    return send("EHLO loadgen.test\r\n") && reply() == 250;
   }
   bool send(const std::string& s) {
     size_t off = 0;
     while (off < s.size()) {
-      ssize_t n = ::send(fd_, s.data() + off, s.size() - off, MSG_NOSIGNAL);
+      ssize_t n;
+      if (ssl_) {
+        size_t w = 0;
+        n = SSL_write_ex(ssl_, s.data() + off, s.size() - off, &w) == 1 ? static_cast<ssize_t>(w) : -1;
+      } else {
+        n = ::send(fd_, s.data() + off, s.size() - off, MSG_NOSIGNAL);
+      }
       if (n <= 0) return false;
       off += static_cast<size_t>(n);
     }
@@ -122,10 +172,16 @@ class Conn {
         }
         return std::atoi(std::string(line.substr(0, 3)).c_str());
       }
-      pollfd p{fd_, POLLIN, 0};
-      if (::poll(&p, 1, 30000) <= 0) return -1;
       char tmp[16384];
-      ssize_t n = ::recv(fd_, tmp, sizeof tmp, 0);
+      ssize_t n;
+      if (ssl_) {
+        size_t got = 0;
+        n = SSL_read_ex(ssl_, tmp, sizeof tmp, &got) == 1 ? static_cast<ssize_t>(got) : -1;
+      } else {
+        pollfd p{fd_, POLLIN, 0};
+        if (::poll(&p, 1, 30000) <= 0) return -1;
+        n = ::recv(fd_, tmp, sizeof tmp, 0);
+      }
       if (n <= 0) return -1;
       buf_.append(tmp, static_cast<size_t>(n));
     }
@@ -133,6 +189,7 @@ class Conn {
 
  private:
   int fd_ = -1;
+  SSL* ssl_ = nullptr;
   std::string buf_;
   size_t pos_ = 0;
 };
@@ -149,7 +206,8 @@ struct Schedule {
 void run_session(const Options& o, int index, Schedule* sched, Stats* out) {
   std::mt19937 rng(static_cast<unsigned>(index * 7919 + 1));
   Conn c;
-  bool up = c.connect(o) && c.reply() == 220 && c.send("EHLO loadgen.test\r\n") && c.reply() == 250;
+  bool up = c.connect(o) && c.reply() == 220 && c.send("EHLO loadgen.test\r\n") && c.reply() == 250 &&
+            (!o.starttls || c.start_tls());
   sched->connected.count_down();
   sched->go.wait();
   if (!up) {
@@ -244,12 +302,14 @@ void run_session(const Options& o, int index, Schedule* sched, Stats* out) {
 // greeting -> EHLO -> reply, then stays open doing nothing.
 int run_idle(const Options& o) {
   constexpr int kConnecting = 256;
-  enum State { kGreeting, kEhloReply, kIdle, kFailed };
+  enum State { kGreeting, kEhloReply, kStartTlsReply, kHandshake, kTlsEhloReply, kIdle, kFailed };
   struct Idle {
     int fd = -1;
+    SSL* ssl = nullptr;
     State state = kGreeting;
     std::string buf;
   };
+  static const char kEhlo[] = "EHLO loadgen.test\r\n";
   auto start = Clock::now();
   std::vector<Idle> conns(static_cast<size_t>(o.idle));
   int ep = epoll_create1(0);
@@ -303,32 +363,96 @@ int run_idle(const Options& o) {
   open_more();
   auto deadline = Clock::now() + std::chrono::seconds(120);
   std::vector<epoll_event> events(1024);
+  // Reads what is there (through TLS once it is up): > 0 bytes, 0 nothing yet, < 0 closed or failed.
+  auto receive = [](Idle& c) -> ssize_t {
+    char tmp[4096];
+    if (!c.ssl) {
+      ssize_t r = ::recv(c.fd, tmp, sizeof tmp, 0);
+      if (r > 0) c.buf.append(tmp, static_cast<size_t>(r));
+      return r < 0 && errno == EAGAIN ? 0 : r == 0 ? -1 : r;
+    }
+    ssize_t total = 0;
+    while (true) {
+      size_t n = 0;
+      int r = SSL_read_ex(c.ssl, tmp, sizeof tmp, &n);
+      if (r == 1) {
+        c.buf.append(tmp, n);
+        total += static_cast<ssize_t>(n);
+        continue;
+      }
+      int e = SSL_get_error(c.ssl, r);
+      ERR_clear_error();
+      return e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE ? total : -1;
+    }
+  };
+  auto send_ehlo = [](Idle& c) {
+    if (!c.ssl) return ::send(c.fd, kEhlo, sizeof kEhlo - 1, MSG_NOSIGNAL) == static_cast<ssize_t>(sizeof kEhlo - 1);
+    size_t n = 0;
+    bool ok = SSL_write_ex(c.ssl, kEhlo, sizeof kEhlo - 1, &n) == 1;
+    ERR_clear_error();
+    return ok;
+  };
+  // Drives the handshake; false when it failed.
+  auto handshake = [&](Idle& c, uint32_t index) {
+    int r = SSL_do_handshake(c.ssl);
+    if (r == 1) {
+      c.state = kTlsEhloReply;
+      epoll_event ev{};
+      ev.events = EPOLLIN | EPOLLRDHUP;
+      ev.data.u32 = index;
+      epoll_ctl(ep, EPOLL_CTL_MOD, c.fd, &ev);
+      return send_ehlo(c);
+    }
+    int e = SSL_get_error(c.ssl, r);
+    ERR_clear_error();
+    if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) return false;
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLRDHUP | (e == SSL_ERROR_WANT_WRITE ? EPOLLOUT : 0u);
+    ev.data.u32 = index;
+    epoll_ctl(ep, EPOLL_CTL_MOD, c.fd, &ev);
+    return true;
+  };
   while (established + failed < o.idle && Clock::now() < deadline) {
     int n = epoll_wait(ep, events.data(), static_cast<int>(events.size()), 1000);
     for (int i = 0; i < n; ++i) {
-      Idle& c = conns[events[static_cast<size_t>(i)].data.u32];
+      uint32_t index = events[static_cast<size_t>(i)].data.u32;
+      Idle& c = conns[index];
       if (c.state == kIdle || c.state == kFailed) continue;
-      char tmp[4096];
-      ssize_t r = ::recv(c.fd, tmp, sizeof tmp, 0);
+      bool bad = false;
       int code = 0;
-      bool bad = r <= 0 && !(r < 0 && errno == EAGAIN);
-      if (r > 0) c.buf.append(tmp, static_cast<size_t>(r));
-      if (!bad && complete_reply(c.buf, &code)) {
+      if (c.state == kHandshake) {
+        bad = !handshake(c, index);
+      } else {
+        bad = receive(c) < 0;
+      }
+      while (!bad && c.state != kHandshake && c.state != kIdle && complete_reply(c.buf, &code)) {
         if (c.state == kGreeting && code == 220) {
-          static const char kEhlo[] = "EHLO loadgen.test\r\n";
-          bad = ::send(c.fd, kEhlo, sizeof kEhlo - 1, MSG_NOSIGNAL) != static_cast<ssize_t>(sizeof kEhlo - 1);
-          if (!bad) c.state = kEhloReply;
-        } else if (c.state == kEhloReply && code == 250) {
+          bad = !send_ehlo(c);
+          c.state = kEhloReply;
+        } else if ((c.state == kEhloReply && code == 250 && !o.starttls) || (c.state == kTlsEhloReply && code == 250)) {
           c.state = kIdle;
           std::string().swap(c.buf);
           ++established;
           --in_flight;
+        } else if (c.state == kEhloReply && code == 250) {
+          static const char kStartTls[] = "STARTTLS\r\n";
+          bad = ::send(c.fd, kStartTls, sizeof kStartTls - 1, MSG_NOSIGNAL) != static_cast<ssize_t>(sizeof kStartTls - 1);
+          c.state = kStartTlsReply;
+        } else if (c.state == kStartTlsReply && code == 220 && c.buf.empty()) {
+          c.ssl = SSL_new(client_tls());
+          SSL_set_fd(c.ssl, c.fd);
+          SSL_set_connect_state(c.ssl);
+          c.state = kHandshake;
+          bad = !handshake(c, index);
+          if (!bad && c.state == kTlsEhloReply) bad = receive(c) < 0;
         } else {
           bad = true;
         }
       }
       if (bad) {
         epoll_ctl(ep, EPOLL_CTL_DEL, c.fd, nullptr);
+        if (c.ssl) SSL_free(c.ssl);
+        c.ssl = nullptr;
         ::close(c.fd);
         c.fd = -1;
         c.state = kFailed;
@@ -349,22 +473,54 @@ int run_idle(const Options& o) {
     for (int i = 0; i < n; ++i) {
       Idle& c = conns[events[static_cast<size_t>(i)].data.u32];
       if (c.fd < 0) continue;
-      char tmp[4096];
-      ssize_t r = ::recv(c.fd, tmp, sizeof tmp, 0);
-      if (r == 0 || (r < 0 && errno != EAGAIN)) {
+      ssize_t r = receive(c);
+      c.buf.clear();
+      if (r < 0) {
         epoll_ctl(ep, EPOLL_CTL_DEL, c.fd, nullptr);
+        if (c.ssl) SSL_free(c.ssl);
+        c.ssl = nullptr;
         ::close(c.fd);
         c.fd = -1;
         ++lost;
       }
     }
   }
-  for (auto& c : conns)
+  for (auto& c : conns) {
+    if (c.ssl) SSL_free(c.ssl);
     if (c.fd >= 0) ::close(c.fd);
+  }
   ::close(ep);
   std::printf("idle_sessions=%d established=%d failed=%d lost_during_hold=%d setup_s=%.2f errors=%d\n", o.idle,
               established, failed, lost, setup_s, failed + lost);
   return failed + lost > 0 ? 1 : 0;
+}
+
+double cpu_seconds();
+
+// Handshake mode: --sessions threads, each a closed loop of whole new TLS
+// sessions (connect ... QUIT) for --seconds.
+int run_handshakes(const Options& o) {
+  std::atomic<uint64_t> done{0}, errors{0};
+  const Clock::time_point start = Clock::now();
+  const Clock::time_point end = start + std::chrono::milliseconds(static_cast<int64_t>(o.seconds * 1000));
+  double cpu0 = cpu_seconds();
+  std::vector<std::thread> threads;
+  for (int i = 0; i < o.sessions; ++i)
+    threads.emplace_back([&] {
+      while (Clock::now() < end) {
+        Conn c;
+        bool ok = c.connect(o) && c.reply() == 220 && c.send("EHLO loadgen.test\r\n") && c.reply() == 250 &&
+                  c.start_tls() && c.send("QUIT\r\n") && c.reply() == 221;
+        ++(ok ? done : errors);
+        if (!ok) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      }
+    });
+  for (auto& t : threads) t.join();
+  double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+  std::printf("seconds=%.2f tls_sessions=%llu tls_sessions_per_s=%.1f errors=%llu client_cpu_s=%.2f\n", elapsed,
+              static_cast<unsigned long long>(done.load()), static_cast<double>(done.load()) / elapsed,
+              static_cast<unsigned long long>(errors.load()), cpu_seconds() - cpu0);
+  return errors.load() > 0 ? 1 : 0;
 }
 
 double cpu_seconds() {
@@ -396,6 +552,8 @@ int main(int argc, char** argv) {
     else if (k == "--rate") o.rate = std::atof(v.c_str());
     else if (k == "--idle") o.idle = std::atoi(v.c_str());
     else if (k == "--hold") o.hold = std::atof(v.c_str());
+    else if (k == "--starttls") o.starttls = std::atoi(v.c_str()) != 0;
+    else if (k == "--handshakes") o.handshakes = std::atoi(v.c_str()) != 0;
     else {
       std::fprintf(stderr, "unknown option %s\n", k.c_str());
       return 2;
@@ -406,6 +564,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (o.idle > 0) return run_idle(o);
+  if (o.handshakes) return run_handshakes(o);
   if (o.rate > 0 && o.sweep) {
     std::fprintf(stderr, "--rate and --sweep do not mix\n");
     return 2;

@@ -204,10 +204,7 @@ void Connection::maybe_read() {
 
 void Connection::read_some(std::function<void(const error_code&, std::string_view)> done) {
   if (tls_) {
-    tls_->async_read_some(asio::buffer(*tls_buffer_), [self = shared_from_this(), done = std::move(done)](
-                                                         const error_code& ec, size_t n) {
-      done(ec, std::string_view(self->tls_buffer_->data(), ec ? 0 : n));
-    });
+    tls_->async_read_some(std::move(done));
     return;
   }
   socket_.async_wait(asio::ip::tcp::socket::wait_read,
@@ -263,8 +260,7 @@ void Connection::do_write() {
         // close_notify, so the client sees a clean end rather than a
         // truncation. The socket is non-blocking: this writes the alert and
         // returns without waiting for the client's.
-        error_code ignored;
-        tls_->shutdown(ignored);
+        tls_->shutdown();
       }
       close("done");
     } else if (tls_after_write_ && !delaying_) start_tls();
@@ -274,7 +270,7 @@ void Connection::do_write() {
   // A client that stops reading must not hold the session: the write gets
   // the idle timeout too (a read in progress has armed it already).
   if (!reading_) arm_idle_timer();
-  auto on_written = [self = shared_from_this()](const error_code& ec, size_t) {
+  auto on_written = [self = shared_from_this()](const error_code& ec, size_t = 0) {
     self->writing_.clear();
     if (self->closed_) return;
     if (ec) {
@@ -286,7 +282,7 @@ void Connection::do_write() {
     self->maybe_read();
   };
   if (tls_) {
-    asio::async_write(*tls_, asio::buffer(writing_), std::move(on_written));
+    tls_->async_write(writing_, std::move(on_written));
   } else {
     asio::async_write(socket_, asio::buffer(writing_), std::move(on_written));
   }
@@ -295,14 +291,14 @@ void Connection::do_write() {
 void Connection::start_tls() {
   tls_after_write_ = false;
   TlsServerContext* tls = server_.tls();
-  tls_context_ = tls ? tls->current() : nullptr;
-  if (!tls_context_) {
+  std::shared_ptr<asio::ssl::context> context = tls ? tls->current() : nullptr;
+  if (context) tls_ = std::make_unique<TlsStream>(socket_, context);
+  if (!tls_ || !tls_->ok()) {
+    tls_.reset();
     end_reason_ = SessionEnd::kTlsFailed;
     perform(session_.on_tls_failed());
     return;
   }
-  tls_ = std::make_unique<asio::ssl::stream<asio::ip::tcp::socket&>>(socket_, *tls_context_);
-  tls_buffer_ = std::make_unique<std::array<char, 4096>>();
   delay_timer_.expires_after(std::chrono::seconds(server_.config().tls_handshake_timeout_seconds));
   delay_timer_.async_wait([self = shared_from_this()](const error_code& ec) {
     if (ec || self->closed_) return;
@@ -310,7 +306,7 @@ void Connection::start_tls() {
     self->end_reason_ = SessionEnd::kTlsFailed;
     self->close("TLS handshake timeout");
   });
-  tls_->async_handshake(asio::ssl::stream_base::server, [self = shared_from_this()](const error_code& ec) {
+  tls_->async_handshake([self = shared_from_this()](const error_code& ec) {
     self->delay_timer_.cancel();
     if (self->closed_) return;
     auto* m = edge_metrics();

@@ -6,7 +6,6 @@
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
 
-#include <array>
 #include <functional>
 #include <string_view>
 #include <chrono>
@@ -17,6 +16,7 @@
 #include "edge/directory_client.h"
 #include "edge/net/relay.h"
 #include "edge/session/session.h"
+#include "edge/tls/tls_stream.h"
 
 namespace doorman::edge {
 
@@ -62,12 +62,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::string ip_key_;  // what max-sessions-per-ip counts (IPv6: by prefix)
   Session session_;
   Relay relay_;
-  // After STARTTLS: the context this session's handshake used, the TLS
-  // stream over socket_, and its read buffer (TLS sessions only; plaintext
-  // sessions read into a per-thread buffer and hold none while idle).
-  std::shared_ptr<boost::asio::ssl::context> tls_context_;
-  std::unique_ptr<boost::asio::ssl::stream<boost::asio::ip::tcp::socket&>> tls_;
-  std::unique_ptr<std::array<char, 4096>> tls_buffer_;
+  // After STARTTLS: the TLS stream over socket_ (it keeps the context its
+  // handshake used). Like plaintext sessions, it reads into a per-thread
+  // buffer and holds none while idle.
+  std::unique_ptr<TlsStream> tls_;
   boost::asio::steady_timer idle_timer_;
   boost::asio::steady_timer delay_timer_;
 

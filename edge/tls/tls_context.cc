@@ -12,6 +12,10 @@ namespace doorman::edge {
 
 namespace ssl = boost::asio::ssl;
 
+namespace {
+constexpr long kSessionCacheSize = 1024;
+}  // namespace
+
 std::string TlsSessionInfo::description() const {
   return version + " with cipher " + cipher + " (" + std::to_string(bits) + "/" + std::to_string(alg_bits) + " bits)";
 }
@@ -47,6 +51,17 @@ std::string TlsServerContext::build(std::shared_ptr<ssl::context>* out, double* 
                    ssl::context::single_dh_use);
   SSL_CTX* native = ctx->native_handle();
   SSL_CTX_set_options(native, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+  // Memory per idle session (issue #16): OpenSSL frees a session's record
+  // buffers (17 KB read, 17 KB write) whenever they are empty, instead of
+  // keeping them for its life.
+  SSL_CTX_set_mode(native, SSL_MODE_RELEASE_BUFFERS);
+  // Resumption: TLS 1.3 and TLS 1.2 clients that take a ticket resume from
+  // a stateless ticket (nothing kept here); one ticket per handshake is
+  // enough for an MTA, which caches one session per destination. Only TLS 1.2
+  // clients without tickets use the server's session cache: bounded to
+  // kSessionCacheSize entries (OpenSSL's default is 20,480).
+  SSL_CTX_set_num_tickets(native, 1);
+  SSL_CTX_sess_set_cache_size(native, kSessionCacheSize);
   SSL_CTX_set_min_proto_version(native, settings_.min_version == "1.3" ? TLS1_3_VERSION : TLS1_2_VERSION);
   if (!settings_.ciphers.empty() && SSL_CTX_set_cipher_list(native, settings_.ciphers.c_str()) != 1)
     return "tls-ciphers: no usable cipher in '" + settings_.ciphers + "'";

@@ -3,7 +3,9 @@
 // TlsServerContext loads a PEM certificate chain and private key into an
 // OpenSSL context: TLS 1.2 or newer only (or 1.3 only), no renegotiation, no
 // compression, server cipher preference, OpenSSL's default cipher list unless
-// one is configured. current() returns the context for a new handshake; at
+// one is configured; record buffers released while empty, one session
+// ticket per handshake, a bounded session cache (memory per idle session,
+// see tls_stream.h). current() returns the context for a new handshake; at
 // most once per `check_interval` it stats both files (following symlinks, as
 // Kubernetes Secret volumes swap a `..data` symlink) and, when either
 // changed, loads them again. A pair that fails to load (half-written files,
