@@ -143,6 +143,9 @@ def main():
     msgs = r.get("messages_ok", 0) or 0
     r["server_us_per_rcpt"] = round(server_cpu / rcpts * 1e6, 1) if rcpts else None
     r["server_us_per_msg"] = round(server_cpu / msgs * 1e6, 1) if msgs else None
+    tls_sessions = r.get("tls_sessions", 0) or 0
+    if tls_sessions:
+        r["server_us_per_tls_session"] = round(server_cpu / tls_sessions * 1e6, 1)
     r["server_cores"] = round(server_cpu / wall, 2) if wall else None
     r["peak_rss_mib"] = round(peak_rss / 1024, 1)
     r["peak_pss_mib"] = round(peak_pss / 1024, 1)

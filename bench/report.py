@@ -27,8 +27,13 @@ def line(r):
         return (f"import  doorman: {r['addresses']:,} addresses in {r['seconds']} s ({r['addresses_per_s']:,}/s), "
                 f"Redis +{r['redis_used_memory_mib']} MiB = {r['redis_bytes_per_address']} B/address; "
                 f"postmap lmdb {r['postmap_lmdb_seconds']} s, {r['postmap_lmdb_bytes_per_address']} B/address")
-    if r["scenario"] == "idle":
-        return (f"idle    {r['system']:<13} sessions={r.get('established')}/{r.get('idle_sessions')} "
+    if r["scenario"] == "tls-handshakes":
+        return (f"tls     {r['system']:<13} new TLS sessions/s={fmt(r.get('tls_sessions_per_s'))} "
+                f"cpu/session={fmt(r.get('server_us_per_tls_session'))}us server_cores={fmt(r.get('server_cores'), 2)} "
+                f"client_cores={fmt(r.get('client_cores'), 2)} peak_rss={fmt(r.get('peak_rss_mib'))}MiB "
+                f"errors={r.get('errors')}")
+    if r["scenario"] in ("idle", "tls-idle"):
+        return (f"{r['scenario']:<8} {r['system']:<13} sessions={r.get('established')}/{r.get('idle_sessions')} "
                 f"RSS {r.get('rss_before_mib')} -> {r.get('rss_ready_mib')} MiB "
                 f"({r.get('kib_per_session_rss')} KiB/session RSS, {r.get('kib_per_session_pss')} KiB PSS) "
                 f"errors={r.get('errors')}")
@@ -179,6 +184,38 @@ def full(results, a):
                             e["primary_kib_per_session"] * 1024 <= 4000 and e.get("established") == e.get("idle_sessions")))
             targets.append(("idle: ≤ 64 MiB edge RSS with 10k sessions", f"{e['primary_rss_ready_mib']} MiB",
                             e["primary_rss_ready_mib"] <= 64 and e.get("established", 0) >= 10000))
+    if "tls-idle" in by:
+        out.append("\n### tls: idle sessions after STARTTLS\n")
+        out.append("| system | sessions | RSS before MiB | RSS with sessions MiB | PSS with sessions MiB | KiB/session (RSS) "
+                   "| KiB/session (PSS) | edge alone: RSS MiB, KiB/session | errors |")
+        out.append("|---|---|---|---|---|---|---|---|---|")
+        for r in by["tls-idle"]:
+            prim = (f"{r.get('primary_rss_ready_mib')}, {r.get('primary_kib_per_session')}"
+                    if r["system"].startswith("doorman") else "-")
+            out.append(f"| {r['system']} | {r.get('established')}/{r.get('idle_sessions')} | {r.get('rss_before_mib')} "
+                       f"| {r.get('rss_ready_mib')} | {r.get('pss_ready_mib')} | {r.get('kib_per_session_rss')} "
+                       f"| {r.get('kib_per_session_pss')} | {prim} | {r.get('errors')} |")
+        e = get("tls-idle", "doorman")
+        if e and e.get("primary_kib_per_session") is not None:
+            targets.append(("tls idle: ≤ 16 KiB per TLS session (edge RSS growth)", f"{e['primary_kib_per_session']} KiB",
+                            e["primary_kib_per_session"] <= 16 and e.get("established") == e.get("idle_sessions")))
+    if "tls-handshakes" in by:
+        rows = by["tls-handshakes"]
+        out.append("\n### tls: new sessions (connect, EHLO, STARTTLS, full handshake, EHLO, QUIT), closed loop\n")
+        out.append("| system | new TLS sessions/s | server CPU µs/session | server cores | peak RSS MiB | client cores "
+                   "| errors |")
+        out.append("|---|---|---|---|---|---|---|")
+        for r in rows:
+            out.append(f"| {r['system']} | {fmt(r.get('tls_sessions_per_s'))} | {fmt(r.get('server_us_per_tls_session'))} "
+                       f"| {fmt(r.get('server_cores'), 2)} | {fmt(r.get('peak_rss_mib'))} | {fmt(r.get('client_cores'), 2)} "
+                       f"| {r.get('errors')} |")
+        base = next((r for r in rows if r["system"] == "doorman"), None)
+        if base:
+            parts = [f"doorman/{r['system']}: sessions/s {ratio(base.get('tls_sessions_per_s'), r.get('tls_sessions_per_s'))}, "
+                     f"CPU per session {r['system']}/doorman "
+                     f"{ratio(r.get('server_us_per_tls_session'), base.get('server_us_per_tls_session'))}"
+                     for r in rows if r is not base]
+            out.append("\nRatios: " + "; ".join(parts) + ".")
     i = get("import", "doorman")
     if i:
         out.append("\n### import\n")

@@ -17,6 +17,12 @@
 #            1,000 (a process each); memory per session
 #   import   1 M addresses through doormanctl import (time, Redis memory per
 #            address); postmap lmdb of the same list for comparison
+#   tls      STARTTLS (issue #16), with a throwaway certificate made here:
+#            10,000 idle TLS sessions (EHLO, STARTTLS, handshake, EHLO) on
+#            doorman (and its plaintext figure beside it) and haraka (tls
+#            plugin), postfix (smtpd_tls_security_level = may) with 1,000;
+#            memory per session; then new TLS sessions/s (closed loop, full
+#            handshakes) and server CPU per new session for each
 #
 # Environment: BUILD_DIR (default build), JOBS (ninja -j, default nproc),
 # BENCH_SECONDS (per measured run, default 10), IDLE_SESSIONS (10000),
@@ -26,9 +32,11 @@
 # default; "" skips them), KEEP=1 keeps the
 # temporary directory with every log, NO_RESULTS=1 does not touch RESULTS.md,
 # BASELINE_BUILD=DIR (a configured build directory of an earlier commit, e.g.
-# of a `git worktree`) also runs that Doorman in the relay and callout
+# of a `git worktree`) also runs that Doorman in the relay, callout and tls
 # scenarios, in the same run: the before/after of a change, side by side
-# (BASELINE_FIRST=1 runs the baseline first, to see drift on a busy machine).
+# (BASELINE_FIRST=1 runs the baseline first, to see drift on a busy machine;
+# BASELINE_NO_BUILD=1 uses its binaries as they are, without ninja).
+# TLS_SESSIONS (tls scenario: concurrent clients making new sessions, 8).
 #
 # Needs root (a private Postfix instance runs as user postfix; ulimit -n).
 # Sends traffic to 127.0.0.1 only. Every process is started by PID through
@@ -43,7 +51,7 @@ IDLE_N=${IDLE_SESSIONS:-10000}
 PF_IDLE_N=${POSTFIX_IDLE_SESSIONS:-1000}
 IMPORT_N=${IMPORT_ADDRESSES:-1000000}
 SCENARIOS=("$@")
-[ ${#SCENARIOS[@]} -eq 0 ] && SCENARIOS=(reject relay callout idle import)
+[ ${#SCENARIOS[@]} -eq 0 ] && SCENARIOS=(reject relay callout idle import tls)
 T0=$(date +%s)
 
 log() { echo "bench: $*" >&2; }
@@ -88,7 +96,8 @@ build() {
   CTL_BIN=$ROOT/$B/directory/doormanctl
   LOADGEN=$ROOT/$B/bench/doorman-loadgen
   if [ -n "${BASELINE_BUILD:-}" ]; then
-    nice -n 10 ninja -C "$BASELINE_BUILD" -j"${JOBS:-$(nproc)}" doorman-edge doorman-directory doormanctl >&2
+    [ "${BASELINE_NO_BUILD:-0}" = 1 ] ||
+      nice -n 10 ninja -C "$BASELINE_BUILD" -j"${JOBS:-$(nproc)}" doorman-edge doorman-directory doormanctl >&2
     BASE_BINS=("$BASELINE_BUILD/edge/doorman-edge" "$BASELINE_BUILD/directory/doorman-directory"
       "$BASELINE_BUILD/directory/doormanctl")
   fi
@@ -111,6 +120,7 @@ chmod 755 "$T"
 RESULTS=$T/results.jsonl
 : > "$RESULTS"
 PIDS=()
+EDGE_EXTRA=()  # more doorman-edge flags (a scenario's)
 stop() {
   local p
   for p in "$@"; do kill "$p" 2>/dev/null || true; done
@@ -170,8 +180,11 @@ start_doorman() {
   # All load comes from 127.0.0.1: lift the per-client session cap (default 50) where the edge has one.
   local per_ip=()
   [[ "$("$EDGE_BIN" --help 2>&1)" == *--max-sessions-per-ip* ]] && per_ip=(--max-sessions-per-ip $((IDLE_N + 1000)))
+  local tls=()
+  [ -n "${TLS_CERT:-}" ] && tls=(--tls-cert-file "$TLS_CERT" --tls-key-file "$TLS_KEY")
   spawn "$d/edge.log" "$EDGE_BIN" --listen 127.0.0.1:"$ep" --http-listen= --directory 127.0.0.1:"$dp" \
-    --log-level warn --soft-error-limit 9999 --hard-error-limit 10000 --max-sessions $((IDLE_N + 1000)) "${per_ip[@]}"
+    --log-level warn --soft-error-limit 9999 --hard-error-limit 10000 --max-sessions $((IDLE_N + 1000)) "${per_ip[@]}" \
+    "${tls[@]}" "${EDGE_EXTRA[@]}"
   EDGE_PID=$LAST
   wait_port "$ep"
   SYS_SIDS="$redis,$dir,$EDGE_PID"; SYS_PIDS=("$EDGE_PID" "$dir" "$redis"); SYS_PORT=$ep
@@ -228,6 +241,11 @@ smtputf8_enable = no
 delay_warning_time = 0
 smtpd_banner = \$myhostname ESMTP
 EOF
+  if [ -n "${TLS_CERT:-}" ]; then
+    # STARTTLS offered, not required (an MX's setting); tickets, no session cache database (the defaults).
+    printf 'smtpd_tls_security_level = may\nsmtpd_tls_cert_file = %s\nsmtpd_tls_key_file = %s\nsmtpd_tls_loglevel = 0\n' \
+      "$TLS_CERT" "$TLS_KEY" >> "$d/etc/main.cf"
+  fi
   cat > "$d/etc/master.cf" <<EOF
 127.0.0.1:$port inet n - n - - smtpd
 pickup    unix  n - n 60    1 pickup
@@ -250,6 +268,7 @@ discard   unix  - - n -     - discard
 anvil     unix  - - n -     1 anvil
 scache    unix  - - n -     1 scache
 postlog   unix-dgram n - n - 1 postlogd
+tlsmgr    unix  - - n 1000? 1 tlsmgr
 EOF
   sed 's/$/ OK/' "$users" > "$d/etc/relay_recipients"
   postmap -c "$d/etc" lmdb:"$d/etc/relay_recipients"
@@ -277,6 +296,10 @@ start_haraka() {
   printf 'listen=127.0.0.1:%s\nnodes=cpus\ninactivity_timeout=600\nforce_shutdown_timeout=5\n' "$port" > "$d/config/smtp.ini"
   printf '[main]\nlevel=warn\n' > "$d/config/log.ini"
   printf 'rcpt_list\nqueue/smtp_forward\n' > "$d/config/plugins"
+  if [ -n "${TLS_CERT:-}" ]; then  # the tls plugin, with its default tls.ini (config/tls_cert.pem, tls_key.pem)
+    cp "$TLS_CERT" "$d/config/tls_cert.pem"; cp "$TLS_KEY" "$d/config/tls_key.pem"
+    printf 'tls\nrcpt_list\nqueue/smtp_forward\n' > "$d/config/plugins"
+  fi
   printf 'host=127.0.0.1\nport=%s\nenable_outbound=false\n' "$sink" > "$d/config/smtp_forward.ini"
   echo haraka.bench.test > "$d/config/me"
   spawn "$d/haraka.log" node "$HARAKA_BIN" -c "$d"
@@ -457,6 +480,45 @@ PY
   tail -n 1 "$RESULTS" | python3 "$BENCH/report.py" --line
 }
 
+scenario_tls() {
+  ulimit -n "$(ulimit -Hn)"
+  log "tls: a throwaway certificate (RSA 2048, CN=localhost)"
+  openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost -keyout "$T/tls.key" -out "$T/tls.crt" \
+    2> /dev/null
+  chmod 644 "$T/tls.key"  # Postfix's smtpd reads it as user postfix
+  start_sink
+  local sys
+  # The plaintext figure of the same build, for the TLS overhead.
+  start_doorman list 127.0.0.1:"$SINK_PORT" "$T/users1k.txt"
+  measure tls-idle doorman-plaintext --primary "$EDGE_PID" -- --idle "$IDLE_N" --hold 3 || true
+  stop "${SYS_PIDS[@]}"
+  TLS_CERT=$T/tls.crt TLS_KEY=$T/tls.key
+  for sys in "${DOORMANS[@]}"; do
+    start_system "$sys" "$SINK_PORT" "$T/users1k.txt"
+    measure tls-idle "$sys" --primary "$EDGE_PID" -- --idle "$IDLE_N" --hold 3 --starttls 1 || true
+    stop "${SYS_PIDS[@]}"
+  done
+  if [ -n "$HARAKA_BIN" ]; then
+    start_haraka "$SINK_PORT" "$T/users1k.txt"
+    measure tls-idle haraka -- --idle "$IDLE_N" --hold 3 --starttls 1 || true
+    stop "${SYS_PIDS[@]}"
+  fi
+  start_postfix "$SINK_PORT" "$T/users1k.txt" $((PF_IDLE_N + 100))
+  measure tls-idle postfix -- --idle "$PF_IDLE_N" --hold 3 --starttls 1 || true
+  stop "${SYS_PIDS[@]}"
+  # New sessions: connect, EHLO, STARTTLS, full handshake, EHLO, QUIT, again. Doorman's greet pause (300 ms
+  # by default, postscreen's test; Postfix's smtpd here runs without postscreen) is off: it is a wait, not work.
+  EDGE_EXTRA=(--greet-pause-ms 0)
+  for sys in "${DOORMANS[@]}" postfix haraka; do
+    [ "$sys" = haraka ] && [ -z "$HARAKA_BIN" ] && continue
+    start_system "$sys" "$SINK_PORT" "$T/users1k.txt"
+    measure tls-handshakes "$sys" -- --handshakes 1 --sessions "${TLS_SESSIONS:-8}" --seconds "$DUR" || true
+    stop "${SYS_PIDS[@]}"
+  done
+  TLS_CERT="" TLS_KEY="" EDGE_EXTRA=()
+  stop "$SINK_PID"
+}
+
 # --- main --------------------------------------------------------------------
 [ "${BENCH_SOURCE_ONLY:-0}" = 1 ] && return 0  # for debugging: `BENCH_SOURCE_ONLY=1 source bench/run.sh`
 install_deps
@@ -464,8 +526,8 @@ build
 users_file 1000 "$T/users1k.txt"
 for s in "${SCENARIOS[@]}"; do
   case $s in
-    reject|relay|callout|idle|import) "scenario_$s" ;;
-    *) log "unknown scenario $s (reject relay callout idle import)"; exit 2 ;;
+    reject|relay|callout|idle|import|tls) "scenario_$s" ;;
+    *) log "unknown scenario $s (reject relay callout idle import tls)"; exit 2 ;;
   esac
 done
 ELAPSED=$(( $(date +%s) - T0 ))

@@ -3,7 +3,13 @@
 // injection of CVE-2011-0411. Certificates come from a throwaway CA
 // (tests/support/test_certs.h); the relayed message goes to the recording
 // fake back-end, so the Received header can be checked.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <fstream>
@@ -47,6 +53,16 @@ class StartTls : public ::testing::Test {
   }
 
   double metric(const std::string& series) { return metric_value(http_get(http_, "/metrics").body, series); }
+  // Polls until no session is open on the edge (or 10 s passed); returns the gauge.
+  double sessions_active_settled() {
+    double v = -1;
+    for (int i = 0; i < 100; ++i) {
+      v = metric("doorman_edge_sessions_active");
+      if (v == 0) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return v;
+  }
 
   FakeSmtpServer backend_;
   Stack stack_;
@@ -209,6 +225,192 @@ TEST_F(StartTls, CertificateIsReloadedWhenTheFilesChange) {
   EXPECT_GE(metric("doorman_edge_tls_certificate_loads_total{result=\"failed\"}"), 1);
   EXPECT_NE(subject().find("CN = rotated.localhost"), std::string::npos);
   EXPECT_NE(stack_.edge().read_log().find("tls_reload_failed"), std::string::npos);
+}
+
+// Issue #16: the edge's own TLS stream reads one record at a time into a
+// per-thread buffer. A command split into one-byte records, and pipelined
+// groups of several KB (many records' worth of replies), come through whole.
+TEST_F(StartTls, TinyRecordsAndALargePipelinedGroup) {
+  const char* script = R"PY(
+import collections, socket, ssl, sys
+port, ca = int(sys.argv[1]), sys.argv[2]
+s = socket.create_connection(("127.0.0.1", port), timeout=15)
+def reply(f):
+    lines = []
+    while True:
+        l = f.readline().decode()
+        lines.append(l)
+        if len(l) < 4 or l[3] != "-": return "".join(lines)
+f = s.makefile("rb")
+reply(f); s.sendall(b"EHLO c.test\r\n"); reply(f)
+s.sendall(b"STARTTLS\r\n"); reply(f)
+t = ssl.create_default_context(cafile=ca).wrap_socket(s, server_hostname="localhost")
+tf = t.makefile("rb")
+for b in b"EHLO tiny.test\r\n":
+    t.send(bytes([b]))  # one TLS record per byte
+print("ehlo", reply(tf).splitlines()[-1])
+group = b"MAIL FROM:<s@remote.test>\r\n" + b"RCPT TO:<alice@example.com>\r\n" * 100 + b"RSET\r\n"
+t.sendall(group * 3 + b"QUIT\r\n")
+codes = collections.Counter(reply(tf)[:3] for _ in range(3 * 102 + 1))
+print("bytes", len(group * 3), "codes", sorted(codes.items()))
+)PY";
+  RunResult r = run({"python3", "-c", script, std::to_string(stack_.edge_port()), pki_.ca_cert},
+                    std::chrono::seconds(40));
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err << stack_.logs();
+  EXPECT_NE(r.out.find("ehlo 250 "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("bytes 8799 codes [('221', 1), ('250', 306)]"), std::string::npos) << r.out;
+  EXPECT_EQ(sessions_active_settled(), 0);
+}
+
+// A client that half-closes or resets in the middle of the handshake or of a
+// TLS session (between records or inside one): the session ends at once (not
+// by a timeout), nothing is left open, and the edge keeps serving.
+TEST_F(StartTls, ResetsAndHalfClosesEndTheSession) {
+  const char* script = R"PY(
+import socket, ssl, struct, sys, time
+port, ca, mode = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+s = socket.create_connection(("127.0.0.1", port), timeout=15)
+def reply(f):
+    while True:
+        l = f.readline().decode()
+        if len(l) < 4 or l[3] != "-": return l.strip()
+f = s.makefile("rb")
+reply(f); s.sendall(b"EHLO c.test\r\n"); reply(f)
+s.sendall(b"STARTTLS\r\n"); print("starttls", reply(f))
+raw = s
+if mode.startswith("session"):
+    t = ssl.create_default_context(cafile=ca).wrap_socket(s, server_hostname="localhost")
+    t.sendall(b"NOOP\r\n"); print("noop", t.recv(4096).decode().strip())
+    raw = socket.socket(fileno=t.detach())  # the same connection, without TLS on our side
+partial = b"\x17\x03\x03\x00\x40" + b"x" * 10 if mode.startswith("session") else b"\x16\x03\x01\x02\x00\x01"
+if mode.endswith("midrecord-halfclose") or mode.endswith("reset"):
+    raw.sendall(partial)
+t0 = time.time()
+if mode.endswith("reset"):
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    raw.close()
+    print("reset sent")
+else:
+    raw.shutdown(socket.SHUT_WR)
+    while raw.recv(4096): pass
+    print("closed_in %.1f" % (time.time() - t0))
+)PY";
+  for (std::string mode : {"handshake-halfclose", "handshake-midrecord-halfclose", "handshake-reset",
+                           "session-halfclose", "session-midrecord-halfclose", "session-reset"}) {
+    RunResult r = run({"python3", "-c", script, std::to_string(stack_.edge_port()), pki_.ca_cert, mode},
+                      std::chrono::seconds(40));
+    ASSERT_EQ(r.exit_code, 0) << mode << ": " << r.out << r.err << stack_.logs();
+    EXPECT_NE(r.out.find("starttls 220 2.0.0 Ready to start TLS"), std::string::npos) << mode << ": " << r.out;
+    if (mode.starts_with("session")) {
+      EXPECT_NE(r.out.find("noop 250 2.0.0 Ok"), std::string::npos) << r.out;
+    }
+    // A half-close is answered by the edge's close well before any timeout
+    // (the handshake timeout here is 2 s, the idle timeout minutes).
+    if (mode.ends_with("halfclose")) {
+      EXPECT_NE(r.out.find("closed_in 0."), std::string::npos) << mode << ": " << r.out;
+    }
+    EXPECT_EQ(sessions_active_settled(), 0) << mode;
+  }
+  RunResult ok = s_client("QUIT\n");
+  EXPECT_NE(ok.out.find("221 2.0.0 Bye"), std::string::npos) << ok.out << ok.err;
+  EXPECT_EQ(sessions_active_settled(), 0);
+}
+
+// A blocking SMTP client with OpenSSL after STARTTLS (what Python's ssl
+// cannot do: renegotiate, KeyUpdate). Loopback only; 5 s receive timeout.
+class OpensslSmtpClient {
+ public:
+  ~OpensslSmtpClient() {
+    if (ssl_) SSL_free(ssl_);
+    if (ctx_) SSL_CTX_free(ctx_);
+    if (fd_ >= 0) ::close(fd_);
+  }
+  // Greeting, EHLO, STARTTLS, handshake (at most `max_version`), EHLO.
+  std::string start(int port, int max_version) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<uint16_t>(port));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    timeval tv{5, 0};
+    setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    if (::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) return "connect failed";
+    if (plain_reply().rfind("220 ", 0) != 0) return "no greeting";
+    if (!plain_send("EHLO c.test\r\n") || plain_reply().rfind("250 ", 0) != 0) return "EHLO failed";
+    if (!plain_send("STARTTLS\r\n") || plain_reply().rfind("220 ", 0) != 0) return "STARTTLS refused";
+    ctx_ = SSL_CTX_new(TLS_client_method());
+    SSL_CTX_set_max_proto_version(ctx_, max_version);
+    ssl_ = SSL_new(ctx_);
+    SSL_set_fd(ssl_, fd_);
+    if (SSL_connect(ssl_) != 1) return "handshake failed";
+    std::string ehlo = command("EHLO c.test");
+    return ehlo.rfind("250 ", 0) == 0 ? "" : "EHLO in TLS: " + ehlo;
+  }
+  // One command line inside TLS; the last line of its reply ("" on error).
+  std::string command(const std::string& line) {
+    std::string out = line + "\r\n";
+    size_t n = 0;
+    if (SSL_write_ex(ssl_, out.data(), out.size(), &n) != 1) return "";
+    while (true) {
+      size_t lf = buf_.find("\r\n");
+      if (lf != std::string::npos) {
+        std::string l = buf_.substr(0, lf);
+        buf_.erase(0, lf + 2);
+        if (l.size() < 4 || l[3] != '-') return l;
+        continue;
+      }
+      char tmp[4096];
+      if (SSL_read_ex(ssl_, tmp, sizeof tmp, &n) != 1) return "";
+      buf_.append(tmp, n);
+    }
+  }
+  SSL* ssl() { return ssl_; }
+
+ private:
+  bool plain_send(const std::string& s) { return ::send(fd_, s.data(), s.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(s.size()); }
+  // Byte by byte: nothing after the reply may be taken from the socket.
+  std::string plain_reply() {
+    std::string line;
+    char c;
+    while (::recv(fd_, &c, 1, 0) == 1) {
+      line += c;
+      if (line.size() >= 2 && line.ends_with("\r\n")) {
+        if (line.size() < 6 || line[3] != '-') return line;
+        line.clear();
+      }
+    }
+    return "";
+  }
+  int fd_ = -1;
+  SSL_CTX* ctx_ = nullptr;
+  SSL* ssl_ = nullptr;
+  std::string buf_;
+};
+
+// Renegotiation (TLS 1.2) is refused: the client's renegotiation fails with
+// the edge's no_renegotiation alert. A TLS 1.3 KeyUpdate (which asks the edge
+// to update its keys too) is harmless: the session goes on.
+TEST_F(StartTls, RenegotiationIsRefusedAndKeyUpdateIsHarmless) {
+  {
+    OpensslSmtpClient c;
+    ASSERT_EQ(c.start(stack_.edge_port(), TLS1_2_VERSION), "");
+    EXPECT_EQ(c.command("NOOP"), "250 2.0.0 Ok");
+    ERR_clear_error();
+    ASSERT_EQ(SSL_renegotiate(c.ssl()), 1);
+    EXPECT_NE(SSL_do_handshake(c.ssl()), 1);
+    EXPECT_EQ(ERR_GET_REASON(ERR_peek_error()), SSL_R_NO_RENEGOTIATION);
+    ERR_clear_error();
+  }
+  {
+    OpensslSmtpClient c;
+    ASSERT_EQ(c.start(stack_.edge_port(), TLS1_3_VERSION), "");
+    ASSERT_EQ(SSL_key_update(c.ssl(), SSL_KEY_UPDATE_REQUESTED), 1);
+    EXPECT_EQ(c.command("NOOP"), "250 2.0.0 Ok");
+    ASSERT_EQ(SSL_key_update(c.ssl(), SSL_KEY_UPDATE_NOT_REQUESTED), 1);
+    EXPECT_EQ(c.command("NOOP"), "250 2.0.0 Ok");
+    EXPECT_EQ(c.command("QUIT"), "221 2.0.0 Bye");
+  }
+  EXPECT_EQ(sessions_active_settled(), 0);
 }
 
 TEST(StartTlsConfig, HalfAPairOrABadKeyIsAStartupError) {
