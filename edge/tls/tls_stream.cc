@@ -2,6 +2,7 @@
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <poll.h>
 
 #include <array>
 #include <cerrno>
@@ -22,6 +23,10 @@ TlsStream::TlsStream(Socket& socket, const std::shared_ptr<asio::ssl::context>& 
     // A retried SSL_write may get the same bytes at the same address only;
     // partial writes let one call return after each record.
     SSL_set_mode(ssl_, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    // One read() for what the socket has, not two per record (header, then
+    // body); what is left stays in OpenSSL's buffer (SSL_has_pending), and
+    // the buffer is still released once empty.
+    SSL_set_read_ahead(ssl_, 1);
   }
   ERR_clear_error();
 }
@@ -83,12 +88,14 @@ void TlsStream::handshake_step(Handler done) {
 }
 
 void TlsStream::async_read_some(ReadHandler done) {
-  if (SSL_has_pending(ssl_)) {
+  // Bytes already here (the client pipelines): read them on the next turn
+  // of the loop rather than after a round through epoll. Else wait first: an
+  // idle session makes no SSL_read call, so OpenSSL allocates no read buffer.
+  pollfd ready{static_cast<int>(socket_.native_handle()), POLLIN, 0};
+  if (SSL_has_pending(ssl_) || ::poll(&ready, 1, 0) == 1) {
     asio::post(socket_.get_executor(), [this, done = std::move(done)]() mutable { read_step(std::move(done)); });
     return;
   }
-  // Wait first: an idle session makes no SSL_read call, so OpenSSL
-  // allocates no read buffer for it.
   socket_.async_wait(Socket::wait_read, [this, done = std::move(done)](const error_code& ec) mutable {
     if (ec) return done(ec, {});
     read_step(std::move(done));
