@@ -27,6 +27,9 @@ def line(r):
         return (f"import  doorman: {r['addresses']:,} addresses in {r['seconds']} s ({r['addresses_per_s']:,}/s), "
                 f"Redis +{r['redis_used_memory_mib']} MiB = {r['redis_bytes_per_address']} B/address; "
                 f"postmap lmdb {r['postmap_lmdb_seconds']} s, {r['postmap_lmdb_bytes_per_address']} B/address")
+    if r["scenario"] == "tls-memory":
+        return (f"tls     openssl per idle session: {r.get('openssl_bytes_per_idle_session')} bytes in "
+                f"{r.get('allocations_per_session')} allocations ({r.get('version')})")
     if r["scenario"] == "tls-handshakes":
         return (f"tls     {r['system']:<13} new TLS sessions/s={fmt(r.get('tls_sessions_per_s'))} "
                 f"cpu/session={fmt(r.get('server_us_per_tls_session'))}us server_cores={fmt(r.get('server_cores'), 2)} "
@@ -195,6 +198,12 @@ def full(results, a):
             out.append(f"| {r['system']} | {r.get('established')}/{r.get('idle_sessions')} | {r.get('rss_before_mib')} "
                        f"| {r.get('rss_ready_mib')} | {r.get('pss_ready_mib')} | {r.get('kib_per_session_rss')} "
                        f"| {r.get('kib_per_session_pss')} | {prim} | {r.get('errors')} |")
+        m = get("tls-memory", "doorman")
+        if m:
+            out.append(f"\nOpenSSL's own share of an idle Doorman TLS session ({m.get('version')}, `doorman-tls-memory`, "
+                       f"requested bytes, malloc's overhead not included): {m.get('openssl_bytes_per_idle_session')} bytes "
+                       f"in {m.get('allocations_per_session')} allocations; the largest: "
+                       + "; ".join(f"`{x}`" for x in m.get("sites", [])) + ".")
         e = get("tls-idle", "doorman")
         if e and e.get("primary_kib_per_session") is not None:
             targets.append(("tls idle: ≤ 16 KiB per TLS session (edge RSS growth)", f"{e['primary_kib_per_session']} KiB",

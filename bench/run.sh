@@ -90,11 +90,13 @@ install_deps() {
 
 build() {
   [ -f "$B/build.ninja" ] || cmake -S . -B "$B" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo > /dev/null
-  nice -n 10 ninja -C "$B" -j"${JOBS:-$(nproc)}" doorman-edge doorman-directory doormanctl doorman-loadgen >&2
+  nice -n 10 ninja -C "$B" -j"${JOBS:-$(nproc)}" doorman-edge doorman-directory doormanctl doorman-loadgen \
+    doorman-tls-memory >&2
   EDGE_BIN=$ROOT/$B/edge/doorman-edge
   DIR_BIN=$ROOT/$B/directory/doorman-directory
   CTL_BIN=$ROOT/$B/directory/doormanctl
   LOADGEN=$ROOT/$B/bench/doorman-loadgen
+  TLS_MEMORY=$ROOT/$B/bench/doorman-tls-memory
   if [ -n "${BASELINE_BUILD:-}" ]; then
     [ "${BASELINE_NO_BUILD:-0}" = 1 ] ||
       nice -n 10 ninja -C "$BASELINE_BUILD" -j"${JOBS:-$(nproc)}" doorman-edge doorman-directory doormanctl >&2
@@ -506,6 +508,15 @@ scenario_tls() {
   start_postfix "$SINK_PORT" "$T/users1k.txt" $((PF_IDLE_N + 100))
   measure tls-idle postfix -- --idle "$PF_IDLE_N" --hold 3 --starttls 1 || true
   stop "${SYS_PIDS[@]}"
+  # OpenSSL's own share of an idle session, by allocation site (the edge's TLS context, in-process).
+  "$TLS_MEMORY" "$T/tls.crt" "$T/tls.key" 1000 > "$T/tls-memory.txt" || true
+  python3 - "$T/tls-memory.txt" >> "$RESULTS" <<'PY'
+import json, sys
+lines = open(sys.argv[1]).read().splitlines()
+r = dict(kv.split("=", 1) for kv in lines[0].split()) if lines else {}
+print(json.dumps({"scenario": "tls-memory", "system": "doorman", **r, "sites": [l.strip() for l in lines[1:6]]}))
+PY
+  tail -n 1 "$RESULTS" | python3 "$BENCH/report.py" --line
   # New sessions: connect, EHLO, STARTTLS, full handshake, EHLO, QUIT, again. Doorman's greet pause (300 ms
   # by default, postscreen's test; Postfix's smtpd here runs without postscreen) is off: it is a wait, not work.
   EDGE_EXTRA=(--greet-pause-ms 0)
