@@ -130,6 +130,20 @@ def rate_tables(rows, out):
             out.append("\nRatios (latency, peer ÷ Doorman): " + "; ".join(parts) + ".")
 
 
+def idle_table(rows, title, out):
+    """Memory with N idle sessions open; for Doorman (and its baseline) also the edge process alone."""
+    out.append(f"\n### {title}\n")
+    out.append("| system | sessions | RSS before MiB | RSS with sessions MiB | PSS with sessions MiB | KiB/session (RSS) "
+               "| KiB/session (PSS) | edge alone: RSS MiB, KiB/session | errors |")
+    out.append("|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        prim = (f"{r.get('primary_rss_ready_mib')}, {r.get('primary_kib_per_session')}"
+                if r["system"].startswith("doorman") else "-")
+        out.append(f"| {r['system']} | {r.get('established')}/{r.get('idle_sessions')} | {r.get('rss_before_mib')} "
+                   f"| {r.get('rss_ready_mib')} | {r.get('pss_ready_mib')} | {r.get('kib_per_session_rss')} "
+                   f"| {r.get('kib_per_session_pss')} | {prim} | {r.get('errors')} |")
+
+
 def full(results, a):
     by = {}
     for r in results:
@@ -171,16 +185,7 @@ def full(results, a):
         targets.append(("callout warm within 10 % of list (recipients/s)", ratio(w["rcpt_per_s"], l["rcpt_per_s"]),
                         w["rcpt_per_s"] >= 0.9 * l["rcpt_per_s"]))
     if "idle" in by:
-        out.append("\n### idle\n")
-        out.append("| system | sessions | RSS before MiB | RSS with sessions MiB | PSS with sessions MiB | KiB/session (RSS) "
-                   "| KiB/session (PSS) | edge alone: RSS MiB, KiB/session | errors |")
-        out.append("|---|---|---|---|---|---|---|---|---|")
-        for r in by["idle"]:
-            prim = (f"{r.get('primary_rss_ready_mib')}, {r.get('primary_kib_per_session')}"
-                    if r["system"] == "doorman" else "-")
-            out.append(f"| {r['system']} | {r.get('established')}/{r.get('idle_sessions')} | {r.get('rss_before_mib')} "
-                       f"| {r.get('rss_ready_mib')} | {r.get('pss_ready_mib')} | {r.get('kib_per_session_rss')} "
-                       f"| {r.get('kib_per_session_pss')} | {prim} | {r.get('errors')} |")
+        idle_table(by["idle"], "idle", out)
         e = get("idle", "doorman")
         if e and e.get("primary_kib_per_session") is not None:
             targets.append(("idle: ≤ 4 kB per session (edge RSS growth)", f"{e['primary_kib_per_session']} KiB",
@@ -188,16 +193,7 @@ def full(results, a):
             targets.append(("idle: ≤ 64 MiB edge RSS with 10k sessions", f"{e['primary_rss_ready_mib']} MiB",
                             e["primary_rss_ready_mib"] <= 64 and e.get("established", 0) >= 10000))
     if "tls-idle" in by:
-        out.append("\n### tls: idle sessions after STARTTLS\n")
-        out.append("| system | sessions | RSS before MiB | RSS with sessions MiB | PSS with sessions MiB | KiB/session (RSS) "
-                   "| KiB/session (PSS) | edge alone: RSS MiB, KiB/session | errors |")
-        out.append("|---|---|---|---|---|---|---|---|---|")
-        for r in by["tls-idle"]:
-            prim = (f"{r.get('primary_rss_ready_mib')}, {r.get('primary_kib_per_session')}"
-                    if r["system"].startswith("doorman") else "-")
-            out.append(f"| {r['system']} | {r.get('established')}/{r.get('idle_sessions')} | {r.get('rss_before_mib')} "
-                       f"| {r.get('rss_ready_mib')} | {r.get('pss_ready_mib')} | {r.get('kib_per_session_rss')} "
-                       f"| {r.get('kib_per_session_pss')} | {prim} | {r.get('errors')} |")
+        idle_table(by["tls-idle"], "tls: idle sessions after STARTTLS", out)
         m = get("tls-memory", "doorman")
         if m:
             out.append(f"\nOpenSSL's own share of an idle Doorman TLS session ({m.get('version')}, `doorman-tls-memory`, "
