@@ -282,6 +282,7 @@ if mode.startswith("session"):
     t = ssl.create_default_context(cafile=ca).wrap_socket(s, server_hostname="localhost")
     t.sendall(b"NOOP\r\n"); print("noop", t.recv(4096).decode().strip())
     raw = socket.socket(fileno=t.detach())  # the same connection, without TLS on our side
+    raw.settimeout(15)  # the descriptor is non-blocking underneath (Python's timeouts)
 partial = b"\x17\x03\x03\x00\x40" + b"x" * 10 if mode.startswith("session") else b"\x16\x03\x01\x02\x00\x01"
 if mode.endswith("midrecord-halfclose") or mode.endswith("reset"):
     raw.sendall(partial)
