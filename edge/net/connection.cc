@@ -270,6 +270,7 @@ void Connection::do_write() {
   // A client that stops reading must not hold the session: the write gets
   // the idle timeout too (a read in progress has armed it already).
   if (!reading_) arm_idle_timer();
+  // (TlsStream's write handler gets no byte count, asio::async_write's does.)
   auto on_written = [self = shared_from_this()](const error_code& ec, size_t = 0) {
     self->writing_.clear();
     if (self->closed_) return;
