@@ -725,6 +725,21 @@ TEST(DirectoryBinary, ConsoleNeedsTheAdminTokenAndAValidSessionTtl) {
   r = run({DOORMAN_DIRECTORY_BIN, "--admin-insecure", "--http-listen=", "--console-session-ttl", "30s"});
   EXPECT_EQ(r.exit_code, 2) << r.err;
   EXPECT_NE(r.err.find("option console-session-ttl"), std::string::npos) << r.err;
+  // HTTPS on the console: both files, readable, a client CA only with them, and a console to serve.
+  r = run({DOORMAN_DIRECTORY_BIN, "--admin-insecure", "--http-listen=", "--console-tls-client-ca-file", "/etc/hostname"});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("console-tls-client-ca-file needs TLS"), std::string::npos) << r.err;
+  r = run({DOORMAN_DIRECTORY_BIN, "--admin-insecure", "--http-listen=", "--console-tls-cert-file",
+           "/nonexistent/console.pem", "--console-tls-key-file", "/nonexistent/console.key"});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("console-tls-cert-file"), std::string::npos) << r.err;
+  std::string dir = make_temp_dir("doorman-console-tls-opts");
+  std::ofstream(dir + "/c.pem") << "-----BEGIN CERTIFICATE-----\n";
+  r = run({DOORMAN_DIRECTORY_BIN, "--admin-insecure", "--http-listen=", "--console-tls-cert-file", dir + "/c.pem",
+           "--console-tls-key-file", dir + "/c.pem"});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("option console-tls-cert-file: needs --console-listen"), std::string::npos) << r.err;
+  remove_tree(dir);
 }
 
 // Issue #12: no Redis password on the command line (/proc/PID/cmdline is
