@@ -337,7 +337,14 @@ function explain() {
 const routes = { overview, domains: domainAdmin, addresses, callout, explain };
 
 let shown = '';
-async function render() {
+// One page render at a time, in order: a slow page (the overview waiting for
+// its figures) must not finish after, and over, the page chosen next.
+let rendering = Promise.resolve();
+function render() {
+  rendering = rendering.then(renderNow, renderNow);
+  return rendering;
+}
+async function renderNow() {
   const [name, arg] = (location.hash.slice(1) || 'overview').split('/');
   if (name !== shown) setStatus('');  // a message belongs to the page it was said on
   shown = name;
