@@ -12,8 +12,12 @@
 // or newer. With a client CA file, the server asks for a client certificate
 // but does not require one; a certificate that is presented must chain to
 // that CA or the handshake fails. The verified certificate's subject reaches
-// the handler (HttpRequest::client_cert_subject). The files are read once,
-// at enable_tls: a renewed certificate needs a restart.
+// the handler (HttpRequest::client_cert_subject). At most once per
+// Tls::reload a new connection stats the files (following symlinks, as
+// Kubernetes Secret volumes swap a ..data link) and, when one changed, loads
+// them again; files that fail to load are logged (and told to Tls::on_load),
+// and the previous certificate stays in use. A connection keeps the context
+// it started with.
 #pragma once
 
 #include <chrono>
@@ -73,6 +77,8 @@ class HttpServer {
     std::string cert_file;       // PEM certificate chain
     std::string key_file;        // PEM private key
     std::string client_ca_file;  // "" = no client certificates asked for
+    std::chrono::seconds reload{60};  // how often the files are checked for changes
+    std::function<void(bool ok)> on_load;  // every load: at enable_tls, then on a change
   };
   // Serves HTTPS instead of HTTP; call before start(). Reads the files:
   // returns "" or an error naming the file at fault.

@@ -219,7 +219,7 @@ void add_options(Options& o, Config& c) {
   o.add_string("tls-client-ca-file", &c.tls_client_ca_file,
                "PEM CA certificate(s): clients must present a certificate signed by it (mTLS; needs tls-cert-file)");
   o.add_int("tls-reload-seconds", &c.tls_reload_seconds, 1, 86400,
-            "how often the TLS files are re-read (renewed certificates apply to new connections)");
+            "how often the TLS files (also the console's) are re-read (renewed certificates apply to new connections)");
   o.add_bool("harvest", &c.harvest,
              "harvest defence: count unknown recipients per client IP across replicas, tarpit and defer");
   o.add_string("harvest-window", &c.harvest_window,
@@ -592,7 +592,8 @@ int run(int argc, char** argv) {
     co.pool = &pool;
     co.session_ttl = std::chrono::duration_cast<std::chrono::seconds>(console_ttl);
     co.secure_cookie = c.console_secure_cookie;
-    co.tls = {c.console_tls_cert_file, c.console_tls_key_file, c.console_tls_client_ca_file};
+    co.tls = {c.console_tls_cert_file, c.console_tls_key_file, c.console_tls_client_ca_file,
+              std::chrono::seconds(c.tls_reload_seconds), nullptr};
     console = std::make_unique<directory::console::Console>(co);
     err = console->start(c.console_listen);
     if (!err.empty()) return stop_after_start_error("console-listen", err);

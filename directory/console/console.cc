@@ -37,6 +37,12 @@ metrics::Counter& login_failures(const char* reason) {
 metrics::Counter& logins() {
   return metrics::global().counter("doorman_directory_console_logins_total", "Successful web console logins.");
 }
+metrics::Counter& certificate_loads(const char* result) {
+  return metrics::global().counter("doorman_directory_console_tls_certificate_loads_total",
+                                   "Loads of the console's TLS certificate, key and client CA, at start-up and on every "
+                                   "change on disk, by result (ok, failed: the previous files stay in use).",
+                                   {{"result", result}});
+}
 metrics::Counter& changes() {
   return metrics::global().counter("doorman_directory_console_changes_total",
                                    "Changing AdminService calls made through the web console (audited).");
@@ -510,7 +516,9 @@ std::string Console::start(const std::string& listen) {
     return "the console needs the admin token (--admin-token-file); it is not served with --admin-insecure";
   register_metrics();
   if (!impl_->options.tls.cert_file.empty()) {
-    std::string err = impl_->http.enable_tls(impl_->options.tls);
+    HttpServer::Tls tls = impl_->options.tls;
+    tls.on_load = [](bool ok) { certificate_loads(ok ? "ok" : "failed").inc(); };
+    std::string err = impl_->http.enable_tls(tls);
     if (!err.empty()) return "console TLS: " + err;
   }
   impl_->http.handle_all([this](const HttpRequest& r) { return impl_->handle(r); });
@@ -520,6 +528,8 @@ std::string Console::start(const std::string& listen) {
 void Console::register_metrics() {
   login_failures("wrong_token");
   login_failures("no_certificate");
+  certificate_loads("ok");
+  certificate_loads("failed");
   login_failures("rate_limited");
   logins();
   changes();

@@ -16,6 +16,7 @@
 
 #include <fstream>
 #include <map>
+#include <thread>
 
 #include "tests/integration/stack.h"
 #include "tests/support/http_get.h"
@@ -35,6 +36,7 @@ struct HttpsResult {
   std::string error;      // why, when status is 0
   std::string body;
   std::string set_cookie;
+  std::string server_subject;  // of the certificate the console presented
 };
 
 struct Client {
@@ -50,12 +52,12 @@ HttpsResult https(int port, const Client& client, const std::string& method, con
   ssl::context ctx(ssl::context::tls_client);
   error_code ec;
   ctx.load_verify_file(client.ca, ec);
-  if (ec) return {0, "CA: " + ec.message(), "", ""};
+  if (ec) return {0, "CA: " + ec.message(), "", "", ""};
   ctx.set_verify_mode(ssl::verify_peer);
   if (!client.cert.empty()) {
     ctx.use_certificate_chain_file(client.cert, ec);
     if (!ec) ctx.use_private_key_file(client.key, ssl::context::pem, ec);
-    if (ec) return {0, "client certificate: " + ec.message(), "", ""};
+    if (ec) return {0, "client certificate: " + ec.message(), "", "", ""};
   }
   beast::ssl_stream<beast::tcp_stream> stream(io, ctx);
   SSL_set_tlsext_host_name(stream.native_handle(), "localhost");
@@ -78,6 +80,12 @@ HttpsResult https(int port, const Client& client, const std::string& method, con
         if (connected) return fail("connect", connected);
         stream.async_handshake(ssl::stream_base::client, [&](error_code shaken) {
           if (shaken) return fail("handshake", shaken);
+          if (X509* peer = SSL_get1_peer_certificate(stream.native_handle())) {
+            char name[256] = {0};
+            X509_NAME_oneline(X509_get_subject_name(peer), name, sizeof name - 1);
+            out.server_subject = name;
+            X509_free(peer);
+          }
           http::async_write(stream, req, [&](error_code written, size_t) {
             if (written) return fail("write", written);
             http::async_read(stream, buffer, res, [&](error_code read, size_t) {
@@ -114,7 +122,8 @@ class ConsoleTls : public ::testing::Test {
     console_port_ = free_tcp_port();
     stack_.set_directory_args({"--console-listen", "127.0.0.1:" + std::to_string(console_port_),
                                "--console-tls-cert-file", pki_.server_cert, "--console-tls-key-file",
-                               pki_.server_key, "--console-tls-client-ca-file", pki_.ca_cert});
+                               pki_.server_key, "--console-tls-client-ca-file", pki_.ca_cert,
+                               "--tls-reload-seconds", "1"});
     ASSERT_EQ(stack_.start("domains:\n"
                            "  - name: example.com\n"
                            "    mode: list\n"
@@ -198,6 +207,32 @@ TEST_F(ConsoleTls, WithoutCertificateTheTokenLoginWorks) {
   EXPECT_TRUE(contains(stack_.logs(), "who=token-session")) << stack_.logs();
   // Plain HTTP on the HTTPS port gets no page.
   EXPECT_EQ(http_get(console_port_, "/", 2000).status, 0);
+}
+
+// A renewed certificate is served without a restart (the files are checked
+// every --tls-reload-seconds); files that do not load leave the last good one.
+TEST_F(ConsoleTls, RenewedCertificateIsServedWithoutRestart) {
+  HttpsResult first = https(console_port_, no_cert(), "GET", "/api/login-methods");
+  ASSERT_EQ(first.status, 200) << first.error;
+  EXPECT_EQ(first.server_subject, "/CN=localhost");
+  ASSERT_EQ(make_server_cert(pki_, pki_.server_cert, pki_.server_key, "console-renewed"), "");
+  std::string served;
+  for (int i = 0; i < 100 && served != "/CN=console-renewed"; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    served = https(console_port_, no_cert(), "GET", "/api/login-methods").server_subject;
+  }
+  EXPECT_EQ(served, "/CN=console-renewed") << stack_.logs();
+
+  std::ofstream(pki_.server_cert) << "-----BEGIN CERTIFICATE-----\nhalf-written\n";
+  // The files are looked at when a connection comes in.
+  for (int i = 0; i < 100 && !contains(stack_.logs(), "event=http_tls_reload_failed"); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    https(console_port_, no_cert(), "GET", "/api/login-methods");
+  }
+  EXPECT_TRUE(contains(stack_.logs(), "event=http_tls_reload_failed")) << stack_.logs();
+  HttpsResult after = https(console_port_, no_cert(), "GET", "/api/login-methods");
+  EXPECT_EQ(after.status, 200) << after.error;
+  EXPECT_EQ(after.server_subject, "/CN=console-renewed");
 }
 
 }  // namespace
