@@ -229,10 +229,11 @@ struct Console::Impl {
     return options.secure_cookie || r.tls || header(r, "x-forwarded-proto") == "https";
   }
 
-  // Who is making a request, for the audit: the subject of the verified
-  // client certificate on its connection, else the holder of a token
-  // session.
-  static std::string who(const Request& r) {
+  // Who is making a request, for the audit: the certificate a session was
+  // opened with, else the subject of the verified client certificate on the
+  // connection, else the holder of a token session.
+  static std::string who(const Request& r, const Session* s = nullptr) {
+    if (s && !s->who.empty()) return s->who;
     return r.client_cert_subject.empty() ? "token-session" : r.client_cert_subject;
   }
 
@@ -254,6 +255,12 @@ struct Console::Impl {
       *denied = error(401, "logged out", "UNAUTHENTICATED");
       return std::nullopt;
     }
+    // A session opened with a certificate is only good with that certificate.
+    if (!s->who.empty() && s->who != r.client_cert_subject) {
+      *denied = error(401, "this session was opened with a client certificate that this connection does not present",
+                      "UNAUTHENTICATED");
+      return std::nullopt;
+    }
     return s;
   }
 
@@ -271,7 +278,7 @@ struct Console::Impl {
     changes().inc();
     log::info("console_audit")
         .kv("session", s.sid.substr(0, 8))
-        .kv("who", who(r))
+        .kv("who", who(r, &s))
         .kv("client", r.client)
         .kv("method", method)
         .kv("target", target)
@@ -311,7 +318,7 @@ struct Console::Impl {
         log::warn("console_login_failed").kv("client", r.client).kv("reason", "no_certificate");
         return error(401, "no verified client certificate on this connection", "UNAUTHENTICATED");
       }
-      return logged_in(r, "certificate");
+      return logged_in(r, "certificate", r.client_cert_subject);
     }
     while (!token.empty() && (token.back() == ' ' || token.back() == '\n' || token.back() == '\r')) token.pop_back();
     if (token.empty() || !auth::constant_time_equal(options.auth->token(), token)) {
@@ -323,9 +330,9 @@ struct Console::Impl {
     return logged_in(r, "token");
   }
 
-  Response logged_in(const Request& r, std::string_view by) {
+  Response logged_in(const Request& r, std::string_view by, const std::string& certificate = "") {
     SessionKeys k = keys();
-    Session s = k.create(now_unix(), options.session_ttl);
+    Session s = k.create(now_unix(), options.session_ttl, certificate);
     logins().inc();
     log::info("console_login")
         .kv("session", s.sid.substr(0, 8))

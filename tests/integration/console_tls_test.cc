@@ -170,6 +170,10 @@ TEST_F(ConsoleTls, ClientCertificateLogsInAndChangesWithCsrf) {
   EXPECT_FALSE(contains(listed(), "carol@example.com"));
   EXPECT_EQ(add(with_cert(), login, "carol@example.com", true), 200);
   EXPECT_TRUE(contains(listed(), "carol@example.com"));
+  // The session is bound to the certificate: its cookie (and CSRF token) on a
+  // connection without that certificate is refused, and changes nothing.
+  EXPECT_EQ(add(no_cert(), login, "mallory@example.com", true), 401);
+  EXPECT_FALSE(contains(listed(), "mallory@example.com"));
 
   // The login and the audit name the certificate's subject.
   std::string logs = stack_.logs();

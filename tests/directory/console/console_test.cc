@@ -95,7 +95,12 @@ TEST_F(ConsoleHandle, CertificateLoginNeedsAVerifiedCertificate) {
   Response ok = over_tls("/api/login", "{\"certificate\":true}", "CN=alice,O=Example");
   ASSERT_EQ(ok.status, 200) << ok.body;
   EXPECT_NE(header(ok, "Set-Cookie").find("; Secure"), std::string::npos);
-  EXPECT_EQ(request("GET", "/api/session", "", {{"cookie", cookie_of(ok)}}).status, 200);
+  // The session is good with the certificate it was opened with, not without it or with another one.
+  Request with{"GET", "/api/session", {{"cookie", cookie_of(ok)}}, "", "192.0.2.9", true, "CN=alice,O=Example"};
+  EXPECT_EQ(console_.handle(with).status, 200);
+  EXPECT_EQ(request("GET", "/api/session", "", {{"cookie", cookie_of(ok)}}).status, 401);
+  Request other{"GET", "/api/session", {{"cookie", cookie_of(ok)}}, "", "192.0.2.9", true, "CN=bob,O=Example"};
+  EXPECT_EQ(console_.handle(other).status, 401);
 
   Response none = over_tls("/api/login", "{\"certificate\":true}", "");
   EXPECT_EQ(none.status, 401);
