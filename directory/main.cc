@@ -13,6 +13,9 @@
 // default; --tls-cert-file/--tls-key-file serve TLS on every gRPC listener,
 // and --tls-client-ca-file also requires a client certificate signed by that
 // CA (mTLS; the files are re-read every --tls-reload-seconds; common/grpc_tls.h).
+// The web console (--console-listen; console/console.h) is HTTP, or HTTPS
+// with --console-tls-cert-file/--console-tls-key-file, where
+// --console-tls-client-ca-file lets admins log in with a client certificate.
 // Does not talk to SMTP clients. AdminService calls need a bearer token read from
 // --admin-token-file (re-read when it changes), with or without mTLS; without one
 // the directory refuses to start unless --admin-insecure is given (logged as a
@@ -89,6 +92,9 @@ struct Config {
   std::string console_session_ttl = "8h";
   std::string stats_interval = "60s";
   bool console_secure_cookie = false;
+  std::string console_tls_cert_file;
+  std::string console_tls_key_file;
+  std::string console_tls_client_ca_file;
   std::string tls_cert_file;
   std::string tls_key_file;
   std::string tls_client_ca_file;
@@ -199,6 +205,12 @@ void add_options(Options& o, Config& c) {
                "(the console's overview, doormanctl stats) [100ms..10m]");
   o.add_bool("console-secure-cookie", &c.console_secure_cookie,
              "web console: mark the session cookie Secure (set it when browsers reach the console over HTTPS)");
+  o.add_string("console-tls-cert-file", &c.console_tls_cert_file,
+               "web console: PEM certificate (chain); with console-tls-key-file serves HTTPS (\"\" = plain HTTP)");
+  o.add_string("console-tls-key-file", &c.console_tls_key_file, "web console: PEM private key of console-tls-cert-file");
+  o.add_string("console-tls-client-ca-file", &c.console_tls_client_ca_file,
+               "web console: PEM CA of admins' client certificates: one that chains to it logs in without the token "
+               "(asked for, not required; a certificate from another CA fails the handshake)");
   o.add_bool("admin-insecure", &c.admin_insecure,
              "serve the admin API without authentication (explicit opt-out; logged as a warning)");
   o.add_string("tls-cert-file", &c.tls_cert_file,
@@ -207,7 +219,7 @@ void add_options(Options& o, Config& c) {
   o.add_string("tls-client-ca-file", &c.tls_client_ca_file,
                "PEM CA certificate(s): clients must present a certificate signed by it (mTLS; needs tls-cert-file)");
   o.add_int("tls-reload-seconds", &c.tls_reload_seconds, 1, 86400,
-            "how often the TLS files are re-read (renewed certificates apply to new connections)");
+            "how often the TLS files (also the console's) are re-read (renewed certificates apply to new connections)");
   o.add_bool("harvest", &c.harvest,
              "harvest defence: count unknown recipients per client IP across replicas, tarpit and defer");
   o.add_string("harvest-window", &c.harvest_window,
@@ -406,6 +418,13 @@ int run(int argc, char** argv) {
   grpc_tls::ServerTls tls{c.tls_cert_file, c.tls_key_file, c.tls_client_ca_file,
                           std::chrono::seconds(c.tls_reload_seconds)};
   if (std::string tls_err = grpc_tls::check(tls, "tls-"); err.empty() && !tls_err.empty()) err = "option " + tls_err;
+  // The console's own files: its clients are people with browsers, not the
+  // edges whose certificates --tls-client-ca-file vouches for.
+  grpc_tls::ServerTls console_tls{c.console_tls_cert_file, c.console_tls_key_file, c.console_tls_client_ca_file};
+  if (std::string tls_err = grpc_tls::check(console_tls, "console-tls-"); err.empty() && !tls_err.empty())
+    err = "option " + tls_err;
+  if (err.empty() && console_tls.enabled() && c.console_listen.empty())
+    err = "option console-tls-cert-file: needs --console-listen";
   if (!err.empty()) {
     std::cerr << "doorman-directory: " << err << "\n";
     return 2;
@@ -573,13 +592,19 @@ int run(int argc, char** argv) {
     co.pool = &pool;
     co.session_ttl = std::chrono::duration_cast<std::chrono::seconds>(console_ttl);
     co.secure_cookie = c.console_secure_cookie;
+    co.tls = {c.console_tls_cert_file, c.console_tls_key_file, c.console_tls_client_ca_file,
+              std::chrono::seconds(c.tls_reload_seconds), nullptr};
     console = std::make_unique<directory::console::Console>(co);
     err = console->start(c.console_listen);
     if (!err.empty()) return stop_after_start_error("console-listen", err);
     std::string console_addr = c.console_listen;
     if (auto colon = console_addr.rfind(':'); colon != std::string::npos)
       console_addr = console_addr.substr(0, colon + 1) + std::to_string(console->port());
-    log::info("console_listening").kv("addr", console_addr).kv("url", "http://" + console_addr + "/");
+    const char* scheme = console_tls.enabled() ? "https://" : "http://";
+    log::info("console_listening")
+        .kv("addr", console_addr)
+        .kv("url", scheme + console_addr + "/")
+        .kv("client_certificates", c.console_tls_client_ca_file.empty() ? "off" : "asked");
   }
   std::string addr = c.listen;
   if (auto colon = addr.rfind(':'); colon != std::string::npos) addr = addr.substr(0, colon + 1) + std::to_string(server.port());

@@ -274,6 +274,22 @@ for (const name of ["defaults", "external-redis", "external-sentinel", "hpa", "p
   const ports = dnp.spec.egress.flatMap((e) => (e.ports || []).map((p) => p.port));
   check(ports.includes(26379) && ports.includes(26380), "external-sentinel: directory egress to the sentinel ports");
 }
+{
+  // The console over HTTPS with the reused gRPC Secret, and certificate login with the admins' CA (not the edges').
+  const objs = load("console-tls");
+  const dir = find(objs, "Deployment", "directory")[0];
+  const dc = dir.spec.template.spec.containers[0];
+  for (const f of ["--console-tls-cert-file=/etc/doorman/console-tls/tls.crt",
+    "--console-tls-key-file=/etc/doorman/console-tls/tls.key",
+    "--console-tls-client-ca-file=/etc/doorman/console-client-ca/ca.crt"]) check(dc.args.includes(f), `console-tls: ${f}`);
+  const vols = dir.spec.template.spec.volumes;
+  check(vols.some((v) => v.name === "console-tls" && v.secret?.secretName === "doorman-directory-tls"),
+    "console-tls: the gRPC Secret is reused");
+  check(vols.some((v) => v.name === "console-client-ca" && v.secret?.secretName === "doorman-admins-ca" &&
+    JSON.stringify(v.secret.items) === '[{"key":"ca.crt","path":"ca.crt"}]'), "console-tls: the admins' CA, ca.crt only");
+  check(["/etc/doorman/console-tls", "/etc/doorman/console-client-ca"].every((p) =>
+    dc.volumeMounts.some((m) => m.mountPath === p && m.readOnly)), "console-tls: read-only mounts");
+}
 console.log(bad ? `structural checks: ${bad} failed` : "structural checks: ok");
 process.exit(bad ? 1 : 0);
 EOF

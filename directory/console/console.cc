@@ -31,11 +31,17 @@ const char* kCsp =
 
 metrics::Counter& login_failures(const char* reason) {
   return metrics::global().counter("doorman_directory_console_login_failures_total",
-                                   "Failed web console logins, by reason (wrong_token, rate_limited).",
+                                   "Failed web console logins, by reason (wrong_token, no_certificate, rate_limited).",
                                    {{"reason", reason}});
 }
 metrics::Counter& logins() {
   return metrics::global().counter("doorman_directory_console_logins_total", "Successful web console logins.");
+}
+metrics::Counter& certificate_loads(const char* result) {
+  return metrics::global().counter("doorman_directory_console_tls_certificate_loads_total",
+                                   "Loads of the console's TLS certificate, key and client CA, at start-up and on every "
+                                   "change on disk, by result (ok, failed: the previous files stay in use).",
+                                   {{"result", result}});
 }
 metrics::Counter& changes() {
   return metrics::global().counter("doorman_directory_console_changes_total",
@@ -220,7 +226,15 @@ struct Console::Impl {
   }
 
   bool secure(const Request& r) const {
-    return options.secure_cookie || header(r, "x-forwarded-proto") == "https";
+    return options.secure_cookie || r.tls || header(r, "x-forwarded-proto") == "https";
+  }
+
+  // Who is making a request, for the audit: the certificate a session was
+  // opened with, else the subject of the verified client certificate on the
+  // connection, else the holder of a token session.
+  static std::string who(const Request& r, const Session* s = nullptr) {
+    if (s && !s->who.empty()) return s->who;
+    return r.client_cert_subject.empty() ? "token-session" : r.client_cert_subject;
   }
 
   // The session of a request, or an error response.
@@ -241,6 +255,12 @@ struct Console::Impl {
       *denied = error(401, "logged out", "UNAUTHENTICATED");
       return std::nullopt;
     }
+    // A session opened with a certificate is only good with that certificate.
+    if (!s->who.empty() && s->who != r.client_cert_subject) {
+      *denied = error(401, "this session was opened with a client certificate that this connection does not present",
+                      "UNAUTHENTICATED");
+      return std::nullopt;
+    }
     return s;
   }
 
@@ -258,6 +278,7 @@ struct Console::Impl {
     changes().inc();
     log::info("console_audit")
         .kv("session", s.sid.substr(0, 8))
+        .kv("who", who(r, &s))
         .kv("client", r.client)
         .kv("method", method)
         .kv("target", target)
@@ -281,9 +302,23 @@ struct Console::Impl {
     }
     google::protobuf::Struct body;
     std::string token;
+    bool by_certificate = false;
     if (google::protobuf::util::JsonStringToMessage(r.body, &body).ok()) {
       auto it = body.fields().find("token");
       if (it != body.fields().end()) token = it->second.string_value();
+      auto c = body.fields().find("certificate");
+      by_certificate = c != body.fields().end() && c->second.bool_value();
+    }
+    if (by_certificate) {
+      // The handshake verified the certificate against the client CA
+      // (common/http_server.h); without one there is nothing to log in with.
+      if (r.client_cert_subject.empty()) {
+        limiter.failed(r.client, now);
+        login_failures("no_certificate").inc();
+        log::warn("console_login_failed").kv("client", r.client).kv("reason", "no_certificate");
+        return error(401, "no verified client certificate on this connection", "UNAUTHENTICATED");
+      }
+      return logged_in(r, "certificate", r.client_cert_subject);
     }
     while (!token.empty() && (token.back() == ' ' || token.back() == '\n' || token.back() == '\r')) token.pop_back();
     if (token.empty() || !auth::constant_time_equal(options.auth->token(), token)) {
@@ -292,10 +327,18 @@ struct Console::Impl {
       log::warn("console_login_failed").kv("client", r.client).kv("reason", "wrong_token");
       return error(401, "wrong token", "UNAUTHENTICATED");
     }
+    return logged_in(r, "token");
+  }
+
+  Response logged_in(const Request& r, std::string_view by, const std::string& certificate = "") {
     SessionKeys k = keys();
-    Session s = k.create(now_unix(), options.session_ttl);
+    Session s = k.create(now_unix(), options.session_ttl, certificate);
     logins().inc();
-    log::info("console_login").kv("session", s.sid.substr(0, 8)).kv("client", r.client);
+    log::info("console_login")
+        .kv("session", s.sid.substr(0, 8))
+        .kv("who", who(r))
+        .kv("by", by)
+        .kv("client", r.client);
     Response resp = json(200, session_json(s));
     resp.headers.emplace_back("Set-Cookie", set_cookie(k.cookie_value(s), options.session_ttl, secure(r)));
     return resp;
@@ -336,7 +379,9 @@ struct Console::Impl {
     if (!s) return denied;
     std::string domain = query_param(query, "domain");
     bool replace = query_param(query, "replace") == "1";
+    bool dry_run = query_param(query, "dry_run") == "1";
     if (replace && domain.empty()) return error(400, "replace needs ?domain=", "INVALID_ARGUMENT");
+    if (dry_run && !replace) return error(400, "dry_run needs replace=1", "INVALID_ARGUMENT");
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + kRpcDeadline);
     v1::ImportResponse resp;
@@ -344,6 +389,7 @@ struct Console::Impl {
     auto writer = replace ? stub_->ReplaceAddresses(&ctx, &resp) : stub_->ImportAddresses(&ctx, &resp);
     v1::ImportChunk chunk;
     if (replace) chunk.set_domain(domain);
+    chunk.set_dry_run(dry_run);
     std::string_view body = r.body;
     bool sent_any = false;
     auto flush = [&] {
@@ -367,7 +413,8 @@ struct Console::Impl {
     writer->WritesDone();
     grpc::Status st = writer->Finish();
     std::string what = replace ? "ReplaceAddresses" : "ImportAddresses";
-    audit(*s, r, what, (replace ? domain : "-") + " (" + std::to_string(resp.received()) + " received)", st);
+    // A dry run writes nothing: not a change, not audited.
+    if (!dry_run) audit(*s, r, what, (replace ? domain : "-") + " (" + std::to_string(resp.received()) + " received)", st);
     if (!st.ok()) return error(http_status(st.error_code()), st.error_message(), code_name(st.error_code()));
     return json(200, admin_json(resp));
   }
@@ -426,6 +473,11 @@ struct Console::Impl {
       if (path == "/api/import" ? !text : !jsn) return error(415, "unsupported content type", "INVALID_ARGUMENT");
     }
     if (path == "/api/login") return post ? login(r) : error(405, "use POST", "METHOD_NOT_ALLOWED");
+    if (path == "/api/login-methods") {
+      // What the login page offers: a certificate login when this
+      // connection carries a verified client certificate.
+      return json(200, "{\"token\":true,\"certificate\":" + json_string(r.client_cert_subject) + "}");
+    }
     if (path == "/api/logout") return post ? logout(r) : error(405, "use POST", "METHOD_NOT_ALLOWED");
     if (path == "/api/session") {
       Response denied;
@@ -470,12 +522,21 @@ std::string Console::start(const std::string& listen) {
   if (!impl_->options.auth || impl_->options.auth->is_insecure())
     return "the console needs the admin token (--admin-token-file); it is not served with --admin-insecure";
   register_metrics();
+  if (!impl_->options.tls.cert_file.empty()) {
+    HttpServer::Tls tls = impl_->options.tls;
+    tls.on_load = [](bool ok) { certificate_loads(ok ? "ok" : "failed").inc(); };
+    std::string err = impl_->http.enable_tls(tls);
+    if (!err.empty()) return "console TLS: " + err;
+  }
   impl_->http.handle_all([this](const HttpRequest& r) { return impl_->handle(r); });
   return impl_->http.start(listen);
 }
 
 void Console::register_metrics() {
   login_failures("wrong_token");
+  login_failures("no_certificate");
+  certificate_loads("ok");
+  certificate_loads("failed");
   login_failures("rate_limited");
   logins();
   changes();

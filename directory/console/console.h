@@ -9,15 +9,21 @@
 // error messages are exactly doormanctl's. Its JSON is
 // service/admin_json.h's, the same as `doormanctl --output json`.
 //
-//   POST /api/login          {"token": "..."} -> session cookie + CSRF token
+//   POST /api/login          {"token": "..."} or {"certificate": true}
+//                            -> session cookie + CSRF token
+//   GET  /api/login-methods  {"token": true, "certificate": "<subject>"}:
+//                            the subject of this connection's verified
+//                            client certificate ("" when none)
 //   GET  /api/session        the CSRF token of the current session (or 401)
 //   POST /api/logout         ends the session on every replica (CSRF)
 //   POST /api/rpc/<Method>   an AdminService unary call, request and
 //                            response as JSON (CSRF; changes are audited)
-//   POST /api/import?domain=D&replace=1
+//   POST /api/import?domain=D&replace=1[&dry_run=1]
 //                            text body, one address per line (# comments and
 //                            blank lines skipped): ImportAddresses, or
-//                            ReplaceAddresses of D with replace=1 (CSRF)
+//                            ReplaceAddresses of D with replace=1 (CSRF);
+//                            dry_run=1 only counts what the replace would
+//                            change (the confirmation's figures)
 //   GET  /api/export?domain=D the domain's list as a text file
 //   GET  /, /app.js, ...     the page (assets.h)
 //
@@ -32,9 +38,13 @@
 //
 // SECURITY: talks to browsers (untrusted bytes: headers up to 16 KiB,
 // bodies up to 64 MiB; connections time out after 60 s; common/http_server.h).
-// Plaintext HTTP: put it behind TLS (an Ingress) or reach it through a
-// port-forward to loopback; with --console-secure-cookie (or a request whose
-// X-Forwarded-Proto is https) the cookie is marked Secure. Requests are
+// Plain HTTP unless Options::tls names a certificate (--console-tls-*):
+// then HTTPS, and with a client CA a verified client certificate is a login
+// of its own ("who" in the audit is its subject; token sessions are
+// "token-session"). Certificates that do not chain to the CA fail the
+// handshake. Without TLS here, put it behind TLS (an Ingress) or reach it
+// through a port-forward to loopback. The cookie is Secure over TLS, with
+// --console-secure-cookie, or for a request whose X-Forwarded-Proto is https. Requests are
 // handled on Options::threads threads (4) apart from the gRPC and data path
 // threads; each blocks on its AdminService call (deadline 60 s), so a long
 // replace-all holds one of them.
@@ -66,7 +76,10 @@ class Console {
     std::function<std::shared_ptr<grpc::Channel>()> channel;
     store::RedisPool* pool = nullptr;  // logged-out sessions (store/console_sessions.h)
     std::chrono::seconds session_ttl{8 * 3600};
-    bool secure_cookie = false;
+    bool secure_cookie = false;  // also Secure whenever a request came over TLS
+    // HTTPS on the console's listener (cert_file "" = plain HTTP). With
+    // client_ca_file, a verified client certificate logs in without the token.
+    HttpServer::Tls tls;
     int login_burst = 5;                       // failed logins per client before the limit
     std::chrono::seconds login_refill{60};     // one more attempt per this
     int threads = 4;

@@ -52,14 +52,16 @@ SessionKeys SessionKeys::from_admin_token(std::string_view token) {
   return k;
 }
 
-Session SessionKeys::create(int64_t now_unix, std::chrono::seconds ttl) const {
+Session SessionKeys::create(int64_t now_unix, std::chrono::seconds ttl, std::string who) const {
   unsigned char raw[16];
   if (RAND_bytes(raw, sizeof raw) != 1) throw std::runtime_error("RAND_bytes failed");
-  return Session{hex(raw, sizeof raw), now_unix + ttl.count()};
+  return Session{hex(raw, sizeof raw), now_unix + ttl.count(), std::move(who)};
 }
 
 std::string SessionKeys::cookie_value(const Session& s) const {
-  std::string payload = "v1." + s.sid + "." + std::to_string(s.expires_unix);
+  std::string payload = (s.who.empty() ? "v1." : "v2.") + s.sid + "." + std::to_string(s.expires_unix);
+  if (!s.who.empty())
+    payload += "." + hex(reinterpret_cast<const unsigned char*>(s.who.data()), s.who.size());
   return payload + "." + hmac_hex(key_, payload);
 }
 
@@ -71,12 +73,24 @@ std::optional<Session> SessionKeys::verify(std::string_view value, int64_t now_u
   std::string_view mac = value.substr(last + 1);
   if (!auth::constant_time_equal(hmac_hex(key_, payload), mac)) return std::nullopt;
   // Signed by us: the format is ours, but check it anyway.
-  if (payload.substr(0, 3) != "v1.") return std::nullopt;
+  const bool v2 = payload.substr(0, 3) == "v2.";
+  if (payload.substr(0, 3) != "v1." && !v2) return std::nullopt;
   payload.remove_prefix(3);
   size_t dot = payload.find('.');
   if (dot != 32 || !all_hex(payload.substr(0, 32))) return std::nullopt;
-  Session s{std::string(payload.substr(0, 32)), 0};
+  Session s{std::string(payload.substr(0, 32)), 0, ""};
   std::string_view exp = payload.substr(33);
+  if (v2) {
+    size_t who_dot = exp.find('.');
+    if (who_dot == std::string_view::npos) return std::nullopt;
+    std::string_view who_hex = exp.substr(who_dot + 1);
+    if (who_hex.empty() || who_hex.size() % 2 != 0 || !all_hex(who_hex)) return std::nullopt;
+    for (size_t i = 0; i < who_hex.size(); i += 2) {
+      auto nibble = [](char c) { return c <= '9' ? c - '0' : c - 'a' + 10; };
+      s.who.push_back(static_cast<char>(nibble(who_hex[i]) << 4 | nibble(who_hex[i + 1])));
+    }
+    exp = exp.substr(0, who_dot);
+  }
   auto [p, ec] = std::from_chars(exp.data(), exp.data() + exp.size(), s.expires_unix);
   if (ec != std::errc() || p != exp.data() + exp.size()) return std::nullopt;
   if (s.expires_unix <= now_unix) return std::nullopt;

@@ -7,7 +7,11 @@
 // same key from the admin token (SessionKeys::from_admin_token: SHA-256 of a
 // fixed label and the token). Rotating the admin token therefore ends every
 // session. Cookie value: "v1.<sid>.<expires_unix>.<hmac>" where sid is 128
-// random bits (hex) and hmac = HMAC-SHA256(key, "v1.<sid>.<expires>") in hex.
+// random bits (hex) and hmac = HMAC-SHA256(key, "v1.<sid>.<expires>") in hex;
+// a session opened with a client certificate is
+// "v2.<sid>.<expires_unix>.<hex(subject)>.<hmac>", signed the same way, so it
+// is bound to that certificate: the console refuses it on a connection that
+// does not present the same verified subject.
 // Logout must also work across replicas: the console records the sid as
 // revoked in Redis until it would have expired (store/console_sessions.h);
 // this unit only parses and checks.
@@ -44,14 +48,15 @@ inline constexpr std::string_view kCookieName = "doorman_console";
 struct Session {
   std::string sid;          // 32 hex digits
   int64_t expires_unix = 0;  // seconds
+  std::string who;           // the client certificate's subject it was opened with ("" = admin token)
 };
 
 class SessionKeys {
  public:
   // The signing key every replica derives from the same admin token.
   static SessionKeys from_admin_token(std::string_view token);
-  // A new session: random sid, expiry now + ttl.
-  Session create(int64_t now_unix, std::chrono::seconds ttl) const;
+  // A new session: random sid, expiry now + ttl, opened by `who` ("" = token).
+  Session create(int64_t now_unix, std::chrono::seconds ttl, std::string who = "") const;
   // The cookie value of a session.
   std::string cookie_value(const Session& s) const;
   // The session of a cookie value, if its signature is right and it has not

@@ -429,7 +429,7 @@ int cmd_address_count(Global& g, const Args& a) {
 }
 
 int cmd_import(Global& g, const Args& a) {
-  check_flags(a, {"replace"});
+  check_flags(a, {"replace", "dry-run"});
   if (a.pos.size() != 1) throw UsageError{"expected one FILE (\"-\" for stdin)"};
   const std::string file = a.pos[0];
   std::string domain;
@@ -437,10 +437,13 @@ int cmd_import(Global& g, const Args& a) {
     std::string err = store::normalise_domain_name(a.get("replace"), &domain);
     if (!err.empty()) throw UsageError{err};
   }
+  const bool dry_run = a.has("dry-run");
+  if (dry_run && domain.empty()) throw UsageError{"--dry-run needs --replace DOMAIN"};
   const bool from_stdin = file == "-";
   const char* nothing = domain.empty() ? "nothing was imported" : "nothing was replaced";
-  // A file is checked completely before anything is sent.
-  if (!from_stdin) {
+  // A file is checked completely before anything is sent (a dry run counts
+  // its malformed lines instead, and goes on).
+  if (!from_stdin && !dry_run) {
     size_t bad = 0;
     std::string io = apply::for_each_line(file, [&](int line, std::string_view text) {
       std::string full;
@@ -462,6 +465,7 @@ int cmd_import(Global& g, const Args& a) {
   auto writer = domain.empty() ? g.stub->ImportAddresses(&c, &resp) : g.stub->ReplaceAddresses(&c, &resp);
   v1::ImportChunk chunk;
   chunk.set_domain(domain);
+  chunk.set_dry_run(dry_run);
   bool broken = false, sent = false, aborted = false;
   size_t bad = 0;
   auto flush = [&] {
@@ -473,9 +477,9 @@ int cmd_import(Global& g, const Args& a) {
   std::string io = apply::for_each_line(file, [&](int line, std::string_view text) {
     std::string full;
     std::string err = apply::parse_address_entry(text, domain, &full);
-    if (!err.empty()) {  // only reachable for stdin
-      ++bad;
-      std::cerr << file << ":" << line << ": " << err << "\n";
+    if (!err.empty()) {  // only reachable for stdin or a dry run
+      if (++bad <= 20 || !dry_run) std::cerr << file << ":" << line << ": " << err << "\n";
+      if (dry_run) return true;
       if (!domain.empty()) {
         aborted = true;  // a replace must not go ahead with a partial list
         return false;
@@ -499,6 +503,19 @@ int cmd_import(Global& g, const Args& a) {
   if (aborted) {
     std::cerr << "error: malformed input; " << nothing << "\n";
     return kFailed;
+  }
+  if (!s.ok() && dry_run) return failed("import --replace " + domain + " --dry-run", s);
+  if (dry_run) {
+    // Lines this side could not parse were never sent: they count as malformed too.
+    resp.set_error_count(resp.error_count() + bad);
+    if (!print_json(g, resp)) {
+      std::cout << "dry run for " << domain << " (nothing written): would add " << resp.added() << ", remove "
+                << resp.removed() << ", keep " << resp.unchanged() << " unchanged; " << resp.error_count()
+                << " malformed lines\n";
+      for (const auto& e : resp.errors()) std::cerr << "error: " << e.address() << ": " << e.error() << "\n";
+    }
+    if (resp.error_count() > 0) std::cerr << "note: the replace itself would be refused while lines are malformed\n";
+    return resp.error_count() > 0 ? kFailed : kOk;
   }
   if (!s.ok()) {
     failed(domain.empty() ? "import" : "import --replace " + domain, s);
@@ -747,8 +764,9 @@ const Command kCommands[] = {
     {"address list", cmd_address_list, "address list DOMAIN [--page-size N]   (follows all pages)"},
     {"address count", cmd_address_count, "address count DOMAIN"},
     {"import", cmd_import,
-     "import FILE [--replace DOMAIN]   (one address per line, '#' comments, \"-\" = stdin;\n"
-     "           with --replace the list of DOMAIN becomes exactly the file, and bare local parts are allowed)"},
+     "import FILE [--replace DOMAIN [--dry-run]]   (one address per line, '#' comments, \"-\" = stdin;\n"
+     "           with --replace the list of DOMAIN becomes exactly the file, and bare local parts are allowed;\n"
+     "           --dry-run only prints how many addresses would be added, removed and kept, and the malformed lines)"},
     {"stats", cmd_stats,
      "stats [--minutes N]   (recipients accepted/rejected/deferred, harvest and callout figures of the last N\n"
      "           minutes, default 60, summed over every directory replica)"},

@@ -157,6 +157,7 @@ class ImportReactor final : public grpc::ServerReadReactor<v1::ImportChunk> {
       if (s.ok()) {
         target_.only_domain = name;
         hold_marker_ = chunk_.hold_marker();
+        dry_run_ = chunk_.dry_run();
         tmp_key_ = store::replace_key(name, nonce());
         s = store::replace_begin(conn, name, tmp_key_);
       }
@@ -206,6 +207,10 @@ class ImportReactor final : public grpc::ServerReadReactor<v1::ImportChunk> {
       Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "empty stream: the first chunk must name the domain"));
       return;
     }
+    if (dry_run_) {
+      dry_run(conn);
+      return;
+    }
     if (error_count_ > 0) {
       std::string first = batch_.errors.empty() ? "" : ": " + batch_.errors[0].address + ": " + batch_.errors[0].error;
       Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
@@ -231,6 +236,27 @@ class ImportReactor final : public grpc::ServerReadReactor<v1::ImportChunk> {
     Finish(grpc::Status::OK);
   }
 
+  // The counts replace_commit would act on, then the temp set goes: the
+  // live list and the marker are never touched. Malformed lines are in the
+  // response, not a refusal: the caller is asking what would happen.
+  void dry_run(RedisConn& conn) {
+    store::ReplaceCounts counts;
+    Status s = store::replace_count(conn, target_.only_domain, tmp_key_, &counts);
+    Status cleanup = store::replace_abort(conn, tmp_key_);
+    if (cleanup.ok()) tmp_key_.clear();  // else OnDone tries again
+    if (!s.ok()) {
+      Finish(to_grpc(s));
+      return;
+    }
+    resp_->set_dry_run(true);
+    resp_->set_added(counts.added);
+    resp_->set_removed(counts.removed);
+    resp_->set_unchanged(counts.unchanged);
+    log::info("replace_dry_run").kv("domain", target_.only_domain).kv("received", batch_.received)
+        .kv("added", counts.added).kv("removed", counts.removed).kv("errors", error_count_);
+    Finish(grpc::Status::OK);
+  }
+
   store::RedisPool& pool_;
   v1::ImportResponse* resp_;
   bool replace_;
@@ -241,6 +267,7 @@ class ImportReactor final : public grpc::ServerReadReactor<v1::ImportChunk> {
   uint64_t error_count_ = 0;
   std::string tmp_key_;
   bool hold_marker_ = false;  // from the first chunk
+  bool dry_run_ = false;      // from the first chunk
   bool committed_ = false;
 };
 

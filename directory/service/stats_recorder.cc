@@ -1,6 +1,5 @@
 #include "directory/service/stats_recorder.h"
 
-#include <future>
 
 #include "common/log.h"
 #include "directory/metrics.h"
@@ -46,7 +45,9 @@ void StatsRecorder::stop() {
   }
   cv_.notify_all();
   thread_.join();
-  flush();  // the last interval's growth
+  // The last interval's growth, after any write still pending.
+  wait_written(stop_wait_);
+  if (flush()) wait_written(stop_wait_);
 }
 
 void StatsRecorder::loop() {
@@ -58,32 +59,54 @@ void StatsRecorder::loop() {
   }
 }
 
-void StatsRecorder::flush() {
+void StatsRecorder::wait_written(std::chrono::milliseconds max) {
+  std::unique_lock<std::mutex> lock(written_->mu);
+  written_->cv.wait_for(lock, max, [this] { return !written_->pending; });
+}
+
+bool StatsRecorder::flush() {
   const store::StatCounts now = counter_snapshot();
   store::StatCounts growth;
   bool any = false;
-  for (const auto& [field, n] : now) {
-    const uint64_t before = written_[field];
-    growth[field] = n >= before ? n - before : 0;
-    any = any || growth[field] > 0;
+  {
+    std::lock_guard<std::mutex> lock(written_->mu);
+    if (written_->pending) return false;  // the pending job's growth is not in the baseline yet
+    for (const auto& [field, n] : now) {
+      const uint64_t before = written_->counts[field];
+      growth[field] = n >= before ? n - before : 0;
+      any = any || growth[field] > 0;
+    }
+    if (!any) return false;
+    written_->pending = true;
   }
-  if (!any) return;
   const int64_t minute =
       std::chrono::duration_cast<std::chrono::minutes>(std::chrono::system_clock::now().time_since_epoch()).count();
-  auto done = std::make_shared<std::promise<bool>>();
-  auto result = done->get_future();
-  bool queued = pool_.submit([growth, minute, done](store::RedisConn& conn) {
-    Status s = store::record_stats(conn, minute, growth);
+  // Whatever happens to the job, it must clear `pending` (a job the pool drops
+  // unrun is destroyed: the guard's destructor clears it then).
+  struct Finish {
+    std::shared_ptr<Written> written;
+    store::StatCounts growth;
+    bool recorded = false;
+    ~Finish() {
+      std::lock_guard<std::mutex> lock(written->mu);
+      // Counted as written only once Redis has it; else the next flush adds it again.
+      if (recorded)
+        for (const auto& [field, n] : growth) written->counts[field] += n;
+      written->pending = false;
+      written->cv.notify_all();
+    }
+  };
+  auto finish = std::make_shared<Finish>();
+  finish->written = written_;
+  finish->growth = growth;
+  const int64_t at = minute;
+  bool queued = pool_.submit([finish, at](store::RedisConn& conn) {
+    Status s = store::record_stats(conn, at, finish->growth);
     if (!s.ok()) log::warn("stats_not_recorded").kv("error", s.message);
-    done->set_value(s.ok());
+    finish->recorded = s.ok();
   });
-  // Counted as written only once Redis has it; else the next flush adds it again.
-  if (!queued || result.wait_for(std::chrono::seconds(10)) != std::future_status::ready) return;
-  try {
-    if (result.get()) written_ = now;
-  } catch (const std::future_error&) {
-    // The pool dropped the job unrun (stopping): the next flush, if any, adds it again.
-  }
+  // A refused job was destroyed inside submit(): `pending` is clear again once `finish` goes.
+  return queued;
 }
 
 }  // namespace doorman::directory::service

@@ -571,8 +571,7 @@ Status replace_begin(RedisConn& conn, const std::string& domain, const std::stri
   return Status::Ok();
 }
 
-Status replace_commit(RedisConn& conn, const std::string& domain, const std::string& tmp_key, ReplaceCounts* out,
-                      bool mark) {
+Status replace_count(RedisConn& conn, const std::string& domain, const std::string& tmp_key, ReplaceCounts* out) {
   const std::string live = keys::addresses(domain);
   std::vector<Reply> r;
   Status s = conn.pipeline({{"SCARD", tmp_key}, {"SCARD", live}, {"SINTERCARD", "2", tmp_key, live}}, &r);
@@ -584,8 +583,18 @@ Status replace_commit(RedisConn& conn, const std::string& domain, const std::str
   out->added = fresh - both;
   out->removed = old - both;
   out->unchanged = both;
+  return Status::Ok();
+}
+
+Status replace_commit(RedisConn& conn, const std::string& domain, const std::string& tmp_key, ReplaceCounts* out,
+                      bool mark) {
+  const std::string live = keys::addresses(domain);
+  Status s = replace_count(conn, domain, tmp_key, out);
+  if (!s.ok()) return s;
+  const bool fresh_empty = out->added + out->unchanged == 0;
+  std::vector<Reply> r;
   std::vector<Command> cmds;
-  if (fresh == 0) {
+  if (fresh_empty) {
     cmds = {{"DEL", live, tmp_key}};
     if (mark) cmds.push_back(set_marker());
   } else {
@@ -596,7 +605,7 @@ Status replace_commit(RedisConn& conn, const std::string& domain, const std::str
   }
   s = conn.pipeline(cmds, &r);
   if (!s.ok()) return s;
-  if (r.back().is_error() || (fresh != 0 && r.back().type != Reply::Type::kArray))
+  if (r.back().is_error() || (!fresh_empty && r.back().type != Reply::Type::kArray))
     return redis_error(r.back(), "RENAME");
   return Status::Ok();
 }

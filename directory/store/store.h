@@ -156,7 +156,12 @@ Status count_addresses(RedisConn& conn, const std::string& domain, uint64_t* cou
 
 // Replace: begin checks the domain and clears the temp set; commit compares
 // the temp set with the live list (SINTERCARD) and RENAMEs it over the list
-// atomically (DEL when empty).
+// atomically (DEL when empty). A dry run (ImportChunk.dry_run) writes the
+// temp set just the same, asks replace_count for the comparison that commit
+// would make, and ends with replace_abort: the live list is never touched.
+// Counts, not members, cross the connection, so the directory's memory stays
+// one chunk whatever the list's size; Redis briefly holds the new list next
+// to the old one (as for a real replace), under a TTL should we die.
 struct ReplaceCounts {
   uint64_t added = 0;
   uint64_t removed = 0;
@@ -167,6 +172,8 @@ struct ReplaceCounts {
 // _abort. No I/O.
 std::string replace_key(const std::string& domain, const std::string& nonce);
 Status replace_begin(RedisConn& conn, const std::string& domain, const std::string& tmp_key);
+// Three counts, one round trip; writes nothing.
+Status replace_count(RedisConn& conn, const std::string& domain, const std::string& tmp_key, ReplaceCounts* out);
 Status replace_commit(RedisConn& conn, const std::string& domain, const std::string& tmp_key, ReplaceCounts* out,
                       bool mark = true);
 Status replace_abort(RedisConn& conn, const std::string& tmp_key);

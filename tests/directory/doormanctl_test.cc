@@ -550,6 +550,51 @@ TEST_F(DirectoryCtl, ImportReportsMalformedLinesAndWritesNothing) {
   EXPECT_TRUE(r.out == "b@example.com\nc@example.com\n" || r.out == "c@example.com\nb@example.com\n") << r.out;
 }
 
+// import --replace --dry-run prints what the replace would change (text and
+// JSON), counts malformed lines (exit 1) and changes nothing.
+TEST_F(DirectoryCtl, ReplaceDryRunPrintsCountsAndChangesNothing) {
+  ASSERT_EQ(ctl({"domain", "add", "example.com", "--mode", "list", "--route", "127.0.0.1:2526"}).exit_code, 0);
+  ASSERT_EQ(ctl({"address", "add", "a@example.com", "b@example.com", "c@example.com"}).exit_code, 0);
+  std::string file = write("new.txt", "# new list\nb\nC@example.com\nd@example.com\ne\n");
+  RunResult r = ctl({"import", file, "--replace", "example.com", "--dry-run"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "dry run for example.com (nothing written): would add 2, remove 1, keep 2 unchanged; 0 malformed lines\n");
+
+  v1::ImportResponse json;
+  r = ctl({"--output", "json", "import", file, "--replace", "example.com", "--dry-run"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  ASSERT_TRUE(parse_json(r.out, &json)) << r.out;
+  EXPECT_TRUE(json.dry_run());
+  EXPECT_EQ(json.received(), 4u);
+  EXPECT_EQ(json.added(), 2u);
+  EXPECT_EQ(json.removed(), 1u);
+  EXPECT_EQ(json.unchanged(), 2u);
+  EXPECT_EQ(json.error_count(), 0u);
+
+  // Malformed lines (one only this side can see, one only the directory
+  // can: another domain) are counted, the rest still compared; exit 1.
+  std::string bad = write("bad.txt", "b\nnot an address\nx@elsewhere.org\n");
+  r = ctl({"import", bad, "--replace", "example.com", "--dry-run"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.out, "dry run for example.com (nothing written): would add 0, remove 2, keep 1 unchanged; 2 malformed lines\n");
+  EXPECT_NE(r.err.find(bad + ":2:"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("x@elsewhere.org"), std::string::npos) << r.err;
+
+  r = ctl({"address", "list", "example.com"});
+  EXPECT_EQ(r.exit_code, 0);
+  std::vector<std::string> lines;
+  for (size_t at = 0, nl; (nl = r.out.find('\n', at)) != std::string::npos; at = nl + 1)
+    lines.push_back(r.out.substr(at, nl - at));
+  std::sort(lines.begin(), lines.end());
+  EXPECT_EQ(lines, (std::vector<std::string>{"a@example.com", "b@example.com", "c@example.com"}));
+
+  // --dry-run only with --replace; an unknown domain is an error.
+  EXPECT_EQ(ctl({"import", file, "--dry-run"}).exit_code, 2);
+  r = ctl({"import", file, "--replace", "nowhere.org", "--dry-run"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("not found"), std::string::npos) << r.err;
+}
+
 TEST_F(DirectoryCtl, ExplainAndUsage) {
   ASSERT_EQ(ctl({"domain", "add", "example.com", "--mode", "list", "--route", "127.0.0.1:2526"}).exit_code, 0);
   ASSERT_EQ(ctl({"address", "add", "alice@example.com"}).exit_code, 0);
@@ -680,6 +725,21 @@ TEST(DirectoryBinary, ConsoleNeedsTheAdminTokenAndAValidSessionTtl) {
   r = run({DOORMAN_DIRECTORY_BIN, "--admin-insecure", "--http-listen=", "--console-session-ttl", "30s"});
   EXPECT_EQ(r.exit_code, 2) << r.err;
   EXPECT_NE(r.err.find("option console-session-ttl"), std::string::npos) << r.err;
+  // HTTPS on the console: both files, readable, a client CA only with them, and a console to serve.
+  r = run({DOORMAN_DIRECTORY_BIN, "--admin-insecure", "--http-listen=", "--console-tls-client-ca-file", "/etc/hostname"});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("console-tls-client-ca-file needs TLS"), std::string::npos) << r.err;
+  r = run({DOORMAN_DIRECTORY_BIN, "--admin-insecure", "--http-listen=", "--console-tls-cert-file",
+           "/nonexistent/console.pem", "--console-tls-key-file", "/nonexistent/console.key"});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("console-tls-cert-file"), std::string::npos) << r.err;
+  std::string dir = make_temp_dir("doorman-console-tls-opts");
+  std::ofstream(dir + "/c.pem") << "-----BEGIN CERTIFICATE-----\n";
+  r = run({DOORMAN_DIRECTORY_BIN, "--admin-insecure", "--http-listen=", "--console-tls-cert-file", dir + "/c.pem",
+           "--console-tls-key-file", dir + "/c.pem"});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("option console-tls-cert-file: needs --console-listen"), std::string::npos) << r.err;
+  remove_tree(dir);
 }
 
 // Issue #12: no Redis password on the command line (/proc/PID/cmdline is

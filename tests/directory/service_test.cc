@@ -4,6 +4,7 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <future>
 #include <thread>
@@ -199,6 +200,92 @@ TEST_F(DirectoryService, ImportAndReplaceStreams) {
   v1::CountAddressesResponse resp;
   ASSERT_TRUE(admin_->CountAddresses(&ctx, req, &resp).ok());
   EXPECT_EQ(resp.count(), 2u);
+  EXPECT_EQ(redis_.cli({"KEYS", "doorman:v1:tmp:*"}), "");
+}
+
+// A dry run of ReplaceAddresses: the counts the replace would report, over
+// several chunks, malformed lines counted (status OK); nothing is written:
+// the list, the verdicts and the marker are as before, no temp set is left.
+// The real replace of the same (valid) stream then reports the same counts.
+TEST_F(DirectoryService, ReplaceDryRunCountsAndWritesNothing) {
+  ASSERT_TRUE(create("example.com", v1::DOMAIN_MODE_LIST).ok());
+  std::vector<std::string> old;
+  for (int i = 0; i < 3000; ++i) old.push_back("u" + std::to_string(i) + "@example.com");
+  add(old);
+  // SMEMBERS comes in hash order, which may change (rehashing): compare sorted.
+  auto members = [&] {
+    std::string all = redis_.cli({"SMEMBERS", "doorman:v1:addresses:example.com"}) + "\n";
+    std::vector<std::string> v;
+    for (size_t at = 0, nl; (nl = all.find('\n', at)) != std::string::npos; at = nl + 1) v.push_back(all.substr(at, nl - at));
+    std::sort(v.begin(), v.end());
+    return v;
+  };
+  const std::vector<std::string> before = members();
+  ASSERT_EQ(before.size(), 3000u);
+  const std::string marker = redis_.cli({"GET", "doorman:v1:configured"});
+  // u2000..u3999 (three chunks, one address twice): 1000 new, 2000 gone, 1000 kept.
+  auto stream = [&](bool dry_run, bool with_bad, v1::ImportResponse* resp) {
+    grpc::ClientContext ctx;
+    auto w = admin_->ReplaceAddresses(&ctx, resp);
+    for (int c = 0; c < 3; ++c) {
+      v1::ImportChunk chunk;
+      if (c == 0) {
+        chunk.set_domain("example.com");
+        chunk.set_dry_run(dry_run);
+      }
+      for (int i = 2000 + c * 700; i < std::min(4000, 2000 + (c + 1) * 700); ++i)
+        chunk.add_addresses("U" + std::to_string(i) + "@Example.com");
+      if (c == 2) {
+        chunk.add_addresses("u2000@example.com");
+        if (with_bad) {
+          chunk.add_addresses("other@elsewhere.org");
+          chunk.add_addresses("not an address");
+        }
+      }
+      EXPECT_TRUE(w->Write(chunk));
+    }
+    w->WritesDone();
+    return w->Finish();
+  };
+  v1::ImportResponse dry;
+  grpc::Status s = stream(true, true, &dry);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_TRUE(dry.dry_run());
+  EXPECT_EQ(dry.added(), 1000u);
+  EXPECT_EQ(dry.removed(), 2000u);
+  EXPECT_EQ(dry.unchanged(), 1000u);
+  EXPECT_EQ(dry.error_count(), 2u);
+  ASSERT_EQ(dry.errors_size(), 2);
+  EXPECT_EQ(dry.errors(0).address(), "other@elsewhere.org");
+  // Nothing written.
+  EXPECT_TRUE(members() == before);
+  EXPECT_EQ(redis_.cli({"GET", "doorman:v1:configured"}), marker);
+  EXPECT_EQ(redis_.cli({"KEYS", "doorman:v1:tmp:*"}), "");
+  auto v = check({"u0@example.com", "u3999@example.com"});
+  ASSERT_EQ(v.size(), 2u);
+  EXPECT_EQ(v[0].code(), 250u);
+  EXPECT_EQ(v[1].code(), 550u);
+  // The real replace does what the dry run said.
+  v1::ImportResponse real;
+  s = stream(false, false, &real);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_FALSE(real.dry_run());
+  EXPECT_EQ(real.added(), dry.added());
+  EXPECT_EQ(real.removed(), dry.removed());
+  EXPECT_EQ(real.unchanged(), dry.unchanged());
+  v = check({"u0@example.com", "u3999@example.com"});
+  EXPECT_EQ(v[0].code(), 550u);
+  EXPECT_EQ(v[1].code(), 250u);
+  // A dry run for a domain that is not guarded is NOT_FOUND, as the replace.
+  grpc::ClientContext ctx;
+  v1::ImportResponse resp;
+  auto w = admin_->ReplaceAddresses(&ctx, &resp);
+  v1::ImportChunk chunk;
+  chunk.set_domain("nowhere.org");
+  chunk.set_dry_run(true);
+  w->Write(chunk);
+  w->WritesDone();
+  EXPECT_EQ(w->Finish().error_code(), grpc::StatusCode::NOT_FOUND);
   EXPECT_EQ(redis_.cli({"KEYS", "doorman:v1:tmp:*"}), "");
 }
 

@@ -23,10 +23,13 @@ export async function rpc(method, request = {}) {
   return send('/api/rpc/' + method, JSON.stringify(request), 'application/json');
 }
 
-export async function importText(text, domain, replace) {
+// replace: make the list of `domain` exactly `text`; dryRun: only count
+// what that would change (nothing is written).
+export async function importText(text, domain, replace, dryRun = false) {
   const q = new URLSearchParams();
   if (domain) q.set('domain', domain);
   if (replace) q.set('replace', '1');
+  if (dryRun) q.set('dry_run', '1');
   return send('/api/import?' + q.toString(), text, 'text/plain; charset=utf-8');
 }
 
@@ -34,6 +37,20 @@ export async function login(token) {
   const data = await send('/api/login', JSON.stringify({ token }), 'application/json');
   csrf = data.csrf_token;
   return data;
+}
+
+// Logs in with the client certificate of this TLS connection.
+export async function loginWithCertificate() {
+  const data = await send('/api/login', JSON.stringify({ certificate: true }), 'application/json');
+  csrf = data.csrf_token;
+  return data;
+}
+
+// {token: true, certificate: "<subject>" or ""}: what this connection can log in with.
+export async function loginMethods() {
+  const res = await fetch('/api/login-methods', { credentials: 'same-origin' });
+  if (!res.ok) return { token: true, certificate: '' };
+  return res.json();
 }
 
 export async function logout() {

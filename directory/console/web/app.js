@@ -230,9 +230,20 @@ async function addresses(selected) {
     type: 'button', class: 'danger', id: 'replace', onclick: async () => {
       if (!file.files[0]) { setStatus('Choose a file first', true); return; }
       const text = await file.files[0].text();
-      const n = lines(text).length;
-      const current = (await api.rpc('CountAddresses', { domain: dom.value })).count;
-      if (!await confirmDialog(`Replace the whole list of ${dom.value}: its ${current} addresses are replaced by the ${n} lines of the file (addresses not in the file are removed).`, 'Replace all')) return;
+      // First a dry run through the same ReplaceAddresses path: the exact
+      // counts for the confirmation, nothing written.
+      progress.hidden = false; progress.removeAttribute('value');
+      let d;
+      try {
+        d = await api.importText(text, dom.value, true, true);
+      } catch (e) { progress.hidden = true; fail(e); return; }
+      progress.hidden = true;
+      if (Number(d.error_count) > 0) {
+        report(d, d.errors || [], 'Not replaced (dry run)');
+        setStatus(`The file has ${d.error_count} malformed lines: fix them first (nothing was changed)`, true);
+        return;
+      }
+      if (!await confirmDialog(`Replace the whole list of ${dom.value}: ${d.added} added, ${d.removed} removed, ${d.unchanged} unchanged.`, 'Replace all')) return;
       progress.hidden = false; progress.removeAttribute('value');
       try {
         const r = await api.importText(text, dom.value, true);
@@ -326,7 +337,14 @@ function explain() {
 const routes = { overview, domains: domainAdmin, addresses, callout, explain };
 
 let shown = '';
-async function render() {
+// One page render at a time, in order: a slow page (the overview waiting for
+// its figures) must not finish after, and over, the page chosen next.
+let rendering = Promise.resolve();
+function render() {
+  rendering = rendering.then(renderNow, renderNow);
+  return rendering;
+}
+async function renderNow() {
   const [name, arg] = (location.hash.slice(1) || 'overview').split('/');
   if (name !== shown) setStatus('');  // a message belongs to the page it was said on
   shown = name;
@@ -343,7 +361,25 @@ function showLogin(message) {
   document.getElementById('login-view').hidden = false;
   setStatus(message || '', !!message);
   document.getElementById('token').focus();
+  // A verified client certificate (HTTPS with --console-tls-client-ca-file)
+  // is a login of its own.
+  api.loginMethods().then((m) => {
+    const box = document.getElementById('cert-login');
+    box.hidden = !m.certificate;
+    document.getElementById('cert-subject').textContent = m.certificate ? 'Certificate: ' + m.certificate : '';
+    if (m.certificate) document.getElementById('cert-login-button').focus();
+  }).catch(() => { /* token login stays */ });
 }
+
+document.getElementById('cert-login-button').addEventListener('click', async () => {
+  try {
+    await api.loginWithCertificate();
+    setStatus('Logged in');
+    showApp();
+  } catch (e) {
+    setStatus(e.status === 429 ? 'Too many failed logins: wait a minute.' : 'Login failed: ' + e.message, true);
+  }
+});
 
 function showApp() {
   document.getElementById('login-view').hidden = true;

@@ -29,7 +29,7 @@ class ConsoleHandle : public ::testing::Test {
   }
   Response request(std::string method, std::string target, std::string body = "",
                    std::map<std::string, std::string> headers = {}, std::string client = "192.0.2.7") {
-    Request r{std::move(method), std::move(target), std::move(headers), std::move(body), std::move(client)};
+    Request r{std::move(method), std::move(target), std::move(headers), std::move(body), std::move(client), false, ""};
     return console_.handle(r);
   }
   Response login(const std::string& token, std::map<std::string, std::string> extra = {}) {
@@ -78,6 +78,41 @@ TEST_F(ConsoleHandle, LoginSetsAStrictCookieAndGivesTheCsrfToken) {
   EXPECT_EQ(request("GET", "/api/session", "", {{"cookie", "doorman_console=v1.forged"}}).status, 401);
 }
 
+// What the HTTPS shell passes on: a request over TLS gets a Secure cookie;
+// a verified client certificate's subject is a login of its own, and
+// without one a certificate login is refused (and counts as a failure).
+TEST_F(ConsoleHandle, CertificateLoginNeedsAVerifiedCertificate) {
+  auto over_tls = [&](std::string target, std::string body, std::string subject) {
+    Request r{body.empty() ? "GET" : "POST", std::move(target), {{"content-type", "application/json"}},
+              std::move(body), "192.0.2.9", true, std::move(subject)};
+    return console_.handle(r);
+  };
+  Response m = over_tls("/api/login-methods", "", "CN=alice,O=Example");
+  EXPECT_EQ(m.status, 200);
+  EXPECT_EQ(m.body, "{\"token\":true,\"certificate\":\"CN=alice,O=Example\"}");
+  EXPECT_EQ(over_tls("/api/login-methods", "", "").body, "{\"token\":true,\"certificate\":\"\"}");
+
+  Response ok = over_tls("/api/login", "{\"certificate\":true}", "CN=alice,O=Example");
+  ASSERT_EQ(ok.status, 200) << ok.body;
+  EXPECT_NE(header(ok, "Set-Cookie").find("; Secure"), std::string::npos);
+  // The session is good with the certificate it was opened with, not without it or with another one.
+  Request with{"GET", "/api/session", {{"cookie", cookie_of(ok)}}, "", "192.0.2.9", true, "CN=alice,O=Example"};
+  EXPECT_EQ(console_.handle(with).status, 200);
+  EXPECT_EQ(request("GET", "/api/session", "", {{"cookie", cookie_of(ok)}}).status, 401);
+  Request other{"GET", "/api/session", {{"cookie", cookie_of(ok)}}, "", "192.0.2.9", true, "CN=bob,O=Example"};
+  EXPECT_EQ(console_.handle(other).status, 401);
+
+  Response none = over_tls("/api/login", "{\"certificate\":true}", "");
+  EXPECT_EQ(none.status, 401);
+  EXPECT_TRUE(header(none, "Set-Cookie").empty());
+  // "certificate": false is not a certificate login, and no token is no login.
+  EXPECT_EQ(over_tls("/api/login", "{\"certificate\":false}", "CN=alice,O=Example").status, 401);
+  // Token login over TLS: Secure too.
+  Request t{"POST", "/api/login", {{"content-type", "application/json"}}, "{\"token\":\"right-token\"}",
+            "192.0.2.9", true, ""};
+  EXPECT_NE(header(console_.handle(t), "Set-Cookie").find("; Secure"), std::string::npos);
+}
+
 TEST_F(ConsoleHandle, WrongTokensAreRefusedThenRateLimited) {
   EXPECT_EQ(login("wrong").status, 401);
   EXPECT_EQ(login("").status, 401);
@@ -87,7 +122,7 @@ TEST_F(ConsoleHandle, WrongTokensAreRefusedThenRateLimited) {
   EXPECT_EQ(limited.status, 429);
   EXPECT_FALSE(header(limited, "Retry-After").empty());
   // Another client is not affected.
-  Request other{"POST", "/api/login", {{"content-type", "application/json"}}, "{\"token\":\"right-token\"}", "192.0.2.8"};
+  Request other{"POST", "/api/login", {{"content-type", "application/json"}}, "{\"token\":\"right-token\"}", "192.0.2.8", false, ""};
   EXPECT_EQ(console_.handle(other).status, 200);
 }
 

@@ -60,6 +60,27 @@ TEST(SessionKeys, TamperedCookiesAreRefused) {
     EXPECT_FALSE(k.verify(bad, kNow).has_value()) << bad.substr(0, 40);
 }
 
+TEST(SessionKeys, ACertificateSessionCarriesItsSubjectSigned) {
+  auto k = SessionKeys::from_admin_token("t");
+  Session s = k.create(kNow, std::chrono::seconds(60), "CN=alice,O=Example.Org");
+  std::string value = k.cookie_value(s);
+  EXPECT_EQ(value.substr(0, 3), "v2.");
+  auto back = k.verify(value, kNow);
+  ASSERT_TRUE(back.has_value());
+  EXPECT_EQ(back->who, "CN=alice,O=Example.Org");
+  EXPECT_EQ(back->sid, s.sid);
+  // A token session has no subject and keeps the v1 form.
+  auto token = k.verify(k.cookie_value(k.create(kNow, std::chrono::seconds(60))), kNow);
+  ASSERT_TRUE(token.has_value());
+  EXPECT_EQ(token->who, "");
+  // Another subject under the old signature does not verify.
+  Session other = s;
+  other.who = "CN=mallory";
+  std::string forged = k.cookie_value(other);
+  forged = forged.substr(0, forged.rfind('.')) + value.substr(value.rfind('.'));
+  EXPECT_FALSE(k.verify(forged, kNow).has_value());
+}
+
 TEST(SessionKeys, CsrfTokenBelongsToItsSession) {
   auto k = SessionKeys::from_admin_token("t");
   Session a = k.create(kNow, std::chrono::hours(1));

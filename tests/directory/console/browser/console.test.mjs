@@ -374,18 +374,33 @@ async function main() {
     check(add2.status === 200 && JSON.parse(add2.body).changed === '1', 'a change through the second replica');
     check((await rcpt(edgePort, 'bob@example.test')).startsWith('250'), 'edge: 250 after the change on the second replica');
 
-    // --- replace all, after a confirmation with the counts
+    // --- replace all, after a confirmation with the exact counts of a dry run
     await go('#addresses/example.test', '#main form[role=search]');
     const replaceFile = path.join(args.work, 'replace.txt');
-    fs.writeFileSync(replaceFile, 'carol@example.test\ndave@example.test\nerin@example.test\n');
+    const replaceLines = ['carol@example.test', 'dave@example.test', 'erin@example.test', 'user00001@example.test', 'bob@example.test'];
+    fs.writeFileSync(replaceFile, '# the new list\n' + replaceLines.join('\n') + '\n');
     await (await page.$('#main input[type=file]')).uploadFile(replaceFile);
+    // 10,001 listed (10,000 imported and bob): 3 added, 9,999 removed, 2 unchanged.
+    const confirmText = 'Replace the whole list of example.test: 3 added, 9999 removed, 2 unchanged.';
     await page.click('#replace');
     await page.waitForSelector('#confirm[open]');
-    check(/its 10001 addresses are replaced by the 3 lines/.test(await page.$eval('#confirm-text', (e) => e.textContent)),
-      'replace-all asks with the current and the new counts');
+    check(await page.$eval('#confirm-text', (e) => e.textContent) === confirmText, 'replace-all asks with the dry run\'s counts');
+    await page.click('#confirm-cancel');  // the dry run wrote nothing
+    const session1 = JSON.parse((await httpRequest(consolePort, '/api/session', { headers: { Cookie: `doorman_console=${cookie.value}` } })).body);
+    const countAfterCancel = await httpRequest(consolePort, '/api/rpc/CountAddresses', {
+      method: 'POST', headers: { Cookie: `doorman_console=${cookie.value}`, 'Content-Type': 'application/json', 'X-CSRF-Token': session1.csrf_token },
+      body: JSON.stringify({ domain: 'example.test' }) });
+    check(countAfterCancel.status === 200 && JSON.parse(countAfterCancel.body).count === '10001', 'the dry run and the cancel changed nothing (10001 listed)');
+    check((await rcpt(edgePort, 'user04242@example.test')).startsWith('250'), 'edge: the dry run and the cancel left the list as it was');
+    await page.click('#replace');
+    await page.waitForSelector('#confirm[open]');
+    check(await page.$eval('#confirm-text', (e) => e.textContent) === confirmText, 'the second dry run gives the same counts');
     await page.click('#confirm-ok');
-    await page.waitForFunction(() => /Replaced: 3 received, 3 added, 10001 removed/.test(document.body.innerText), { timeout: 30000 });
-    must(true, 'replace-all: 3 added, 10001 removed');
+    await page.waitForFunction(() => /Replaced: 5 received, 3 added, 9999 removed, 2 unchanged/.test(document.body.innerText), { timeout: 30000 });
+    must(true, 'replace-all: 3 added, 9999 removed, 2 unchanged');
+    const exported = await httpRequest(consolePort, '/api/export?domain=example.test', { headers: { Cookie: `doorman_console=${cookie.value}` } });
+    check(exported.status === 200 && JSON.stringify(exported.body.split('\n').filter(Boolean).sort()) === JSON.stringify([...replaceLines].sort()),
+      'the list is exactly the file after the replace');
     check((await rcpt(edgePort, 'user04242@example.test')).startsWith('550') && (await rcpt(edgePort, 'erin@example.test')).startsWith('250'),
       'edge: the replaced list is in force');
 
