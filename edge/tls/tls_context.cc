@@ -58,7 +58,7 @@ std::string TlsServerContext::build(std::shared_ptr<ssl::context>* out, double* 
   // Resumption: TLS 1.3 and TLS 1.2 clients that take a ticket resume from
   // a stateless ticket (nothing kept here); one ticket per handshake is
   // enough for an MTA, which caches one session per destination. Only TLS 1.2
-  // clients without tickets use the server's session cache: bounded to
+  // clients without tickets could use the server's session cache: bounded to
   // kSessionCacheSize entries (OpenSSL's default is 20,480).
   SSL_CTX_set_num_tickets(native, 1);
   SSL_CTX_sess_set_cache_size(native, kSessionCacheSize);
