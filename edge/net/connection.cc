@@ -199,7 +199,23 @@ void Connection::maybe_read() {
   if (out_.size() + writing_.size() > kMaxPendingOutput) return;  // the client is not reading
   reading_ = true;
   arm_idle_timer();
+  release_idle_memory();
   read_some([self = shared_from_this()](const error_code& ec, std::string_view bytes) { self->on_read(ec, bytes); });
+}
+
+void Connection::release_idle_memory() {
+  // Waiting for the client with nothing to write: give back what the last
+  // command left behind (a reply buffer, the parser's line). Most sessions
+  // spend most of their life here, and an idle session's bytes are what the
+  // session limit multiplies (bench/RESULTS.md, issue #16); it costs a
+  // malloc or two on the next command.
+  if (out_.empty() && writing_.empty()) {
+    std::string().swap(out_);
+    std::string().swap(writing_);
+  }
+  if (delayed_.empty()) std::string().swap(delayed_);
+  if (proxy_buf_.empty()) std::string().swap(proxy_buf_);
+  session_.release_idle_memory();
 }
 
 void Connection::read_some(std::function<void(const error_code&, std::string_view)> done) {

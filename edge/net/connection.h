@@ -38,6 +38,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void greet();  // per-address limit, greet pause, then the session's greeting
   void perform(Actions a);
   void maybe_read();
+  void release_idle_memory();
   void on_read(const boost::system::error_code& ec, std::string_view bytes);
   // Waits until the socket is readable, then reads into a per-thread buffer
   // and calls `done` synchronously: an idle session holds no read buffer.

@@ -943,4 +943,23 @@ Actions Session::on_shutdown() {
   return a;
 }
 
+namespace {
+template <typename C>
+void release_if_empty(C& c) {
+  if (c.empty()) C().swap(c);
+}
+}  // namespace
+
+void Session::release_idle_memory() {
+  release_if_empty(in_);
+  release_if_empty(slots_);
+  release_if_empty(group_slots_);
+  release_if_empty(group_);
+  release_if_empty(relay_group_);
+  release_if_empty(uncounted_errors_);
+  release_if_empty(uncounted_decisions_);
+  release_if_empty(decisions_);
+  release_if_empty(data_out_);
+}
+
 }  // namespace doorman::edge

@@ -234,6 +234,9 @@ class Session {
   bool waiting() const { return pending_ != Pending::kNone; }
   bool in_transaction() const { return mail_from_.has_value(); }
   bool relay_open() const { return relay_open_; }
+  // Gives back the capacity of buffers that are empty now (the shell calls it
+  // while the session waits for the client); changes no behaviour.
+  void release_idle_memory();
   bool closed() const { return closed_; }
   bool tls_active() const { return tls_active_; }
   const SessionStats& stats() const { return stats_; }
