@@ -101,6 +101,9 @@ std::string parse_config(int argc, const char* const* argv, EdgeConfig* c, std::
   o.add_string("directory", &c->directory, "directory gRPC target, e.g. dns:///doorman-directory:50051");
   o.add_int("directory-timeout-ms", &c->directory_timeout_ms, 50, 60000,
             "deadline of one directory call; past it the recipients get 451 4.4.3");
+  o.add_int("directory-batch-in-flight", &c->directory_batch_in_flight, 0, 1024,
+            "directory calls in flight at most; recipient checks that arrive meanwhile, from any session, go out "
+            "together in one call when one returns (no timer); 0 = one call per check, no batching");
   o.add_string("directory-tls-ca-file", &c->directory_tls_ca_file,
                "PEM CA certificate(s) the directory's certificate must chain to; turns TLS to the directory on "
                "(\"\" = plaintext)");

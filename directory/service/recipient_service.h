@@ -41,6 +41,8 @@
 // refresh).
 #pragma once
 
+#include <chrono>
+#include <functional>
 #include <optional>
 
 #include "directory/callout/callout.h"
@@ -54,6 +56,8 @@
 namespace doorman::directory::service {
 
 inline constexpr int kMaxRecipients = 1000;
+// CheckBatch: at most this many checks per call (the edge sends at most 64).
+inline constexpr int kMaxBatchChecks = 256;
 
 class RecipientService final : public doorman::v1::RecipientService::CallbackService {
  public:
@@ -69,12 +73,29 @@ class RecipientService final : public doorman::v1::RecipientService::CallbackSer
         postmaster_domain_(std::move(postmaster_domain)) {}
   // Keep the generated synchronous overloads visible (-Woverloaded-virtual).
   using doorman::v1::RecipientService::CallbackService::CheckRecipients;
+  using doorman::v1::RecipientService::CallbackService::CheckBatch;
 
   grpc::ServerUnaryReactor* CheckRecipients(grpc::CallbackServerContext* ctx,
                                             const doorman::v1::CheckRecipientsRequest* req,
                                             doorman::v1::CheckRecipientsResponse* resp) override;
+  // Several checks (issue #16): one pool job runs them in order, each as
+  // CheckRecipients would, and the RPC finishes when the last has its
+  // verdicts (a callout check may finish later than the job). A check's own
+  // failure (too many recipients, its deadline) is in its result.
+  grpc::ServerUnaryReactor* CheckBatch(grpc::CallbackServerContext* ctx, const doorman::v1::CheckBatchRequest* req,
+                                       doorman::v1::CheckBatchResponse* resp) override;
 
  private:
+  using Finish = std::function<void(grpc::Status)>;
+  using Work = std::function<void(store::RedisConn*, const std::string&)>;
+  // The work of one check, to run on a pool worker's connection (or with
+  // null and the reason there is none): it fills *resp and calls `finish`
+  // exactly once, at once or after the callout answers. With
+  // `record_inline`, the harvest count is written on the worker's
+  // connection before the work returns (not as a later pool job).
+  Work check_work(const doorman::v1::CheckRecipientsRequest* req, doorman::v1::CheckRecipientsResponse* resp,
+                  std::chrono::system_clock::time_point deadline, Finish finish, bool record_inline);
+
   store::RedisPool& pool_;
   callout::Callout* callout_;
   std::shared_ptr<harvest::Harvest> harvest_;
