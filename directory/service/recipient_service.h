@@ -55,6 +55,18 @@
 
 namespace doorman::directory::service {
 
+// What a CheckBatch job fetched for all its checks in one round trip
+// (store::fetch_batch), handed to check_group instead of its own fetch.
+struct Prefetch {
+  const store::GroupFacts* facts = nullptr;  // the facts of every mailbox of the batch
+  Status lookup = Status::Ok();              // how that fetch went
+  // The harvest counts of this check's client, when they are current (its
+  // first check in the batch); otherwise check_group reads them itself
+  // (after the earlier checks' counts were written).
+  bool counts_current = false;
+  std::optional<store::HarvestCounts> counts;
+};
+
 inline constexpr int kMaxRecipients = 1000;
 // CheckBatch: at most this many checks per call (the edge sends at most 64).
 inline constexpr int kMaxBatchChecks = 256;
@@ -87,14 +99,16 @@ class RecipientService final : public doorman::v1::RecipientService::CallbackSer
 
  private:
   using Finish = std::function<void(grpc::Status)>;
-  using Work = std::function<void(store::RedisConn*, const std::string&)>;
+  // With a Prefetch (CheckBatch), the check uses it instead of its own lookup.
+  using Work = std::function<void(store::RedisConn*, const std::string&, const Prefetch*)>;
   // The work of one check, to run on a pool worker's connection (or with
   // null and the reason there is none): it fills *resp and calls `finish`
   // exactly once, at once or after the callout answers. With
   // `record_inline`, the harvest count is written on the worker's
   // connection before the work returns (not as a later pool job).
   Work check_work(const doorman::v1::CheckRecipientsRequest* req, doorman::v1::CheckRecipientsResponse* resp,
-                  std::chrono::system_clock::time_point deadline, Finish finish, bool record_inline);
+                  std::chrono::system_clock::time_point deadline, int64_t now_ms, Finish finish,
+                  bool record_inline);
 
   store::RedisPool& pool_;
   callout::Callout* callout_;
@@ -125,6 +139,6 @@ void check_group(store::RedisConn* conn, const std::vector<std::string>& recipie
                  std::vector<checks::Facts>* facts = nullptr, std::vector<checks::CalloutPlan>* plans = nullptr,
                  const store::HarvestQuery* harvest = nullptr,
                  std::optional<store::HarvestCounts>* harvest_counts = nullptr,
-                 const std::string& postmaster_domain = "");
+                 const std::string& postmaster_domain = "", const Prefetch* prefetch = nullptr);
 
 }  // namespace doorman::directory::service

@@ -128,7 +128,7 @@ TEST_F(DirectoryService, CheckBatchAnswersEveryCheckInOrder) {
       {"alice@example.com"},
       {"bob@example.com", "Alice+x@EXAMPLE.com"},
       std::vector<std::string>(kMaxRecipients + 1, "a@example.com"),  // invalid: this check alone
-      {"a@relay.org", "bad"},
+      {"a@relay.org", "bad", "Postmaster"},  // a bare postmaster: this check looks its domain up itself
       {}};
   v1::CheckBatchRequest req;
   for (size_t i = 0; i < groups.size(); ++i) {
@@ -161,6 +161,7 @@ TEST_F(DirectoryService, CheckBatchAnswersEveryCheckInOrder) {
   EXPECT_EQ(resp.results(2).response().verdicts_size(), 0);
   EXPECT_EQ(resp.results(3).response().verdicts(0).enhanced_code(), "5.7.1");
   EXPECT_EQ(resp.results(3).response().verdicts(1).enhanced_code(), "5.1.3");
+  EXPECT_EQ(resp.results(3).response().verdicts(2).code(), 250u);
 
   // More checks than a batch may hold: the whole call is invalid.
   v1::CheckBatchRequest big;
