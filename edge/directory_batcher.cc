@@ -90,35 +90,43 @@ void DirectoryBatcher::submit(doorman::v1::CheckRecipientsRequest request, Stead
   const size_t expected = static_cast<size_t>(request.recipients_size());
   Item item{std::move(request), expected, now_(), deadline, std::move(done)};
   std::vector<Item> batch, expired;
+  SteadyClock::time_point started;
   bool queued = false;
   {
     std::lock_guard lock(mu_);
     if (batching_) {
       queue_.push_back(std::move(item));
       queued = true;
-      take_locked(&batch, &expired);
+      take_locked(&batch, &expired, &started);
     }
   }
   if (!queued) {  // not batching: as before issue #16
     send_one(std::move(item));
     return;
   }
-  dispatch(std::move(batch), std::move(expired));
+  dispatch(std::move(batch), std::move(expired), started);
 }
 
-void DirectoryBatcher::take_locked(std::vector<Item>* batch, std::vector<Item>* expired) {
-  if (in_flight_ >= settings_.max_in_flight) return;
+void DirectoryBatcher::take_locked(std::vector<Item>* batch, std::vector<Item>* expired,
+                                   SteadyClock::time_point* started) {
   const auto now = now_();
+  // Calls in flight for longer than stall_after do not count.
+  size_t young = 0;
+  for (auto it = started_.rbegin(); it != started_.rend() && now - *it < settings_.stall_after; ++it) ++young;
+  if (young >= settings_.max_in_flight) return;
   while (!queue_.empty() && batch->size() < settings_.max_batch) {
     Item& front = queue_.front();
     if (front.deadline <= now) expired->push_back(std::move(front));
     else batch->push_back(std::move(front));
     queue_.pop_front();
   }
-  if (!batch->empty()) ++in_flight_;
+  if (batch->empty()) return;
+  ++in_flight_;
+  *started = now;
+  started_.push_back(now);
 }
 
-void DirectoryBatcher::dispatch(std::vector<Item> batch, std::vector<Item> expired) {
+void DirectoryBatcher::dispatch(std::vector<Item> batch, std::vector<Item> expired, SteadyClock::time_point started) {
   EdgeMetrics* m = edge_metrics();
   for (auto& item : expired) {
     if (m) m->directory_queue_expired.inc();
@@ -126,10 +134,10 @@ void DirectoryBatcher::dispatch(std::vector<Item> batch, std::vector<Item> expir
     r.error = "deadline passed in the queue";
     item.done(std::move(r));
   }
-  if (!batch.empty()) send_batch(std::move(batch));
+  if (!batch.empty()) send_batch(std::move(batch), started);
 }
 
-void DirectoryBatcher::send_batch(std::vector<Item> batch) {
+void DirectoryBatcher::send_batch(std::vector<Item> batch, SteadyClock::time_point started) {
   auto request = std::make_shared<doorman::v1::CheckBatchRequest>();
   auto deadline = SteadyClock::time_point::max();
   const auto now = now_();
@@ -143,13 +151,13 @@ void DirectoryBatcher::send_batch(std::vector<Item> batch) {
   }
   auto items = std::make_shared<std::vector<Item>>(std::move(batch));
   transport_->check_batch(*request, deadline,
-                          [self = shared_from_this(), request, items](const grpc::Status& status,
+                          [self = shared_from_this(), request, items, started](const grpc::Status& status,
                                                                      const doorman::v1::CheckBatchResponse& resp) {
                             if (status.error_code() == grpc::StatusCode::UNIMPLEMENTED) {
                               for (size_t i = 0; i < items->size(); ++i)
                                 (*items)[i].request.Swap(request->mutable_checks(static_cast<int>(i)));
                             }
-                            self->on_batch(std::move(*items), status, resp);
+                            self->on_batch(std::move(*items), started, status, resp);
                           });
 }
 
@@ -180,20 +188,24 @@ CheckResult DirectoryBatcher::result_of(const grpc::Status& status, const doorma
   return result;
 }
 
-void DirectoryBatcher::on_batch(std::vector<Item> items, const grpc::Status& status,
+void DirectoryBatcher::on_batch(std::vector<Item> items, SteadyClock::time_point started, const grpc::Status& status,
                                 const doorman::v1::CheckBatchResponse& resp) {
   std::vector<Item> next, expired, fallback;
+  SteadyClock::time_point next_started;
   const bool unimplemented = status.error_code() == grpc::StatusCode::UNIMPLEMENTED;
   {
     std::lock_guard lock(mu_);
     --in_flight_;
+    // Calls may return out of order: remove this call's own start time.
+    auto it = std::find(started_.begin(), started_.end(), started);
+    if (it != started_.end()) started_.erase(it);
     if (unimplemented) {
       // An older directory: one CheckRecipients call per check from now on.
       batching_ = false;
       for (auto& q : queue_) fallback.push_back(std::move(q));
       queue_.clear();
     } else {
-      take_locked(&next, &expired);
+      take_locked(&next, &expired, &next_started);
     }
   }
   if (unimplemented) {
@@ -203,7 +215,7 @@ void DirectoryBatcher::on_batch(std::vector<Item> items, const grpc::Status& sta
     return;
   }
   // The next batch goes out before this one's results are delivered.
-  dispatch(std::move(next), std::move(expired));
+  dispatch(std::move(next), std::move(expired), next_started);
   const bool whole = status.ok() && static_cast<size_t>(resp.results_size()) == items.size();
   for (size_t i = 0; i < items.size(); ++i) {
     Item& item = items[i];

@@ -7,6 +7,14 @@
 // no timer: under load batches form by themselves, one call and one
 // directory pool job for many sessions' RCPTs instead of one each.
 //
+// Slow calls: a call in flight for longer than `stall_after` (a check of a
+// callout domain may wait for a probe, up to the directory's
+// --callout-wait) stops counting against the limit, so a new check is sent
+// at once instead of queueing behind it: slow checks do not hold up fast
+// ones. There is still no timer: a check that queued while the calls were
+// young goes out with the next check that arrives or the next call that
+// returns, whichever is first.
+//
 // Deadlines: each check has its own. A batch's call carries the earliest
 // deadline of its checks. A queued check waits for an earlier call, whose
 // deadline is not later than its own, so it never waits past its own
@@ -66,8 +74,10 @@ class BatchTransport {
 class DirectoryBatcher : public std::enable_shared_from_this<DirectoryBatcher> {
  public:
   struct Settings {
-    size_t max_in_flight = 4;  // 0: no batching, one CheckRecipients call per check
+    size_t max_in_flight = 1;  // 0: no batching, one CheckRecipients call per check
     size_t max_batch = 64;     // checks per CheckBatch call (the directory takes up to 256)
+    // A call in flight for longer stops counting against max_in_flight.
+    std::chrono::milliseconds stall_after{25};
   };
   using Now = std::function<SteadyClock::time_point()>;
 
@@ -97,13 +107,14 @@ class DirectoryBatcher : public std::enable_shared_from_this<DirectoryBatcher> {
   DirectoryBatcher(std::shared_ptr<BatchTransport> transport, Settings settings, Now now);
 
   // Under mu_: when a call may start, moves the next batch out of the queue
-  // (expired checks into *expired) and counts it in flight.
-  void take_locked(std::vector<Item>* batch, std::vector<Item>* expired);
+  // (expired checks into *expired), counts it in flight and sets *started.
+  void take_locked(std::vector<Item>* batch, std::vector<Item>* expired, SteadyClock::time_point* started);
   // Outside the lock: fails the expired checks, sends the batch.
-  void dispatch(std::vector<Item> batch, std::vector<Item> expired);
-  void send_batch(std::vector<Item> batch);
+  void dispatch(std::vector<Item> batch, std::vector<Item> expired, SteadyClock::time_point started);
+  void send_batch(std::vector<Item> batch, SteadyClock::time_point started);
   void send_one(Item item);
-  void on_batch(std::vector<Item> items, const grpc::Status& status, const doorman::v1::CheckBatchResponse& resp);
+  void on_batch(std::vector<Item> items, SteadyClock::time_point started, const grpc::Status& status,
+                const doorman::v1::CheckBatchResponse& resp);
 
   static CheckResult result_of(const grpc::Status& status, const doorman::v1::CheckRecipientsResponse& resp,
                                size_t expected);
@@ -114,6 +125,9 @@ class DirectoryBatcher : public std::enable_shared_from_this<DirectoryBatcher> {
   mutable std::mutex mu_;
   std::deque<Item> queue_;
   size_t in_flight_ = 0;
+  // Start times of the calls in flight, oldest first (a call that returns
+  // removes its own entry).
+  std::deque<SteadyClock::time_point> started_;
   bool batching_ = true;
 };
 

@@ -69,7 +69,8 @@ class DirectoryBatcherTest : public ::testing::Test {
  protected:
   std::shared_ptr<DirectoryBatcher> make(size_t in_flight, size_t max_batch = 64) {
     transport_ = std::make_shared<FakeTransport>();
-    return DirectoryBatcher::create(transport_, {in_flight, max_batch}, [this] { return now_; });
+    return DirectoryBatcher::create(transport_, {in_flight, max_batch, std::chrono::milliseconds(25)},
+                                    [this] { return now_; });
   }
   // Submits a check whose result lands in results_[session].
   void submit(DirectoryBatcher& b, const std::string& session, std::vector<std::string> rcpts,
@@ -133,6 +134,28 @@ TEST_F(DirectoryBatcherTest, ChecksQueueBehindTheInFlightLimitAndGoOutTogether) 
   EXPECT_TRUE(results_["s1"].ok);
   EXPECT_EQ(b->in_flight(), 0u);
   EXPECT_EQ(transport_->batches.size(), 3u);  // nothing left to send
+}
+
+TEST_F(DirectoryBatcherTest, ASlowCallStopsCountingAgainstTheLimit) {
+  auto b = make(1);
+  submit(*b, "slow", {"user1@callout.test"});  // e.g. waits for a callout probe
+  submit(*b, "queued", {"user2@example.com"});
+  EXPECT_EQ(transport_->batches.size(), 1u);
+  now_ += std::chrono::milliseconds(30);  // the call in flight is now past stall_after
+  submit(*b, "next", {"user3@example.com"});
+  ASSERT_EQ(transport_->batches.size(), 2u);  // sent at once, with the one that queued
+  EXPECT_EQ(sessions_of(1), (std::vector<std::string>{"queued", "next"}));
+  EXPECT_EQ(b->in_flight(), 2u);
+  submit(*b, "young", {"user4@example.com"});  // the second call is young: this one queues
+  EXPECT_EQ(transport_->batches.size(), 2u);
+  EXPECT_EQ(b->queued(), 1u);
+  complete_batch(1);  // the young one returns first: the queue goes out
+  ASSERT_EQ(transport_->batches.size(), 3u);
+  EXPECT_EQ(sessions_of(2), std::vector<std::string>{"young"});
+  complete_batch(0);
+  complete_batch(2);
+  for (const char* s : {"slow", "queued", "next", "young"}) EXPECT_TRUE(results_[s].ok) << s;
+  EXPECT_EQ(b->in_flight(), 0u);
 }
 
 TEST_F(DirectoryBatcherTest, ABatchHoldsAtMostMaxBatchChecks) {
