@@ -12,33 +12,34 @@ class GrpcTransport final : public BatchTransport {
 
   void check_batch(const doorman::v1::CheckBatchRequest& request, SteadyClock::time_point deadline,
                    BatchDone done) override {
-    struct Call {
-      grpc::ClientContext context;
-      doorman::v1::CheckBatchResponse response;
-      BatchDone done;
-    };
-    auto call = std::make_shared<Call>();
-    call->done = std::move(done);
-    call->context.set_deadline(to_system(deadline));
-    stub_->async()->CheckBatch(&call->context, &request, &call->response,
-                               [call](grpc::Status status) { call->done(status, call->response); });
+    start<doorman::v1::CheckBatchResponse>(deadline, std::move(done), [&](auto* context, auto* response, auto cb) {
+      stub_->async()->CheckBatch(context, &request, response, std::move(cb));
+    });
   }
 
   void check_one(const doorman::v1::CheckRecipientsRequest& request, SteadyClock::time_point deadline,
                  OneDone done) override {
+    start<doorman::v1::CheckRecipientsResponse>(deadline, std::move(done), [&](auto* context, auto* response, auto cb) {
+      stub_->async()->CheckRecipients(context, &request, response, std::move(cb));
+    });
+  }
+
+ private:
+  // One asynchronous call: its context and response live until `done` ran.
+  template <class Response, class Done, class Start>
+  void start(SteadyClock::time_point deadline, Done done, Start start_call) {
     struct Call {
       grpc::ClientContext context;
-      doorman::v1::CheckRecipientsResponse response;
-      OneDone done;
+      Response response;
+      Done done;
     };
     auto call = std::make_shared<Call>();
     call->done = std::move(done);
     call->context.set_deadline(to_system(deadline));
-    stub_->async()->CheckRecipients(&call->context, &request, &call->response,
-                                    [call](grpc::Status status) { call->done(status, call->response); });
+    start_call(&call->context, &call->response,
+               std::function<void(grpc::Status)>([call](grpc::Status status) { call->done(status, call->response); }));
   }
 
- private:
   static std::chrono::system_clock::time_point to_system(SteadyClock::time_point t) {
     return std::chrono::system_clock::now() +
            std::chrono::duration_cast<std::chrono::system_clock::duration>(t - SteadyClock::now());
@@ -62,7 +63,6 @@ DirectoryClient::DirectoryClient(const std::string& target, std::chrono::millise
   batcher_ = DirectoryBatcher::create(
       std::make_shared<GrpcTransport>(grpc::CreateCustomChannel(target, credentials, args)), batch);
 }
-
 
 void DirectoryClient::check(const CheckRequest& request, const std::string& session_id, const std::string& client_ip,
                             std::function<void(CheckResult)> done) {
