@@ -25,6 +25,17 @@
 // the previous transaction ends and latency is measured from the write.
 // In both modes every session connects and says EHLO before the clock starts.
 //
+// --no-pipelining: each session sends MAIL FROM and waits for its reply,
+// then each RCPT TO alone, waiting for its reply before the next (as many
+// senders do), then RSET/DATA. Closed loop: each RCPT's latency is measured
+// from its own write. Open loop: the group's schedule stays the unit; the
+// first RCPT of a group is measured from the group's scheduled start (so any
+// lateness of the session and the MAIL round trip are in it, as in the
+// pipelined mode), every later RCPT from its own write, plus the time the
+// group started behind its schedule. A slow server therefore shows up in
+// the latencies (the session falls behind and every RCPT of the late group
+// carries the lateness) instead of silently lowering the offered load.
+//
 // --idle N opens N sessions with nonblocking sockets on one epoll (not one
 // thread each), reads the greeting, sends EHLO, reads its reply, then prints
 // "ready established=M ..." and holds them all open for --hold seconds: the
@@ -88,6 +99,7 @@ struct Options {
   double hold = 5;              // idle mode: seconds to hold the sessions
   bool starttls = false;        // STARTTLS after EHLO, then EHLO again inside TLS
   bool handshakes = false;      // closed loop of new TLS sessions
+  bool no_pipelining = false;   // one command per round trip (MAIL, then each RCPT alone)
 };
 
 // The client side of every TLS session: no verification (a throwaway
@@ -261,21 +273,51 @@ void run_session(const Options& o, int index, Schedule* sched, Stats* out) {
     }
     // Closed loop: from the write; open loop: from the schedule (which includes any lateness).
     auto t0 = open_loop ? due : Clock::now();
-    if (!c.send(group) || c.reply() != 250) {
-      ++out->errors;
-      return;
-    }
     int ok = 0;
-    for (int i = 0; i < in_group; ++i) {
-      int code = c.reply();
-      if (code < 0) {
-        ++out->errors;
-        return;
-      }
-      out->rcpt_latency_us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
+    auto count = [&](int code, Clock::time_point from) {
+      out->rcpt_latency_us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - from).count());
       if (code < 300) ++out->rcpt_2xx, ++ok;
       else if (code < 500) ++out->rcpt_4xx;
       else ++out->rcpt_5xx;
+    };
+    if (o.no_pipelining) {
+      // One command per round trip; see the header for what each latency is measured from.
+      const auto behind = open_loop ? std::max(Clock::duration::zero(), Clock::now() - due) : Clock::duration::zero();
+      size_t at = 0;
+      auto next_line = [&](std::string* line) {
+        size_t lf = group.find("\r\n", at);
+        *line = group.substr(at, lf + 2 - at);
+        at = lf + 2;
+      };
+      std::string line;
+      next_line(&line);
+      if (!c.send(line) || c.reply() != 250) {
+        ++out->errors;
+        return;
+      }
+      for (int i = 0; i < in_group; ++i) {
+        next_line(&line);
+        auto from = i == 0 ? t0 : Clock::now() - behind;
+        int code = c.send(line) ? c.reply() : -1;
+        if (code < 0) {
+          ++out->errors;
+          return;
+        }
+        count(code, from);
+      }
+    } else {
+      if (!c.send(group) || c.reply() != 250) {
+        ++out->errors;
+        return;
+      }
+      for (int i = 0; i < in_group; ++i) {
+        int code = c.reply();
+        if (code < 0) {
+          ++out->errors;
+          return;
+        }
+        count(code, t0);
+      }
     }
     if (o.body_bytes > 0 && ok > 0) {
       if (!c.send("DATA\r\n") || c.reply() != 354 || !c.send(body)) {
@@ -534,8 +576,18 @@ double cpu_seconds() {
 
 int main(int argc, char** argv) {
   Options o;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    std::string k = argv[i], v = argv[i + 1];
+  for (int i = 1; i < argc; i += 2) {
+    std::string k = argv[i];
+    if (k == "--no-pipelining") {  // a flag
+      o.no_pipelining = true;
+      --i;
+      continue;
+    }
+    if (i + 1 == argc) {
+      std::fprintf(stderr, "option %s needs a value\n", k.c_str());
+      return 2;
+    }
+    std::string v = argv[i + 1];
     if (k == "--server") {
       size_t colon = v.rfind(':');
       o.host = v.substr(0, colon);

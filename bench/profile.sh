@@ -16,6 +16,10 @@
 #                      inclusive time
 #
 # Environment: BUILD_DIR (default build), JOBS (ninja -j, default 1),
+# PROFILE_SERIAL=1 (no pipelining: doorman-loadgen --no-pipelining, one RCPT
+# per round trip), PROFILE_DOORMAN=DIR (profile the Doorman binaries of
+# another build directory, taken as they are, e.g. a baseline; the load
+# generator still comes from BUILD_DIR),
 # PROFILE_RATE (transactions/s offered, default 800), PROFILE_SECONDS (10),
 # PROFILE_FREQ (samples/s per CPU, default 999), OUT.
 # Needs perf (Debian: linux-perf) and permission to attach to the processes
@@ -33,6 +37,11 @@ command -v perf > /dev/null || { echo "profile: perf not found (apt-get install 
 BENCH_SOURCE_ONLY=1 source "$HERE/run.sh"
 mkdir -p "$OUT"
 build
+if [ -n "${PROFILE_DOORMAN:-}" ]; then
+  EDGE_BIN=$PROFILE_DOORMAN/edge/doorman-edge; DIR_BIN=$PROFILE_DOORMAN/directory/doorman-directory
+  CTL_BIN=$PROFILE_DOORMAN/directory/doormanctl
+fi
+SERIAL=(); [ "${PROFILE_SERIAL:-0}" = 1 ] && SERIAL=(--no-pipelining)
 users_file 1000 "$T/users1k.txt"
 start_sink
 start_doorman list 127.0.0.1:"$SINK_PORT" "$T/users1k.txt"
@@ -43,7 +52,7 @@ ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
 
 log "profile: warm-up, 2 s"
 "$LOADGEN" --server 127.0.0.1:"$SYS_PORT" --sessions 64 --rcpts 10 --unknown-percent 50 --seconds 2 \
-  --rate "$RATE" > /dev/null
+  --rate "$RATE" "${SERIAL[@]}" > /dev/null
 log "profile: $RATE tx/s offered for $SECS s; perf on edge $EDGE, directory $DIR, redis $REDIS"
 e0=$(ticks "$EDGE"); d0=$(ticks "$DIR"); r0=$(ticks "$REDIS")
 perf record -q -e cpu-clock -F "$FREQ" --call-graph dwarf,16384 -p "$EDGE,$DIR,$REDIS" -o "$OUT/perf.data" \
@@ -51,7 +60,7 @@ perf record -q -e cpu-clock -F "$FREQ" --call-graph dwarf,16384 -p "$EDGE,$DIR,$
 PERF=$!
 sleep 0.5
 line=$("$LOADGEN" --server 127.0.0.1:"$SYS_PORT" --sessions 64 --rcpts 10 --unknown-percent 50 --seconds "$SECS" \
-  --rate "$RATE")
+  --rate "$RATE" "${SERIAL[@]}")
 e1=$(ticks "$EDGE"); d1=$(ticks "$DIR"); r1=$(ticks "$REDIS")
 wait "$PERF" || true
 stop "${SYS_PIDS[@]}"
@@ -59,7 +68,7 @@ stop "$SINK_PID"
 
 {
   echo "# bench/profile.sh $(date '+%Y-%m-%d %H:%M'), commit $(git rev-parse --short HEAD)$(git diff --quiet || echo ' (+ uncommitted changes)')"
-  echo "# perf record -e cpu-clock -F $FREQ --call-graph dwarf,16384 -p EDGE,DIRECTORY,REDIS; $RATE tx/s offered for $SECS s"
+  echo "# perf record -e cpu-clock -F $FREQ --call-graph dwarf,16384 -p EDGE,DIRECTORY,REDIS; $RATE tx/s offered for $SECS s${SERIAL:+, no pipelining}${PROFILE_DOORMAN:+, Doorman from $PROFILE_DOORMAN}"
   echo "loadgen: $line"
   python3 - "$e0" "$e1" "$d0" "$d1" "$r0" "$r1" "$(getconf CLK_TCK)" "$line" <<'PY'
 import sys

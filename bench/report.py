@@ -40,8 +40,8 @@ def line(r):
                 f"RSS {r.get('rss_before_mib')} -> {r.get('rss_ready_mib')} MiB "
                 f"({r.get('kib_per_session_rss')} KiB/session RSS, {r.get('kib_per_session_pss')} KiB PSS) "
                 f"errors={r.get('errors')}")
-    if r["scenario"] == "reject-rate":
-        return (f"rate    {r['system']:<13} offered={fmt(r.get('offered_tx_per_s'))} tx/s "
+    if r["scenario"].endswith("-rate"):
+        return (f"{r['scenario']:<11} {r['system']:<13} offered={fmt(r.get('offered_tx_per_s'))} tx/s "
                 f"achieved={fmt(r.get('tx_per_s'))} ({fmt(r.get('achieved_ratio'), 3)}) "
                 f"p50={fmt(r.get('p50_rcpt_us'), 0)}us p99={fmt(r.get('p99_rcpt_us'), 0)}us "
                 f"p99.9={fmt(r.get('p999_rcpt_us'), 0)}us max={fmt(r.get('max_rcpt_us'), 0)}us "
@@ -107,11 +107,11 @@ def sustained(r):
     return (r.get("achieved_ratio") or 0) >= 0.99 and not r.get("errors")
 
 
-def rate_tables(rows, out):
+def rate_tables(rows, out, scenario="reject"):
     """One table per offered rate: latency from the scheduled start of each group, and ratios to Doorman."""
     for rate in sorted({r["offered_tx_per_s"] for r in rows}):
         rs = [r for r in rows if r["offered_tx_per_s"] == rate]
-        out.append(f"\n### reject at a fixed rate: {fmt(rate, 0)} transactions/s offered ({fmt(rate * 10, 0)} rcpt/s), "
+        out.append(f"\n### {scenario} at a fixed rate: {fmt(rate, 0)} transactions/s offered ({fmt(rate * 10, 0)} rcpt/s), "
                    "open loop\n")
         out.append("| system | achieved tx/s | achieved/offered | p50 RCPT µs | p99 RCPT µs | p99.9 RCPT µs | max RCPT µs "
                    "| groups late > 1 ms | server CPU µs/rcpt | server cores | client cores | 2xx/4xx/5xx | errors |")
@@ -142,6 +142,37 @@ def idle_table(rows, title, out):
         out.append(f"| {r['system']} | {r.get('established')}/{r.get('idle_sessions')} | {r.get('rss_before_mib')} "
                    f"| {r.get('rss_ready_mib')} | {r.get('pss_ready_mib')} | {r.get('kib_per_session_rss')} "
                    f"| {r.get('kib_per_session_pss')} | {prim} | {r.get('errors')} |")
+def serial_targets(get, by, targets):
+    """Issue #16: one RCPT per round trip (--no-pipelining)."""
+    d, p, h, b = (get("serial", s) for s in ("doorman", "postfix", "haraka", "doorman-baseline"))
+    if d:
+        targets.append(("serial (no pipelining) ≤ 80 µs server CPU per recipient", f"{d['server_us_per_rcpt']} µs",
+                        (d["server_us_per_rcpt"] or 1e9) <= 80))
+    if d and p:
+        targets.append(("serial ≥ 3× Postfix recipients/s", ratio(d["rcpt_per_s"], p["rcpt_per_s"]),
+                        d["rcpt_per_s"] >= 3 * p["rcpt_per_s"]))
+    if d and h:
+        targets.append(("serial ≥ 1.5× Haraka recipients/s", ratio(d["rcpt_per_s"], h["rcpt_per_s"]),
+                        d["rcpt_per_s"] >= 1.5 * h["rcpt_per_s"]))
+        targets.append(("serial RCPT p50 ≤ Haraka's (closed loop)",
+                        f"{d['p50_rcpt_us'] / 1000:.2f} vs {h['p50_rcpt_us'] / 1000:.2f} ms",
+                        d["p50_rcpt_us"] <= h["p50_rcpt_us"]))
+    if d and b:
+        targets.append(("serial: before → after (baseline → this build) recipients/s, CPU µs/rcpt",
+                        f"{fmt(b['rcpt_per_s'])} → {fmt(d['rcpt_per_s'])} rcpt/s, "
+                        f"{b['server_us_per_rcpt']} → {d['server_us_per_rcpt']} µs", None))
+    rd, rb = get("reject", "doorman"), get("reject", "doorman-baseline")
+    if rd and rb:
+        targets.append(("pipelined reject not worse than the baseline (recipients/s)",
+                        ratio(rd["rcpt_per_s"], rb["rcpt_per_s"]), rd["rcpt_per_s"] >= 0.95 * rb["rcpt_per_s"]))
+    for r in sorted((r for r in by.get("serial-rate", []) if r["system"] == "doorman"),
+                    key=lambda r: r["offered_tx_per_s"]):
+        hr = next((x for x in by["serial-rate"] if x["system"] == "haraka"
+                   and x["offered_tx_per_s"] == r["offered_tx_per_s"]), None)
+        ok = r["p99_rcpt_us"] <= 5000 and sustained(r) and (hr is None or r["p99_rcpt_us"] < hr["p99_rcpt_us"])
+        targets.append((f"serial p99 RCPT ≤ 5 ms and below Haraka's at {fmt(r['offered_tx_per_s'], 0)} tx/s offered",
+                        f"{r['p99_rcpt_us'] / 1000:.2f} ms" + (f" (Haraka {hr['p99_rcpt_us'] / 1000:.2f} ms)" if hr else "")
+                        + ("" if sustained(r) else f" (achieved {r.get('achieved_ratio')} of the rate)"), ok))
 
 
 def full(results, a):
@@ -153,11 +184,12 @@ def full(results, a):
            f"Machine: {mach}. Command: `{a.command.strip()}`, {a.elapsed} s in all. Haraka {a.haraka}, "
            f"Postfix {postfix_version()}, Node {node_version()}."]
     targets = []
-    for sc, key in (("reject", "rcpt_per_s"), ("relay", "msg_per_s"), ("callout", "rcpt_per_s")):
+    for sc, key in (("reject", "rcpt_per_s"), ("serial", "rcpt_per_s"), ("relay", "msg_per_s"),
+                    ("callout", "rcpt_per_s")):
         if sc in by:
             throughput_table(by[sc], sc, key, out)
-        if sc == "reject" and "reject-rate" in by:
-            rate_tables(by["reject-rate"], out)
+        if sc + "-rate" in by:
+            rate_tables(by[sc + "-rate"], out, sc)
     get = lambda sc, sys_: next((r for r in by.get(sc, []) if r["system"] == sys_), None)
     d, p = get("reject", "doorman"), get("reject", "postfix")
     if d and p:
@@ -176,6 +208,7 @@ def full(results, a):
         targets.append((f"reject-heavy p99 RCPT ≤ 5 ms at {fmt(r['offered_tx_per_s'], 0)} tx/s offered (open loop)",
                         f"{r['p99_rcpt_us'] / 1000:.2f} ms" + ("" if sustained(r) else
                                                              f" (achieved {r.get('achieved_ratio')} of the rate)"), ok))
+    serial_targets(get, by, targets)
     d, p = get("relay", "doorman"), get("relay", "postfix")
     if d and p:
         targets.append(("relay ≥ 2× Postfix messages/s", ratio(d["msg_per_s"], p["msg_per_s"]),
@@ -232,7 +265,7 @@ def full(results, a):
                    f"| {i['postmap_lmdb_bytes_per_address']} |")
         targets.append(("1 M import ≤ 30 s", f"{i['seconds']} s", i["seconds"] <= 30 and i["listed"] >= 1000000))
     if targets:
-        out.append("\n### Targets (issue #8)\n")
+        out.append("\n### Targets (issues #8, #16)\n")
         out.append("| target | measured | |")
         out.append("|---|---|---|")
         for name, val, ok in targets:

@@ -9,6 +9,10 @@
 #            doorman, postfix, haraka, smtp-sink; first closed loop (each
 #            session as fast as it can: the peak), then open loop at each
 #            fixed offered rate in RATE (latency below saturation)
+#   serial   the reject load without pipelining (doorman-loadgen --no-pipelining:
+#            MAIL, then each RCPT alone, waiting for its reply): doorman,
+#            postfix, haraka, smtp-sink, closed loop, then open loop at RATE
+#            (auto = half of Postfix's closed-loop peak in this scenario)
 #   relay    1 RCPT, 4 KB DATA relayed to a back-end smtp-sink, 64 sessions:
 #            doorman, postfix (queue drained before the CPU sample), haraka, smtp-sink
 #   callout  Doorman in list mode vs callout mode with a warm cache vs cold
@@ -32,10 +36,12 @@
 # default; "" skips them), KEEP=1 keeps the
 # temporary directory with every log, NO_RESULTS=1 does not touch RESULTS.md,
 # BASELINE_BUILD=DIR (a configured build directory of an earlier commit, e.g.
-# of a `git worktree`) also runs that Doorman in the relay, callout and tls
-# scenarios, in the same run: the before/after of a change, side by side
-# (BASELINE_FIRST=1 runs the baseline first, to see drift on a busy machine;
-# BASELINE_NO_BUILD=1 uses its binaries as they are, without ninja).
+# of a `git worktree`) also runs that Doorman in the reject, serial, relay,
+# callout and tls scenarios, in the same run: the before/after of a change,
+# side by side (BASELINE_FIRST=1 runs the baseline first, to see drift on a
+# busy machine; BASELINE_NO_BUILD=1 takes its binaries as they are: a
+# directory holding only edge/doorman-edge, directory/doorman-directory and
+# directory/doormanctl will do).
 # TLS_SESSIONS (tls scenario: concurrent clients making new sessions, 8).
 #
 # Needs root (a private Postfix instance runs as user postfix; ulimit -n).
@@ -51,7 +57,7 @@ IDLE_N=${IDLE_SESSIONS:-10000}
 PF_IDLE_N=${POSTFIX_IDLE_SESSIONS:-1000}
 IMPORT_N=${IMPORT_ADDRESSES:-1000000}
 SCENARIOS=("$@")
-[ ${#SCENARIOS[@]} -eq 0 ] && SCENARIOS=(reject relay callout idle import tls)
+[ ${#SCENARIOS[@]} -eq 0 ] && SCENARIOS=(reject serial relay callout idle import tls)
 T0=$(date +%s)
 
 log() { echo "bench: $*" >&2; }
@@ -339,42 +345,49 @@ start_system() {  # start_system NAME SINK_PORT USERS
 }
 
 # --- scenarios ---------------------------------------------------------------
-# Half of Postfix's closed-loop transactions/s in this run (so every system can sustain it), rounded down to 10.
+# Half of Postfix's closed-loop transactions/s in scenario $1 of this run (so every system can sustain it),
+# rounded down to 10.
 auto_rate() {
-  python3 - "$RESULTS" <<'PY'
+  python3 - "$RESULTS" "$1" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-pf = next((r for r in rows if r["scenario"] == "reject" and r["system"] == "postfix" and r.get("tx_per_s")), None)
+pf = next((r for r in rows if r["scenario"] == sys.argv[2] and r["system"] == "postfix" and r.get("tx_per_s")), None)
 print(max(10, int(pf["tx_per_s"] / 2 // 10 * 10)) if pf else 100)
 PY
 }
 
-scenario_reject() {
-  local sys rate rates=()
-  local load=(--sessions 64 --rcpts 10 --unknown-percent 50 --seconds "$DUR")
+# reject_like SCENARIO [loadgen flags...]: the reject load (10 RCPT, 50 % unknown, 64 sessions, RSET) against
+# every system (and the baseline Doorman), closed loop, then open loop at each rate in RATE (SCENARIO-rate).
+reject_like() {
+  local scenario=$1 sys rate rates=(); shift
+  local load=(--sessions 64 --rcpts 10 --unknown-percent 50 --seconds "$DUR" "$@")
   start_sink
-  for sys in doorman postfix haraka smtp-sink; do
+  for sys in "${DOORMANS[@]}" postfix haraka smtp-sink; do
     [ "$sys" = haraka ] && [ -z "$HARAKA_BIN" ] && continue
     start_system "$sys" "$SINK_PORT" "$T/users1k.txt"
-    measure reject "$sys" -- "${load[@]}" || true
+    measure "$scenario" "$sys" -- "${load[@]}" || true
     stop "${SYS_PIDS[@]}"
   done
   # Open loop: the same load offered at a fixed rate; latency from each group's scheduled start.
   for rate in ${RATE-auto}; do
-    [ "$rate" = auto ] && rate=$(auto_rate)
+    [ "$rate" = auto ] && rate=$(auto_rate "$scenario")
     rates+=("$rate")
   done
   for rate in "${rates[@]}"; do
-    log "reject-rate: $rate transactions/s offered ($((rate * 10)) rcpt/s)"
-    for sys in doorman postfix haraka smtp-sink; do
+    log "$scenario-rate: $rate transactions/s offered ($((rate * 10)) rcpt/s)"
+    for sys in "${DOORMANS[@]}" postfix haraka smtp-sink; do
       [ "$sys" = haraka ] && [ -z "$HARAKA_BIN" ] && continue
       start_system "$sys" "$SINK_PORT" "$T/users1k.txt"
-      measure reject-rate "$sys" -- "${load[@]}" --rate "$rate" || true
+      measure "$scenario-rate" "$sys" -- "${load[@]}" --rate "$rate" || true
       stop "${SYS_PIDS[@]}"
     done
   done
   stop "$SINK_PID"
 }
+
+scenario_reject() { reject_like reject; }
+# One RCPT per round trip (as many senders do): every recipient is its own directory check.
+scenario_serial() { reject_like serial --no-pipelining; }
 
 scenario_relay() {
   local sys drain
@@ -551,8 +564,8 @@ build
 users_file 1000 "$T/users1k.txt"
 for s in "${SCENARIOS[@]}"; do
   case $s in
-    reject|relay|callout|idle|import|tls) "scenario_$s" ;;
-    *) log "unknown scenario $s (reject relay callout idle import tls)"; exit 2 ;;
+    reject|serial|relay|callout|idle|import|tls) "scenario_$s" ;;
+    *) log "unknown scenario $s (reject serial relay callout idle import tls)"; exit 2 ;;
   esac
 done
 ELAPSED=$(( $(date +%s) - T0 ))

@@ -80,6 +80,9 @@ DirectoryMetrics::DirectoryMetrics(metrics::Registry& r) : registry_(r) {
   check_duration_ = &r.histogram("doorman_directory_check_duration_seconds",
                                  "Duration of answered CheckRecipients calls, including callout waits.",
                                  metrics::latency_buckets());
+  batch_checks_ = &r.histogram("doorman_directory_check_batch_size",
+                               "Checks (RCPT groups) per CheckBatch call from the edges.",
+                               {1, 2, 4, 8, 16, 32, 64, 128, 256});
   for (size_t d = 0; d < recipients_.size(); ++d)
     for (size_t s = 0; s < recipients_[d].size(); ++s)
       recipients_[d][s] = &r.counter("doorman_directory_recipients_total",

@@ -101,6 +101,12 @@ std::string parse_config(int argc, const char* const* argv, EdgeConfig* c, std::
   o.add_string("directory", &c->directory, "directory gRPC target, e.g. dns:///doorman-directory:50051");
   o.add_int("directory-timeout-ms", &c->directory_timeout_ms, 50, 60000,
             "deadline of one directory call; past it the recipients get 451 4.4.3");
+  o.add_int("directory-batch-in-flight", &c->directory_batch_in_flight, 0, 1024,
+            "directory calls in flight at most; recipient checks that arrive meanwhile, from any session, go out "
+            "together in one call when one returns (no timer); 0 = one call per check, no batching");
+  o.add_int("directory-batch-stall-ms", &c->directory_batch_stall_ms, 1, 60000,
+            "a directory call in flight for longer (e.g. waiting for callout probes) no longer counts against "
+            "directory-batch-in-flight, so new checks do not queue behind it");
   o.add_string("directory-tls-ca-file", &c->directory_tls_ca_file,
                "PEM CA certificate(s) the directory's certificate must chain to; turns TLS to the directory on "
                "(\"\" = plaintext)");

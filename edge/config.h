@@ -29,6 +29,11 @@ struct EdgeConfig {
   int64_t threads = 0;   // 0: one per core
   std::string directory = "127.0.0.1:50051";
   int64_t directory_timeout_ms = 3000;
+  // Directory calls in flight at most; checks queued meanwhile go out as one
+  // CheckBatch call (edge/directory_batcher.h). 0 = no batching.
+  int64_t directory_batch_in_flight = 1;
+  // A call in flight for longer no longer counts against that limit.
+  int64_t directory_batch_stall_ms = 25;
   // TLS to the directory (common/grpc_tls.h); no CA file = plaintext.
   std::string directory_tls_ca_file;
   std::string directory_tls_cert_file;

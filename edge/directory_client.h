@@ -10,6 +10,12 @@
 // presents the client certificate when given (mTLS); a refused handshake is
 // a transport failure like any other: 451 4.4.3, never a 5xx.
 //
+// Calls go through a DirectoryBatcher (edge/directory_batcher.h): at most
+// `batch.max_in_flight` calls in flight (--directory-batch-in-flight); checks
+// submitted meanwhile, from any session, go out together in one CheckBatch
+// call when one returns. A directory without CheckBatch is detected
+// (UNIMPLEMENTED) and served one CheckRecipients call per check.
+//
 // Does not see client bytes directly: it sends parsed, canonical mailboxes.
 #pragma once
 
@@ -25,20 +31,15 @@
 
 #include "common/grpc_tls.h"
 #include "doorman/v1/recipient.grpc.pb.h"
+#include "edge/directory_batcher.h"
 #include "edge/session/session.h"
 
 namespace doorman::edge {
 
-struct CheckResult {
-  bool ok = false;
-  std::string error;  // for logs, when !ok
-  std::vector<Verdict> verdicts;
-};
-
 class DirectoryClient {
  public:
   DirectoryClient(const std::string& target, std::chrono::milliseconds deadline,
-                  const grpc_tls::ClientTls& tls = {});
+                  const grpc_tls::ClientTls& tls = {}, DirectoryBatcher::Settings batch = {});
 
   void check(const CheckRequest& request, const std::string& session_id, const std::string& client_ip,
              std::function<void(CheckResult)> done);
@@ -50,13 +51,12 @@ class DirectoryClient {
   ~DirectoryClient();
 
   // Converts a wire verdict; exposed for tests.
-  static Verdict from_proto(const doorman::v1::Verdict& v);
-  static RcptReason reason_from_proto(doorman::v1::Reason r);
+  static Verdict from_proto(const doorman::v1::Verdict& v) { return DirectoryBatcher::from_proto(v); }
+  static RcptReason reason_from_proto(doorman::v1::Reason r) { return DirectoryBatcher::reason_from_proto(r); }
 
  private:
-  std::shared_ptr<grpc::Channel> channel_;
-  std::unique_ptr<doorman::v1::RecipientService::Stub> stub_;
   std::chrono::milliseconds deadline_;
+  std::shared_ptr<DirectoryBatcher> batcher_;
   // Calls in flight, shared with their callbacks (which may run on gRPC
   // threads after this object is gone).
   struct InFlight {

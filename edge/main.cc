@@ -51,8 +51,11 @@ int main(int argc, char** argv) {
     }
   }
 
+  edge::DirectoryBatcher::Settings batch;
+  batch.max_in_flight = static_cast<size_t>(config.directory_batch_in_flight);
+  batch.stall_after = std::chrono::milliseconds(config.directory_batch_stall_ms);
   edge::DirectoryClient directory(config.directory, std::chrono::milliseconds(config.directory_timeout_ms),
-                                  config.directory_tls());
+                                  config.directory_tls(), batch);
   edge::Server server(config, directory, tls.get());
   err = server.set_backend_tls(config.backend_tls_settings());
   if (!err.empty()) {

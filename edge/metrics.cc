@@ -23,6 +23,19 @@ EdgeMetrics::EdgeMetrics(metrics::Registry& r)
                              {{"result", "ok"}})),
       directory_error(r.counter("doorman_edge_directory_requests_total", "Recipient-check calls by result.",
                                 {{"result", "error"}})),
+      directory_batch_size(r.histogram("doorman_edge_directory_batch_size",
+                                       "Recipient checks (RCPT groups, from any sessions) per CheckBatch call.",
+                                       {1, 2, 4, 8, 16, 32, 64})),
+      directory_queue_wait(r.histogram("doorman_edge_directory_queue_wait_seconds",
+                                       "Time a recipient check waited for a free directory call slot "
+                                       "(directory-batch-in-flight) before it was sent.",
+                                       metrics::latency_buckets())),
+      directory_queue_expired(r.counter("doorman_edge_directory_queue_expired_total",
+                                        "Recipient checks whose deadline passed while they waited to be sent "
+                                        "(answered 451 4.4.3).")),
+      directory_batch_fallback(r.counter("doorman_edge_directory_batch_fallback_total",
+                                         "Times the directory answered CheckBatch with UNIMPLEMENTED (an older "
+                                         "directory): the edge fell back to one CheckRecipients call per check.")),
       relay_duration(r.histogram("doorman_edge_relay_duration_seconds",
                                  "From the final dot sent to the back-end to its reply.", metrics::latency_buckets())),
       relay_bytes(r.counter("doorman_edge_relay_bytes_total", "Message bytes written to back-ends.")),

@@ -31,6 +31,10 @@ class EdgeMetrics : public SessionObserver {
   metrics::Histogram& directory_duration;
   metrics::Counter& directory_ok;
   metrics::Counter& directory_error;
+  metrics::Histogram& directory_batch_size;
+  metrics::Histogram& directory_queue_wait;
+  metrics::Counter& directory_queue_expired;
+  metrics::Counter& directory_batch_fallback;
   metrics::Histogram& relay_duration;
   metrics::Counter& relay_bytes;
   metrics::Counter& backend_connect_failures;

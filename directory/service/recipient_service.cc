@@ -1,6 +1,7 @@
 #include "directory/service/recipient_service.h"
 
 #include <algorithm>
+#include <atomic>
 #include <map>
 #include <mutex>
 #include <set>
@@ -27,7 +28,8 @@ void check_group(store::RedisConn* conn, const std::vector<std::string>& recipie
                  std::vector<v1::Verdict>* verdicts, std::vector<std::vector<std::string>>* steps,
                  const std::string& error, const checks::CalloutAges& ages, std::vector<checks::Facts>* facts,
                  std::vector<checks::CalloutPlan>* plans, const store::HarvestQuery* harvest,
-                 std::optional<store::HarvestCounts>* harvest_counts, const std::string& postmaster_domain) {
+                 std::optional<store::HarvestCounts>* harvest_counts, const std::string& postmaster_domain,
+                 const Prefetch* prefetch) {
   // A bare "postmaster" is postmaster@D (recipient_service.h).
   std::vector<std::string> resolved(recipients);
   std::vector<bool> bare(recipients.size(), false);
@@ -49,13 +51,25 @@ void check_group(store::RedisConn* conn, const std::vector<std::string>& recipie
     smtp::PathResult p = smtp::parse_mailbox(r);
     if (p.ok()) mailboxes.push_back(p.mailbox);
   }
-  store::GroupFacts group;
+  store::GroupFacts own;
+  const store::GroupFacts* group = &own;
   Status lookup = Status::Unavailable(error.empty() ? "no connection" : error);
-  if (conn)
+  // A bare postmaster's domain is only known here: such a group does its own lookup.
+  if (prefetch && prefetch->facts && std::find(bare.begin(), bare.end(), true) == bare.end()) {
+    group = prefetch->facts;
+    lookup = prefetch->lookup;
+    if (harvest && harvest_counts) {
+      harvest_counts->reset();
+      store::HarvestCounts c;
+      if (prefetch->counts_current) *harvest_counts = prefetch->counts;
+      else if (conn && store::read_harvest(*conn, *harvest, &c).ok()) *harvest_counts = c;
+    }
+  } else if (conn) {
     lookup = mailboxes.empty() && !harvest ? Status::Ok()
-                                           : store::fetch_group(*conn, mailboxes, &group, harvest, harvest_counts);
+                                           : store::fetch_group(*conn, mailboxes, &own, harvest, harvest_counts);
+  }
   for (size_t i = 0; i < resolved.size(); ++i) {
-    checks::Facts f = checks::make_facts(resolved[i], group, lookup, ages);
+    checks::Facts f = checks::make_facts(resolved[i], *group, lookup, ages);
     checks::Evaluation e = checks::evaluate(f, /*explain=*/steps != nullptr);
     if (bare[i]) {
       if (!pm_domain.empty()) {
@@ -147,27 +161,23 @@ struct Pending {
 
 }  // namespace
 
-grpc::ServerUnaryReactor* RecipientService::CheckRecipients(grpc::CallbackServerContext* ctx,
-                                                            const v1::CheckRecipientsRequest* req,
-                                                            v1::CheckRecipientsResponse* resp) {
-  auto* reactor = ctx->DefaultReactor();
-  if (req->recipients_size() > kMaxRecipients) {
-    directory_metrics().check_requests(CheckResult::kInvalid).inc();
-    reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                                 "at most " + std::to_string(kMaxRecipients) + " recipients per call"));
-    return reactor;
-  }
+RecipientService::Work RecipientService::check_work(const v1::CheckRecipientsRequest* req,
+                                                    v1::CheckRecipientsResponse* resp,
+                                                    std::chrono::system_clock::time_point deadline,
+                                                    int64_t now_ms, Finish finish, bool record_inline) {
   const auto started = std::chrono::steady_clock::now();
   // The caller's deadline (time_point::max() without one): work for a caller
   // that has gone is dropped.
-  const auto deadline = ctx->deadline();
   auto expired = [deadline] { return std::chrono::system_clock::now() >= deadline; };
   std::shared_ptr<harvest::Harvest> harvest = harvest_;
   const std::string ip = harvest ? harvest->usable_ip(req->session().client_ip()) : "";
-  const int64_t now_ms = harvest::now_ms();
   store::RedisPool* pool = &pool_;
-  auto respond = [req, resp, reactor, started, harvest, ip, now_ms, pool, expired](
-                     std::vector<v1::Verdict>& verdicts, CheckResult result, const harvest::State& hs) {
+  // `conn`: the worker's connection while the job runs (null from a callout
+  // answer): with record_inline the harvest count is written on it before
+  // the job goes on to the next check of its batch (CheckBatch).
+  auto respond = [req, resp, finish, started, harvest, ip, now_ms, pool, expired, record_inline](
+                     std::vector<v1::Verdict>& verdicts, CheckResult result, const harvest::State& hs,
+                     store::RedisConn* job_conn) {
     DirectoryMetrics& m = directory_metrics();
     // An expired caller never sees these verdicts: nothing was revealed, so
     // nothing is counted.
@@ -178,7 +188,8 @@ grpc::ServerUnaryReactor* RecipientService::CheckRecipients(grpc::CallbackServer
       harvest::CallOutcome o = harvest->apply_to_call(hs, rcpts, &verdicts);
       m.harvest_actions(HarvestAction::kTarpit).inc(o.tarpitted);
       m.harvest_actions(HarvestAction::kDefer).inc(o.deferred);
-      harvest->record(*pool, ip, hs, o.unknown, now_ms);
+      if (record_inline && job_conn) harvest->record_on(job_conn, ip, hs, o.unknown, now_ms);
+      else harvest->record(*pool, ip, hs, o.unknown, now_ms);
     }
     int accepted = 0, rejected = 0, deferred = 0, would_reject = 0;
     // Shadow mode: would-be refusals per domain, for the domain's count.
@@ -214,18 +225,18 @@ grpc::ServerUnaryReactor* RecipientService::CheckRecipients(grpc::CallbackServer
     }
     m.check_requests(result).inc();
     m.check_duration().observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
-    reactor->Finish(grpc::Status::OK);
+    finish(grpc::Status::OK);
   };
   callout::Callout* engine = callout_;
   std::shared_ptr<StoreState> store_state = store_state_;
   const std::string postmaster_domain = postmaster_domain_;
-  auto work = [req, respond, engine, started, harvest, ip, now_ms, reactor, expired, store_state, postmaster_domain](
-                  store::RedisConn* conn, const std::string& error) {
+  return [req, respond, engine, started, harvest, ip, now_ms, finish, expired, store_state, postmaster_domain](
+             store::RedisConn* conn, const std::string& error, const Prefetch* prefetch) {
     DirectoryMetrics& m = directory_metrics();
     if (expired()) {
       // Queued past the caller's deadline: no Redis work, no probe.
       m.expired_jobs(JobKind::kCheck).inc();
-      reactor->Finish(grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "deadline passed before the lookup"));
+      finish(grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "deadline passed before the lookup"));
       return;
     }
     std::vector<std::string> rcpts(req->recipients().begin(), req->recipients().end());
@@ -236,7 +247,7 @@ grpc::ServerUnaryReactor* RecipientService::CheckRecipients(grpc::CallbackServer
     std::optional<store::HarvestCounts> counts;
     if (!ip.empty()) query = harvest->query(ip, now_ms);
     check_group(conn, rcpts, &verdicts, nullptr, error, callout_ages(engine), &facts, &plans,
-                query ? &*query : nullptr, &counts, postmaster_domain);
+                query ? &*query : nullptr, &counts, postmaster_domain, prefetch);
     CheckResult result = CheckResult::kOk;
     bool marker_missing = false, marker_seen = false;
     for (const auto& f : facts) {
@@ -254,14 +265,14 @@ grpc::ServerUnaryReactor* RecipientService::CheckRecipients(grpc::CallbackServer
           verdicts[i] = harvest::defer_verdict(rcpts[i]);
           m.harvest_actions(HarvestAction::kDefer).inc();
         }
-        respond(verdicts, result, hs);
+        respond(verdicts, result, hs, conn);
         return;
       }
     }
     if (expired()) {
       // The lookup outlived the caller: start no probe, write no count.
       m.expired_jobs(JobKind::kCheck).inc();
-      reactor->Finish(grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "deadline passed during the lookup"));
+      finish(grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "deadline passed during the lookup"));
       return;
     }
     for (const auto& p : plans) {
@@ -269,7 +280,7 @@ grpc::ServerUnaryReactor* RecipientService::CheckRecipients(grpc::CallbackServer
       m.callout_cache(p.probe ? CacheResult::kMiss : p.refresh ? CacheResult::kRefresh : CacheResult::kHit).inc();
     }
     if (!engine) {
-      respond(verdicts, result, hs);
+      respond(verdicts, result, hs, conn);
       return;
     }
     auto pending = std::make_shared<Pending>();
@@ -288,7 +299,7 @@ grpc::ServerUnaryReactor* RecipientService::CheckRecipients(grpc::CallbackServer
       }
     }
     if (to_probe.empty()) {
-      respond(pending->verdicts, result, hs);
+      respond(pending->verdicts, result, hs, conn);
       return;
     }
     pending->outstanding = static_cast<int>(to_probe.size());
@@ -305,11 +316,117 @@ grpc::ServerUnaryReactor* RecipientService::CheckRecipients(grpc::CallbackServer
                          pending->verdicts[i] = callout_verdict(f, o);
                          last = --pending->outstanding == 0;
                        }
-                       if (last) respond(pending->verdicts, result, hs);
+                       if (last) respond(pending->verdicts, result, hs, nullptr);
                      });
     }
   };
-  if (!pool_.submit([work](store::RedisConn& conn) { work(&conn, ""); })) work(nullptr, "directory busy");
+}
+
+grpc::ServerUnaryReactor* RecipientService::CheckRecipients(grpc::CallbackServerContext* ctx,
+                                                            const v1::CheckRecipientsRequest* req,
+                                                            v1::CheckRecipientsResponse* resp) {
+  auto* reactor = ctx->DefaultReactor();
+  if (req->recipients_size() > kMaxRecipients) {
+    directory_metrics().check_requests(CheckResult::kInvalid).inc();
+    reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                 "at most " + std::to_string(kMaxRecipients) + " recipients per call"));
+    return reactor;
+  }
+  Work work = check_work(req, resp, ctx->deadline(), harvest::now_ms(),
+                         [reactor](grpc::Status s) { reactor->Finish(s); }, false);
+  if (!pool_.submit([work](store::RedisConn& conn) { work(&conn, "", nullptr); })) work(nullptr, "directory busy", nullptr);
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* RecipientService::CheckBatch(grpc::CallbackServerContext* ctx,
+                                                       const v1::CheckBatchRequest* req, v1::CheckBatchResponse* resp) {
+  auto* reactor = ctx->DefaultReactor();
+  DirectoryMetrics& m = directory_metrics();
+  if (req->checks_size() > kMaxBatchChecks) {
+    m.check_requests(CheckResult::kInvalid).inc();
+    reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                 "at most " + std::to_string(kMaxBatchChecks) + " checks per batch"));
+    return reactor;
+  }
+  m.batch_checks().observe(static_cast<double>(req->checks_size()));
+  const int n = req->checks_size();
+  for (int i = 0; i < n; ++i) resp->add_results();  // pointers into `results` stay valid from here on
+  // Every check finishes once (possibly on a callout thread); the last one finishes the RPC.
+  auto outstanding = std::make_shared<std::atomic<int>>(n + 1);
+  auto finish_one = [reactor, outstanding] {
+    if (outstanding->fetch_sub(1) == 1) reactor->Finish(grpc::Status::OK);
+  };
+  // A check's harvest count is written before the next check of the same client (identity) in this batch is
+  // looked up, on the same connection: the batch counts exactly as the same calls in a row would.
+  std::vector<std::string> ips(static_cast<size_t>(n));
+  if (harvest_)
+    for (int i = 0; i < n; ++i) ips[static_cast<size_t>(i)] = harvest_->usable_ip(req->checks(i).session().client_ip());
+  const int64_t now_ms = harvest::now_ms();
+  struct Job {
+    Work work;
+    const v1::CheckRecipientsRequest* check;
+    std::string ip;
+    bool first_of_ip;  // no earlier check of this batch has its client: the prefetched counts are current
+  };
+  auto jobs = std::make_shared<std::vector<Job>>();
+  for (int i = 0; i < n; ++i) {
+    const v1::CheckRecipientsRequest& check = req->checks(i);
+    v1::CheckBatchResult* result = resp->mutable_results(i);
+    if (check.recipients_size() > kMaxRecipients) {
+      m.check_requests(CheckResult::kInvalid).inc();
+      result->set_status_code(grpc::StatusCode::INVALID_ARGUMENT);
+      result->set_status_message("at most " + std::to_string(kMaxRecipients) + " recipients per call");
+      finish_one();
+      continue;
+    }
+    const std::string& ip = ips[static_cast<size_t>(i)];
+    const bool seen_later = !ip.empty() && std::find(ips.begin() + i + 1, ips.end(), ip) != ips.end();
+    const bool first_of_ip = ip.empty() || std::find(ips.begin(), ips.begin() + i, ip) == ips.begin() + i;
+    jobs->push_back({check_work(&check, result->mutable_response(), ctx->deadline(), now_ms,
+                                [result, finish_one](grpc::Status s) {
+                                  result->set_status_code(s.error_code());
+                                  if (!s.ok()) result->set_status_message(s.error_message());
+                                  finish_one();
+                                },
+                                seen_later),
+                     &check, ip, first_of_ip});
+  }
+  // One pool job: one round trip fetches the facts of every check (and each client's harvest counts), then the
+  // checks run in order on them.
+  std::shared_ptr<harvest::Harvest> harvest = harvest_;
+  auto run = [jobs, harvest, now_ms](store::RedisConn* conn, const std::string& error) {
+    std::vector<Prefetch> pre(jobs->size());
+    store::GroupFacts facts;
+    if (conn) {
+      std::vector<smtp::Mailbox> mailboxes;
+      std::vector<store::HarvestQuery> queries;
+      std::vector<size_t> query_of(jobs->size(), SIZE_MAX);
+      for (size_t j = 0; j < jobs->size(); ++j) {
+        const Job& job = (*jobs)[j];
+        for (const auto& r : job.check->recipients()) {
+          smtp::PathResult p = smtp::parse_mailbox(r);
+          if (p.ok()) mailboxes.push_back(p.mailbox);
+        }
+        if (!job.ip.empty() && job.first_of_ip) {
+          query_of[j] = queries.size();
+          queries.push_back(harvest->query(job.ip, now_ms));
+        }
+      }
+      std::vector<std::optional<store::HarvestCounts>> counts;
+      Status lookup = mailboxes.empty() && queries.empty()
+                          ? Status::Ok()
+                          : store::fetch_batch(*conn, mailboxes, &facts, queries, &counts);
+      for (size_t j = 0; j < jobs->size(); ++j) {
+        pre[j].facts = &facts;
+        pre[j].lookup = lookup;
+        pre[j].counts_current = query_of[j] != SIZE_MAX;
+        if (pre[j].counts_current && query_of[j] < counts.size()) pre[j].counts = counts[query_of[j]];
+      }
+    }
+    for (size_t j = 0; j < jobs->size(); ++j) (*jobs)[j].work(conn, error, conn ? &pre[j] : nullptr);
+  };
+  if (!jobs->empty() && !pool_.submit([run](store::RedisConn& conn) { run(&conn, ""); })) run(nullptr, "directory busy");
+  finish_one();
   return reactor;
 }
 

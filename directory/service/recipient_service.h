@@ -41,6 +41,8 @@
 // refresh).
 #pragma once
 
+#include <chrono>
+#include <functional>
 #include <optional>
 
 #include "directory/callout/callout.h"
@@ -53,7 +55,21 @@
 
 namespace doorman::directory::service {
 
+// What a CheckBatch job fetched for all its checks in one round trip
+// (store::fetch_batch), handed to check_group instead of its own fetch.
+struct Prefetch {
+  const store::GroupFacts* facts = nullptr;  // the facts of every mailbox of the batch
+  Status lookup = Status::Ok();              // how that fetch went
+  // The harvest counts of this check's client, when they are current (its
+  // first check in the batch); otherwise check_group reads them itself
+  // (after the earlier checks' counts were written).
+  bool counts_current = false;
+  std::optional<store::HarvestCounts> counts;
+};
+
 inline constexpr int kMaxRecipients = 1000;
+// CheckBatch: at most this many checks per call (the edge sends at most 64).
+inline constexpr int kMaxBatchChecks = 256;
 
 class RecipientService final : public doorman::v1::RecipientService::CallbackService {
  public:
@@ -69,12 +85,31 @@ class RecipientService final : public doorman::v1::RecipientService::CallbackSer
         postmaster_domain_(std::move(postmaster_domain)) {}
   // Keep the generated synchronous overloads visible (-Woverloaded-virtual).
   using doorman::v1::RecipientService::CallbackService::CheckRecipients;
+  using doorman::v1::RecipientService::CallbackService::CheckBatch;
 
   grpc::ServerUnaryReactor* CheckRecipients(grpc::CallbackServerContext* ctx,
                                             const doorman::v1::CheckRecipientsRequest* req,
                                             doorman::v1::CheckRecipientsResponse* resp) override;
+  // Several checks (issue #16): one pool job runs them in order, each as
+  // CheckRecipients would, and the RPC finishes when the last has its
+  // verdicts (a callout check may finish later than the job). A check's own
+  // failure (too many recipients, its deadline) is in its result.
+  grpc::ServerUnaryReactor* CheckBatch(grpc::CallbackServerContext* ctx, const doorman::v1::CheckBatchRequest* req,
+                                       doorman::v1::CheckBatchResponse* resp) override;
 
  private:
+  using Finish = std::function<void(grpc::Status)>;
+  // With a Prefetch (CheckBatch), the check uses it instead of its own lookup.
+  using Work = std::function<void(store::RedisConn*, const std::string&, const Prefetch*)>;
+  // The work of one check, to run on a pool worker's connection (or with
+  // null and the reason there is none): it fills *resp and calls `finish`
+  // exactly once, at once or after the callout answers. With
+  // `record_inline`, the harvest count is written on the worker's
+  // connection before the work returns (not as a later pool job).
+  Work check_work(const doorman::v1::CheckRecipientsRequest* req, doorman::v1::CheckRecipientsResponse* resp,
+                  std::chrono::system_clock::time_point deadline, int64_t now_ms, Finish finish,
+                  bool record_inline);
+
   store::RedisPool& pool_;
   callout::Callout* callout_;
   std::shared_ptr<harvest::Harvest> harvest_;
@@ -104,6 +139,6 @@ void check_group(store::RedisConn* conn, const std::vector<std::string>& recipie
                  std::vector<checks::Facts>* facts = nullptr, std::vector<checks::CalloutPlan>* plans = nullptr,
                  const store::HarvestQuery* harvest = nullptr,
                  std::optional<store::HarvestCounts>* harvest_counts = nullptr,
-                 const std::string& postmaster_domain = "");
+                 const std::string& postmaster_domain = "", const Prefetch* prefetch = nullptr);
 
 }  // namespace doorman::directory::service

@@ -140,8 +140,18 @@ void fill_catch_all(const Reply& get, Domain* domain) {
 
 Status fetch_group(RedisConn& conn, const std::vector<smtp::Mailbox>& mailboxes, GroupFacts* out,
                    const HarvestQuery* harvest, std::optional<HarvestCounts>* harvest_counts) {
+  std::vector<HarvestQuery> harvests;
+  if (harvest) harvests.push_back(*harvest);
+  std::vector<std::optional<HarvestCounts>> counts;
+  Status s = fetch_batch(conn, mailboxes, out, harvests, &counts);
+  if (harvest_counts) *harvest_counts = counts.empty() ? std::nullopt : counts[0];
+  return s;
+}
+
+Status fetch_batch(RedisConn& conn, const std::vector<smtp::Mailbox>& mailboxes, GroupFacts* out,
+                   const std::vector<HarvestQuery>& harvests, std::vector<std::optional<HarvestCounts>>* counts) {
   out->clear();
-  if (harvest_counts) harvest_counts->reset();
+  counts->assign(harvests.size(), std::nullopt);
   // Distinct domains, each with its candidates in first-seen order.
   std::map<std::string, std::vector<std::string>> candidates;
   for (const auto& m : mailboxes) {
@@ -162,13 +172,13 @@ Status fetch_group(RedisConn& conn, const std::vector<smtp::Mailbox>& mailboxes,
     cmds.push_back(std::move(mget));
   }
   const size_t own = cmds.size();
-  if (harvest) cmds.push_back(harvest_read_command(*harvest));
+  for (const auto& h : harvests) cmds.push_back(harvest_read_command(h));
   std::vector<Reply> replies;
   Status s = conn.pipeline(cmds, &replies);
   if (!s.ok()) return s;
-  if (harvest && harvest_counts && replies.size() > own) {
-    HarvestCounts counts;
-    if (parse_harvest_reply(*harvest, replies[own], &counts)) *harvest_counts = counts;
+  for (size_t k = 0; k < harvests.size() && own + k < replies.size(); ++k) {
+    HarvestCounts c;
+    if (parse_harvest_reply(harvests[k], replies[own + k], &c)) (*counts)[k] = c;
   }
   if (replies[0].is_error()) return redis_error(replies[0], "EXISTS");
   if (replies[0].integer == 0) return Status::Error(Code::kFailedPrecondition, std::string(kNotConfiguredMessage));

@@ -6,6 +6,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <chrono>
+#include <map>
 #include <thread>
 
 #include "directory/harvest/harvest.h"
@@ -284,6 +285,61 @@ TEST_F(Harvest, ThresholdsReactWithinOneCall) {
     if (!deferred) std::this_thread::sleep_for(10ms);
   }
   EXPECT_TRUE(deferred);
+}
+
+// Issue #16: the checks of one CheckBatch call are counted in order, so
+// several groups of one client in one batch get exactly the verdicts (tarpit,
+// defer) and leave exactly the count that the same calls made one after the
+// other give.
+TEST_F(Harvest, ABatchCountsAsTheSameCallsInARow) {
+  // Thresholds: tarpit at 3, defer at 6 (small()). Per group: the client ("X" or "Y") and the recipients.
+  const std::vector<std::pair<std::string, std::vector<std::string>>> groups = {
+      {"X", {"nobody1@example.com", "nobody2@example.com"}},
+      {"X", {"nobody3@example.com", "alice@example.com"}},  // reaches the tarpit
+      {"Y", {"nobody9@example.com"}},                        // another client in between
+      {"X", {"nobody4@example.com", "nobody5@example.com", "nobody6@example.com", "alice@example.com"}},  // defer
+      {"X", {"alice@example.com"}},  // blocked
+  };
+  // In a row: client X is 192.0.2.10, Y 192.0.2.11; each call's count is in Redis before the next.
+  const std::map<std::string, std::string> seq_ip = {{"X", "192.0.2.10"}, {"Y", "192.0.2.11"}};
+  const std::map<std::string, std::string> batch_ip = {{"X", "192.0.2.20"}, {"Y", "192.0.2.21"}};
+  std::vector<std::vector<v1::Verdict>> in_a_row;
+  std::map<std::string, uint64_t> unknown_so_far;
+  for (const auto& [who, rcpts] : groups) {
+    in_a_row.push_back(a_.check(seq_ip.at(who), rcpts));
+    for (const auto& v : in_a_row.back()) unknown_so_far[who] += harvest::is_unknown(v) ? 1 : 0;
+    wait_count(seq_ip.at(who), unknown_so_far[who]);
+  }
+  // Sanity: the sequence did reach the tarpit and the defer.
+  EXPECT_EQ(in_a_row[1][0].delay_ms(), 1500u);
+  EXPECT_EQ(in_a_row[3][3].code(), 450u);
+  EXPECT_EQ(in_a_row[4][0].enhanced_code(), "4.7.1");
+
+  v1::CheckBatchRequest req;
+  for (const auto& [who, rcpts] : groups) {
+    auto* c = req.add_checks();
+    c->mutable_session()->set_client_ip(batch_ip.at(who));
+    for (const auto& r : rcpts) c->add_recipients(r);
+  }
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + 5s);
+  v1::CheckBatchResponse resp;
+  ASSERT_TRUE(a_.rcpt->CheckBatch(&ctx, req, &resp).ok());
+  ASSERT_EQ(resp.results_size(), static_cast<int>(groups.size()));
+  for (size_t i = 0; i < groups.size(); ++i) {
+    const auto& got = resp.results(static_cast<int>(i)).response().verdicts();
+    ASSERT_EQ(got.size(), static_cast<int>(in_a_row[i].size())) << i;
+    for (int k = 0; k < got.size(); ++k) {
+      const auto& want = in_a_row[i][static_cast<size_t>(k)];
+      EXPECT_EQ(got[k].decision(), want.decision()) << i << "/" << k;
+      EXPECT_EQ(got[k].code(), want.code()) << i << "/" << k;
+      EXPECT_EQ(got[k].enhanced_code(), want.enhanced_code()) << i << "/" << k;
+      EXPECT_EQ(got[k].delay_ms(), want.delay_ms()) << i << "/" << k;
+      EXPECT_EQ(got[k].source(), want.source()) << i << "/" << k;
+    }
+  }
+  wait_count(batch_ip.at("X"), redis_count(seq_ip.at("X")));
+  wait_count(batch_ip.at("Y"), redis_count(seq_ip.at("Y")));
 }
 
 TEST(HarvestCall, ApplyToCallWalksInOrder) {

@@ -120,6 +120,63 @@ TEST_F(DirectoryService, CheckRecipientsInOrder) {
   EXPECT_EQ(v[4].code(), 250u);
 }
 
+// Issue #16: several checks (sessions) in one call, answered in order, each
+// as CheckRecipients would; a check's own error stays in its result.
+TEST_F(DirectoryService, CheckBatchAnswersEveryCheckInOrder) {
+  ASSERT_TRUE(create("example.com", v1::DOMAIN_MODE_LIST).ok());
+  add({"alice@example.com"});
+  const std::vector<std::vector<std::string>> groups = {
+      {"alice@example.com"},
+      {"bob@example.com", "Alice+x@EXAMPLE.com"},
+      std::vector<std::string>(kMaxRecipients + 1, "a@example.com"),  // invalid: this check alone
+      {"a@relay.org", "bad", "Postmaster"},  // a bare postmaster: this check looks its domain up itself
+      {}};
+  v1::CheckBatchRequest req;
+  for (size_t i = 0; i < groups.size(); ++i) {
+    auto* c = req.add_checks();
+    c->mutable_session()->set_session_id("S" + std::to_string(i));
+    for (const auto& r : groups[i]) c->add_recipients(r);
+  }
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  v1::CheckBatchResponse resp;
+  grpc::Status s = rcpt_->CheckBatch(&ctx, req, &resp);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_EQ(resp.results_size(), 5);
+  // Each check's verdicts are what CheckRecipients gives for the same group.
+  for (int i : {0, 1, 3, 4}) {
+    ASSERT_EQ(resp.results(i).status_code(), 0) << i;
+    auto alone = check(groups[static_cast<size_t>(i)]);
+    ASSERT_EQ(resp.results(i).response().verdicts_size(), static_cast<int>(alone.size())) << i;
+    for (size_t k = 0; k < alone.size(); ++k) {
+      const auto& v = resp.results(i).response().verdicts(static_cast<int>(k));
+      EXPECT_EQ(v.code(), alone[k].code()) << i << "/" << k;
+      EXPECT_EQ(v.enhanced_code(), alone[k].enhanced_code()) << i << "/" << k;
+      EXPECT_EQ(v.text(), alone[k].text()) << i << "/" << k;
+    }
+  }
+  EXPECT_EQ(resp.results(0).response().verdicts(0).code(), 250u);
+  EXPECT_EQ(resp.results(1).response().verdicts(0).code(), 550u);
+  EXPECT_EQ(resp.results(1).response().verdicts(1).code(), 250u);
+  EXPECT_EQ(resp.results(2).status_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(resp.results(2).response().verdicts_size(), 0);
+  EXPECT_EQ(resp.results(3).response().verdicts(0).enhanced_code(), "5.7.1");
+  EXPECT_EQ(resp.results(3).response().verdicts(1).enhanced_code(), "5.1.3");
+  EXPECT_EQ(resp.results(3).response().verdicts(2).code(), 250u);
+
+  // More checks than a batch may hold: the whole call is invalid.
+  v1::CheckBatchRequest big;
+  for (int i = 0; i <= kMaxBatchChecks; ++i) big.add_checks()->add_recipients("alice@example.com");
+  grpc::ClientContext ctx2;
+  v1::CheckBatchResponse resp2;
+  EXPECT_EQ(rcpt_->CheckBatch(&ctx2, big, &resp2).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  // An empty batch is an empty answer.
+  grpc::ClientContext ctx3;
+  v1::CheckBatchResponse resp3;
+  ASSERT_TRUE(rcpt_->CheckBatch(&ctx3, v1::CheckBatchRequest(), &resp3).ok());
+  EXPECT_EQ(resp3.results_size(), 0);
+}
+
 TEST_F(DirectoryService, TooManyRecipientsIsInvalidArgument) {
   std::vector<std::string> many(kMaxRecipients + 1, "a@example.com");
   grpc::Status s;

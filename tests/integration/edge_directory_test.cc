@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "tests/fakes/fake_smtp_server.h"
+#include "tests/support/http_get.h"
 #include "tests/support/smtp_client.h"
 #include "tests/integration/stack.h"
 
@@ -239,6 +240,77 @@ TEST_F(EdgeEarlyTalkers, PregreetIsRefusedAndPerAddressLimitHolds) {
   SmtpClient d;  // a slot is free again
   ASSERT_TRUE(d.connect(stack_.edge_port()));
   EXPECT_EQ(d.reply().substr(0, 4), "220 ");
+}
+
+// Issue #16: many sessions, each sending one RCPT at a time and waiting for
+// its reply, through real processes. With one directory call in flight at
+// most, the checks of the sessions queue up and go out in CheckBatch calls;
+// every session must still get exactly its own verdicts.
+class EdgeBatching : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(backend_.start());
+    // All sessions come from 127.0.0.1 and half of the recipients are unknown on purpose: no harvest defence,
+    // no per-session error limits here (they are tested on their own).
+    stack_.set_directory_args({"--harvest=false"});
+    http_ = free_tcp_port();
+    ASSERT_EQ(stack_.start(domains(backend_.port()),
+                           {"--directory-batch-in-flight", "1", "--soft-error-limit", "1000", "--hard-error-limit",
+                            "1001", "--max-sessions-per-ip", "1000", "--http-listen",
+                            "127.0.0.1:" + std::to_string(http_)}),
+              "");
+  }
+  int http_ = 0;
+  FakeSmtpServer backend_;
+  Stack stack_;
+};
+
+TEST_F(EdgeBatching, ConcurrentOneRcptAtATimeSessionsEachGetTheirOwnVerdicts) {
+  constexpr int kSessions = 24, kRcpts = 12;
+  std::vector<std::string> failures(kSessions);
+  std::vector<std::thread> threads;
+  for (int s = 0; s < kSessions; ++s) {
+    threads.emplace_back([&, s] {
+      SmtpClient c;
+      if (!c.connect(stack_.edge_port()) || c.reply().substr(0, 4) != "220 " ||
+          c.command("EHLO client" + std::to_string(s) + ".test").substr(0, 4) != "250-" ||
+          c.command("MAIL FROM:<s" + std::to_string(s) + "@remote.test>") != "250 2.1.0 Ok") {
+        failures[static_cast<size_t>(s)] = "session " + std::to_string(s) + " did not start";
+        return;
+      }
+      for (int i = 0; i < kRcpts; ++i) {
+        // Each session its own unknown names, so a verdict delivered to the wrong session shows.
+        std::string to, want;
+        switch ((s + i) % 4) {
+          case 0: to = "alice@example.com", want = "250 2.1.5 OK"; break;
+          case 1: to = "bob+s" + std::to_string(s) + "@example.com", want = "250 2.1.5 OK"; break;
+          case 2:
+            to = "nobody" + std::to_string(s) + "x" + std::to_string(i) + "@example.com";
+            want = "550 5.1.1 <" + to + ">: Recipient address rejected: User unknown";
+            break;
+          default:
+            to = "s" + std::to_string(s) + "@elsewhere.test";
+            want = "550 5.7.1 <" + to + ">: Relay access denied";
+        }
+        std::string got = c.command("RCPT TO:<" + to + ">");
+        if (got != want) {
+          failures[static_cast<size_t>(s)] = "session " + std::to_string(s) + " RCPT " + to + ": " + got;
+          return;
+        }
+      }
+      c.command("QUIT");
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (const auto& f : failures) EXPECT_EQ(f, "") << stack_.logs().substr(0, 4000);
+  // Every check went out, in fewer calls than checks: the sessions' checks shared calls.
+  HttpResult m = http_get(http_, "/metrics");
+  ASSERT_EQ(m.status, 200);
+  const double checks = metric_value(m.body, "doorman_edge_directory_batch_size_sum");
+  const double calls = metric_value(m.body, "doorman_edge_directory_batch_size_count");
+  EXPECT_EQ(checks, kSessions * kRcpts);
+  EXPECT_GT(calls, 0);
+  EXPECT_LT(calls, checks);
 }
 
 }  // namespace
