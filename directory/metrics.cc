@@ -83,6 +83,9 @@ DirectoryMetrics::DirectoryMetrics(metrics::Registry& r) : registry_(r) {
   batch_checks_ = &r.histogram("doorman_directory_check_batch_size",
                                "Checks (RCPT groups) per CheckBatch call from the edges.",
                                {1, 2, 4, 8, 16, 32, 64, 128, 256});
+  batch_asked_alone_ = &r.counter("doorman_directory_check_batch_asked_alone_total",
+                                  "Checks of a CheckBatch call that needed a live callout probe and were sent back "
+                                  "to be asked alone (a batch does not wait for probes).");
   for (size_t d = 0; d < recipients_.size(); ++d)
     for (size_t s = 0; s < recipients_[d].size(); ++s)
       recipients_[d][s] = &r.counter("doorman_directory_recipients_total",

@@ -54,6 +54,7 @@ class DirectoryMetrics {
   metrics::Counter& check_requests(CheckResult r) { return *check_requests_[static_cast<size_t>(r)]; }
   metrics::Histogram& check_duration() { return *check_duration_; }
   metrics::Histogram& batch_checks() { return *batch_checks_; }
+  metrics::Counter& batch_asked_alone() { return *batch_asked_alone_; }
   metrics::Counter& recipients(Decision d, Source s) {
     return *recipients_[static_cast<size_t>(d)][static_cast<size_t>(s)];
   }
@@ -94,6 +95,7 @@ class DirectoryMetrics {
   std::array<metrics::Counter*, static_cast<size_t>(CheckResult::kCount)> check_requests_{};
   metrics::Histogram* check_duration_ = nullptr;
   metrics::Histogram* batch_checks_ = nullptr;
+  metrics::Counter* batch_asked_alone_ = nullptr;
   std::array<std::array<metrics::Counter*, static_cast<size_t>(Source::kCount)>,
              static_cast<size_t>(Decision::kCount)>
       recipients_{};

@@ -153,8 +153,11 @@ void DirectoryBatcher::send_batch(std::vector<Item> batch, SteadyClock::time_poi
   transport_->check_batch(*request, deadline,
                           [self = shared_from_this(), request, items, started](const grpc::Status& status,
                                                                      const doorman::v1::CheckBatchResponse& resp) {
-                            if (status.error_code() == grpc::StatusCode::UNIMPLEMENTED) {
-                              for (size_t i = 0; i < items->size(); ++i)
+                            const bool unimplemented = status.error_code() == grpc::StatusCode::UNIMPLEMENTED;
+                            const bool whole = status.ok() && static_cast<size_t>(resp.results_size()) == items->size();
+                            for (size_t i = 0; i < items->size(); ++i) {
+                              // Checks to send again alone get their request back.
+                              if (unimplemented || (whole && resp.results(static_cast<int>(i)).ask_alone()))
                                 (*items)[i].request.Swap(request->mutable_checks(static_cast<int>(i)));
                             }
                             self->on_batch(std::move(*items), started, status, resp);
@@ -227,6 +230,12 @@ void DirectoryBatcher::on_batch(std::vector<Item> items, SteadyClock::time_point
                 std::to_string(items.size()) + " checks";
     } else {
       const auto& one = resp.results(static_cast<int>(i));
+      if (one.ask_alone()) {
+        // It needs a callout probe, which a batch does not wait for: its own call waits (same deadline).
+        if (EdgeMetrics* m = edge_metrics()) m->directory_asked_alone.inc();
+        send_one(std::move(item));
+        continue;
+      }
       r = result_of(grpc::Status(static_cast<grpc::StatusCode>(one.status_code()), one.status_message()),
                     one.response(), item.expected);
     }

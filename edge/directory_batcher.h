@@ -7,11 +7,12 @@
 // no timer: under load batches form by themselves, one call and one
 // directory pool job for many sessions' RCPTs instead of one each.
 //
-// Slow calls: a call in flight for longer than `stall_after` (a check of a
-// callout domain may wait for a probe, up to the directory's
-// --callout-wait) stops counting against the limit, so a new check is sent
-// at once instead of queueing behind it: slow checks do not hold up fast
-// ones. There is still no timer: a check that queued while the calls were
+// Callout probes: the directory does not wait for a probe inside a batch;
+// a check that needs one comes back with `ask_alone` and is sent again as
+// its own CheckRecipients call (same deadline), which waits for the probe.
+// Slow calls: a call in flight for longer than `stall_after` (a slow Redis)
+// stops counting against the limit, so a new check is sent at once instead
+// of queueing behind it. There is still no timer: a check that queued while the calls were
 // young goes out with the next check that arrives or the next call that
 // returns, whichever is first.
 //

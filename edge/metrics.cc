@@ -36,6 +36,9 @@ EdgeMetrics::EdgeMetrics(metrics::Registry& r)
       directory_batch_fallback(r.counter("doorman_edge_directory_batch_fallback_total",
                                          "Times the directory answered CheckBatch with UNIMPLEMENTED (an older "
                                          "directory): the edge fell back to one CheckRecipients call per check.")),
+      directory_asked_alone(r.counter("doorman_edge_directory_asked_alone_total",
+                                      "Recipient checks a CheckBatch answer sent back to be asked alone (they need a "
+                                      "live callout probe), then sent as their own CheckRecipients call.")),
       relay_duration(r.histogram("doorman_edge_relay_duration_seconds",
                                  "From the final dot sent to the back-end to its reply.", metrics::latency_buckets())),
       relay_bytes(r.counter("doorman_edge_relay_bytes_total", "Message bytes written to back-ends.")),

@@ -35,6 +35,7 @@ class EdgeMetrics : public SessionObserver {
   metrics::Histogram& directory_queue_wait;
   metrics::Counter& directory_queue_expired;
   metrics::Counter& directory_batch_fallback;
+  metrics::Counter& directory_asked_alone;
   metrics::Histogram& relay_duration;
   metrics::Counter& relay_bytes;
   metrics::Counter& backend_connect_failures;

@@ -164,7 +164,8 @@ struct Pending {
 RecipientService::Work RecipientService::check_work(const v1::CheckRecipientsRequest* req,
                                                     v1::CheckRecipientsResponse* resp,
                                                     std::chrono::system_clock::time_point deadline,
-                                                    int64_t now_ms, Finish finish, bool record_inline) {
+                                                    int64_t now_ms, Finish finish, bool record_inline,
+                                                    std::function<void()> ask_alone) {
   const auto started = std::chrono::steady_clock::now();
   // The caller's deadline (time_point::max() without one): work for a caller
   // that has gone is dropped.
@@ -230,7 +231,7 @@ RecipientService::Work RecipientService::check_work(const v1::CheckRecipientsReq
   callout::Callout* engine = callout_;
   std::shared_ptr<StoreState> store_state = store_state_;
   const std::string postmaster_domain = postmaster_domain_;
-  return [req, respond, engine, started, harvest, ip, now_ms, finish, expired, store_state, postmaster_domain](
+  return [req, respond, engine, started, harvest, ip, now_ms, finish, expired, store_state, postmaster_domain, ask_alone](
              store::RedisConn* conn, const std::string& error, const Prefetch* prefetch) {
     DirectoryMetrics& m = directory_metrics();
     if (expired()) {
@@ -273,6 +274,13 @@ RecipientService::Work RecipientService::check_work(const v1::CheckRecipientsReq
       // The lookup outlived the caller: start no probe, write no count.
       m.expired_jobs(JobKind::kCheck).inc();
       finish(grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "deadline passed during the lookup"));
+      return;
+    }
+    // In a batch, a check that needs a live probe is asked again alone (CheckBatchResult.ask_alone): before any
+    // count, metric or refresh, so the repeated check is counted once.
+    if (engine && ask_alone &&
+        std::any_of(plans.begin(), plans.end(), [](const checks::CalloutPlan& p) { return p.applies && p.probe; })) {
+      ask_alone();
       return;
     }
     for (const auto& p : plans) {
@@ -388,7 +396,12 @@ grpc::ServerUnaryReactor* RecipientService::CheckBatch(grpc::CallbackServerConte
                                   if (!s.ok()) result->set_status_message(s.error_message());
                                   finish_one();
                                 },
-                                seen_later),
+                                seen_later,
+                                [result, finish_one] {
+                                  directory_metrics().batch_asked_alone().inc();
+                                  result->set_ask_alone(true);
+                                  finish_one();
+                                }),
                      &check, ip, first_of_ip});
   }
   // One pool job: one round trip fetches the facts of every check (and each client's harvest counts), then the

@@ -106,9 +106,11 @@ class RecipientService final : public doorman::v1::RecipientService::CallbackSer
   // exactly once, at once or after the callout answers. With
   // `record_inline`, the harvest count is written on the worker's
   // connection before the work returns (not as a later pool job).
+  // With `ask_alone` (CheckBatch), a check that needs a live callout probe
+  // calls it instead of waiting for the probe: it decides and counts nothing.
   Work check_work(const doorman::v1::CheckRecipientsRequest* req, doorman::v1::CheckRecipientsResponse* resp,
                   std::chrono::system_clock::time_point deadline, int64_t now_ms, Finish finish,
-                  bool record_inline);
+                  bool record_inline, std::function<void()> ask_alone = nullptr);
 
   store::RedisPool& pool_;
   callout::Callout* callout_;

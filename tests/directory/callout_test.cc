@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "directory/callout/callout.h"
+#include "directory/metrics.h"
 #include "directory/service/server.h"
 #include "directory/store/keys.h"
 #include "tests/fakes/fake_smtp_server.h"
@@ -359,6 +360,74 @@ TEST_F(Callout, SlowBackEndDefersWithinTheBudgetAndFillsTheCacheAfterwards) {
   auto again = check1("slow@slow.test");
   EXPECT_EQ(again.code(), 250u);
   EXPECT_EQ(again.source(), v1::SOURCE_CACHE);
+}
+
+// Issue #16: a CheckBatch never waits for a probe. A check that needs one
+// comes back "ask alone" (nothing probed, decided or counted for it), the
+// other checks of the batch are answered; the check asked alone then waits
+// for its probe, and once cached it is answered inside a batch.
+TEST_F(Callout, ABatchSendsAProbingCheckBackAndAnswersTheOthers) {
+  test::FakeSmtpServer fake;
+  fake.set_responder([](const std::string& line) -> std::optional<test::FakeAction> {
+    if (line == "RCPT TO:<slow@slow.test>") return test::FakeAction{std::nullopt, 600ms, false};
+    if (line.rfind("RCPT TO:<doorman-random-", 0) == 0) return test::FakeAction{"550 5.1.1 No such user\r\n", 0ms, false};
+    return std::nullopt;
+  });
+  ASSERT_TRUE(fake.start());
+  start(fast());
+  create("slow.test", {"127.0.0.1:" + std::to_string(fake.port())});
+  create("list.test", {"127.0.0.1:25"}, v1::DOMAIN_MODE_LIST);
+  {
+    grpc::ClientContext ctx;
+    v1::AddressesRequest req;
+    req.add_addresses("alice@list.test");
+    v1::AddressesResponse resp;
+    ASSERT_TRUE(admin_->AddAddresses(&ctx, req, &resp).ok());
+  }
+  auto batch = [&](std::vector<std::vector<std::string>> groups) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + 10s);
+    v1::CheckBatchRequest req;
+    for (auto& g : groups) {
+      auto* c = req.add_checks();
+      c->mutable_session()->set_client_ip("192.0.2.7");
+      for (auto& r : g) c->add_recipients(r);
+    }
+    v1::CheckBatchResponse resp;
+    grpc::Status st = rcpt_->CheckBatch(&ctx, req, &resp);
+    EXPECT_TRUE(st.ok()) << st.error_message();
+    return resp;
+  };
+  const uint64_t asked_alone = directory_metrics().batch_asked_alone().value();
+  v1::CheckBatchResponse first = batch({{"alice@list.test"}, {"slow@slow.test", "alice@list.test"}, {"bob@list.test"}});
+  ASSERT_EQ(first.results_size(), 3);
+  ASSERT_EQ(first.results(0).response().verdicts_size(), 1);
+  EXPECT_EQ(first.results(0).response().verdicts(0).code(), 250u);
+  EXPECT_TRUE(first.results(1).ask_alone());
+  EXPECT_EQ(first.results(1).response().verdicts_size(), 0);
+  ASSERT_EQ(first.results(2).response().verdicts_size(), 1);
+  EXPECT_EQ(first.results(2).response().verdicts(0).code(), 550u);
+  EXPECT_FALSE(first.results(0).ask_alone());
+  EXPECT_EQ(directory_metrics().batch_asked_alone().value(), asked_alone + 1);
+  EXPECT_EQ(rcpts_for(fake, "slow@slow.test"), 0u);  // the batch started no probe
+  EXPECT_FALSE(entry("slow@slow.test").found());
+
+  // Asked alone, it waits for its probe.
+  auto v = check({"slow@slow.test", "alice@list.test"});
+  ASSERT_EQ(v.size(), 2u);
+  EXPECT_EQ(v[0].code(), 250u);
+  EXPECT_EQ(v[0].source(), v1::SOURCE_PROBE);
+  EXPECT_EQ(v[1].code(), 250u);
+  EXPECT_EQ(rcpts_for(fake, "slow@slow.test"), 1u);
+
+  // Cached now: answered inside a batch.
+  v1::CheckBatchResponse cached = batch({{"slow@slow.test"}});
+  ASSERT_EQ(cached.results_size(), 1);
+  EXPECT_FALSE(cached.results(0).ask_alone());
+  ASSERT_EQ(cached.results(0).response().verdicts_size(), 1);
+  EXPECT_EQ(cached.results(0).response().verdicts(0).code(), 250u);
+  EXPECT_EQ(cached.results(0).response().verdicts(0).source(), v1::SOURCE_CACHE);
+  EXPECT_EQ(directory_metrics().batch_asked_alone().value(), asked_alone + 1);
 }
 
 TEST_F(Callout, CatchAllBackEndIsDetectedAndReported) {

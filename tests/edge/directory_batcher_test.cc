@@ -273,4 +273,35 @@ TEST_F(DirectoryBatcherTest, InFlightZeroMeansNoBatching) {
 }
 
 }  // namespace
+TEST_F(DirectoryBatcherTest, AChecksNeedingAProbeIsAskedAgainAloneWithItsDeadline) {
+  auto b = make(1);
+  submit(*b, "s1", {"user1@example.com"});
+  submit(*b, "s2", {"user2@callout.example", "nobody2@callout.example"}, std::chrono::milliseconds(700));
+  submit(*b, "s3", {"nobody3@example.com"});
+  complete_batch(0);
+  ASSERT_EQ(transport_->batches.size(), 2u);
+  EXPECT_EQ(sessions_of(1), (std::vector<std::string>{"s2", "s3"}));
+  // The directory answers s3 and sends s2 back: it needs a callout probe.
+  auto resp = answer(transport_->batches[1].request);
+  resp.mutable_results(0)->clear_response();
+  resp.mutable_results(0)->set_ask_alone(true);
+  transport_->batches[1].done(grpc::Status::OK, resp);
+  ASSERT_TRUE(results_["s3"].ok);  // not held up by s2's probe
+  EXPECT_EQ(results_["s3"].verdicts[0].decision, Verdict::Decision::kReject);
+  EXPECT_FALSE(results_.count("s2"));
+  // s2 goes out as its own CheckRecipients call, request intact, with its own deadline.
+  ASSERT_EQ(transport_->ones.size(), 1u);
+  EXPECT_EQ(transport_->ones[0].request.session().session_id(), "s2");
+  ASSERT_EQ(transport_->ones[0].request.recipients_size(), 2);
+  EXPECT_EQ(transport_->ones[0].request.recipients(1), "nobody2@callout.example");
+  EXPECT_EQ(transport_->ones[0].deadline, now_ + std::chrono::milliseconds(700));
+  EXPECT_EQ(b->in_flight(), 0u);  // the batch slot is free meanwhile
+  transport_->ones[0].done(grpc::Status::OK, answer(transport_->ones[0].request));
+  ASSERT_TRUE(results_["s2"].ok);
+  ASSERT_EQ(results_["s2"].verdicts.size(), 2u);
+  EXPECT_EQ(results_["s2"].verdicts[0].decision, Verdict::Decision::kAccept);
+  EXPECT_EQ(results_["s2"].verdicts[1].decision, Verdict::Decision::kReject);
+  EXPECT_TRUE(b->batching());
+}
+
 }  // namespace doorman::edge
