@@ -30,12 +30,32 @@ Connection::Connection(asio::ip::tcp::socket socket, Server& server, size_t cont
       id_(std::move(id)),
       client_ip_(remote_ip(socket_)),
       session_(server.session_config(), SessionInfo{id_, client_ip_}),
-      relay_(socket_.get_executor(), server.pool(context_index), server.backend_timeouts(), server.config().hostname,
-             &server.backend_tls(), &server.backend_limiter()),
       idle_timer_(socket_.get_executor()),
-      delay_timer_(socket_.get_executor()),
-      started_(std::chrono::steady_clock::now()) {
-  relay_.set_session(id_);
+      started_(std::chrono::steady_clock::now()) {}
+
+Relay& Connection::relay() {
+  if (!relay_) {
+    relay_ = std::make_unique<Relay>(socket_.get_executor(), server_.pool(context_index_), server_.backend_timeouts(),
+                                     server_.config().hostname, &server_.backend_tls(), &server_.backend_limiter());
+    relay_->set_session(id_);
+  }
+  return *relay_;
+}
+
+asio::steady_timer& Connection::delay_timer() {
+  if (!delay_timer_) delay_timer_ = std::make_unique<asio::steady_timer>(socket_.get_executor());
+  return *delay_timer_;
+}
+
+// Every wait on the delay timer goes through here, so release_idle_memory()
+// knows when no handler is outstanding.
+template <typename Handler>
+void Connection::delay_wait(Handler handler) {
+  ++delay_waits_;
+  delay_timer().async_wait([self = shared_from_this(), handler = std::move(handler)](const error_code& ec) mutable {
+    --self->delay_waits_;
+    handler(ec);
+  });
 }
 
 void Connection::start(bool refuse) {
@@ -87,8 +107,8 @@ void Connection::greet() {
   pregreet_ = true;
   reading_ = true;
   read_some([self = shared_from_this()](const error_code& ec, std::string_view bytes) { self->on_read(ec, bytes); });
-  delay_timer_.expires_after(std::chrono::milliseconds(server_.config().greet_pause_ms));
-  delay_timer_.async_wait([self = shared_from_this()](const error_code& ec) {
+  delay_timer().expires_after(std::chrono::milliseconds(server_.config().greet_pause_ms));
+  delay_wait([self = shared_from_this()](const error_code& ec) {
     if (ec || self->closed_ || !self->pregreet_) return;
     self->pregreet_ = false;
     self->perform(self->session_.start());
@@ -160,10 +180,10 @@ void Connection::perform(Actions a) {
       m->relay_bytes.inc(op.bytes.size());
     if (op.kind == RelayOp::Kind::kEnd) end_started_ = std::chrono::steady_clock::now();
     if (op.kind == RelayOp::Kind::kAbort || op.kind == RelayOp::Kind::kRelease) {
-      relay_.perform(op, {});
+      if (relay_) relay_->perform(op, {});  // nothing to abort or release before the first relayed command
       continue;
     }
-    relay_.perform(op, [self = shared_from_this()](RelayResult r) {
+    relay().perform(op, [self = shared_from_this()](RelayResult r) {
       asio::post(self->socket_.get_executor(), [self, r = std::move(r)]() mutable { self->on_relay(std::move(r)); });
     });
   }
@@ -178,8 +198,8 @@ void Connection::perform(Actions a) {
   } else if (a.delay.count() > 0 && !a.output.empty()) {
     delaying_ = true;
     delayed_ = std::move(a.output);
-    delay_timer_.expires_after(a.delay);
-    delay_timer_.async_wait([self = shared_from_this()](const error_code& ec) {
+    delay_timer().expires_after(a.delay);
+    delay_wait([self = shared_from_this()](const error_code& ec) {
       if (ec || self->closed_) return;
       self->delaying_ = false;
       std::string held = std::move(self->delayed_);
@@ -215,6 +235,7 @@ void Connection::release_idle_memory() {
   }
   if (delayed_.empty()) std::string().swap(delayed_);
   if (proxy_buf_.empty()) std::string().swap(proxy_buf_);
+  if (delay_waits_ == 0) delay_timer_.reset();
   session_.release_idle_memory();
 }
 
@@ -246,7 +267,7 @@ void Connection::on_read(const error_code& ec, std::string_view bytes) {
   if (closed_) return;
   if (pregreet_ && !ec) {
     pregreet_ = false;
-    delay_timer_.cancel();
+    if (delay_timer_) delay_timer_->cancel();
     log::info("pregreet").kv("session", id_).kv("client", client_ip_);
     end_reason_ = SessionEnd::kPregreet;
     queue_write("554 5.5.0 Error: SMTP protocol synchronization\r\n");
@@ -316,15 +337,15 @@ void Connection::start_tls() {
     perform(session_.on_tls_failed());
     return;
   }
-  delay_timer_.expires_after(std::chrono::seconds(server_.config().tls_handshake_timeout_seconds));
-  delay_timer_.async_wait([self = shared_from_this()](const error_code& ec) {
+  delay_timer().expires_after(std::chrono::seconds(server_.config().tls_handshake_timeout_seconds));
+  delay_wait([self = shared_from_this()](const error_code& ec) {
     if (ec || self->closed_) return;
     if (auto* m = edge_metrics()) m->tls_handshake_failed.inc();
     self->end_reason_ = SessionEnd::kTlsFailed;
     self->close("TLS handshake timeout");
   });
   tls_->async_handshake([self = shared_from_this()](const error_code& ec) {
-    self->delay_timer_.cancel();
+    if (self->delay_timer_) self->delay_timer_->cancel();
     if (self->closed_) return;
     auto* m = edge_metrics();
     if (ec) {
@@ -437,8 +458,8 @@ void Connection::close(const char* reason) {
   socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
   socket_.close(ignored);
   idle_timer_.cancel();
-  delay_timer_.cancel();
-  relay_.abandon();  // an unfinished back-end transaction is abandoned, never completed
+  if (delay_timer_) delay_timer_->cancel();
+  if (relay_) relay_->abandon();  // an unfinished back-end transaction is abandoned, never completed
   if (ip_counted_) server_.release_ip(ip_key_);
   const SessionStats& s = session_.stats();
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started_);

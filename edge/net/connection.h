@@ -39,6 +39,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void perform(Actions a);
   void maybe_read();
   void release_idle_memory();
+  Relay& relay();
+  boost::asio::steady_timer& delay_timer();
+  template <typename Handler>
+  void delay_wait(Handler handler);
   void on_read(const boost::system::error_code& ec, std::string_view bytes);
   // Waits until the socket is readable, then reads into a per-thread buffer
   // and calls `done` synchronously: an idle session holds no read buffer.
@@ -62,13 +66,16 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::string client_ip_;
   std::string ip_key_;  // what max-sessions-per-ip counts (IPv6: by prefix)
   Session session_;
-  Relay relay_;
+  std::unique_ptr<Relay> relay_;  // made at the first relayed command (most sessions relay nothing)
   // After STARTTLS: the TLS stream over socket_ (it keeps the context its
   // handshake used). Like plaintext sessions, it reads into a per-thread
   // buffer and holds none while idle.
   std::unique_ptr<TlsStream> tls_;
   boost::asio::steady_timer idle_timer_;
-  boost::asio::steady_timer delay_timer_;
+  // Greet pause, reply delays, TLS handshake timeout: made when first needed,
+  // given back while the session idles with no wait on it.
+  std::unique_ptr<boost::asio::steady_timer> delay_timer_;
+  int delay_waits_ = 0;  // async_waits on delay_timer_ whose handler has not run yet
 
   std::string out_;      // replies waiting to be written
   std::string writing_;  // replies being written
