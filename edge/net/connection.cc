@@ -229,6 +229,7 @@ void Connection::release_idle_memory() {
   // spend most of their life here, and an idle session's bytes are what the
   // session limit multiplies (bench/RESULTS.md, issue #16); it costs a
   // malloc or two on the next command.
+  if (session_.in_data()) return;  // a message streams through: keep its buffers
   if (out_.empty() && writing_.empty()) {
     std::string().swap(out_);
     std::string().swap(writing_);

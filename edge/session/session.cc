@@ -951,6 +951,9 @@ void release_if_empty(C& c) {
 }  // namespace
 
 void Session::release_idle_memory() {
+  // Only between commands: a message streaming through would free and
+  // allocate its buffers at every read.
+  if (mode_ != Mode::kCommand || pending_ != Pending::kNone) return;
   release_if_empty(in_);
   release_if_empty(slots_);
   release_if_empty(group_slots_);

@@ -232,10 +232,12 @@ class Session {
   Actions on_tls_failed();                      // the shell closes; no reply
 
   bool waiting() const { return pending_ != Pending::kNone; }
+  bool in_data() const { return mode_ == Mode::kData; }
   bool in_transaction() const { return mail_from_.has_value(); }
   bool relay_open() const { return relay_open_; }
-  // Gives back the capacity of buffers that are empty now (the shell calls it
-  // while the session waits for the client); changes no behaviour.
+  // Gives back the capacity of buffers that are empty now, when the session
+  // waits for a command (the shell calls it before each read; during DATA or
+  // a pending check it does nothing); changes no behaviour.
   void release_idle_memory();
   bool closed() const { return closed_; }
   bool tls_active() const { return tls_active_; }

@@ -67,6 +67,14 @@ v1::CheckRecipientsRequest req(const std::string& session, std::vector<std::stri
 
 class DirectoryBatcherTest : public ::testing::Test {
  protected:
+  // The fake keeps every completion, and a completion holds its batcher,
+  // which holds the fake: break that cycle (a real transport drops a
+  // completion once it has run).
+  void TearDown() override {
+    if (!transport_) return;
+    transport_->batches.clear();
+    transport_->ones.clear();
+  }
   std::shared_ptr<DirectoryBatcher> make(size_t in_flight, size_t max_batch = 64) {
     transport_ = std::make_shared<FakeTransport>();
     return DirectoryBatcher::create(transport_, {in_flight, max_batch, std::chrono::milliseconds(25)},
