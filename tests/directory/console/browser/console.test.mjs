@@ -329,7 +329,9 @@ async function main() {
     // SSCAN pages hold about page_size (25) addresses; the next page holds others.
     const firstPage = await poll(() => page.evaluate(() => {
       const rows = [...document.querySelectorAll('#main tbody td.mono')].map((t) => t.textContent);
-      return rows.length >= 5 && rows.length < 200 && !document.getElementById('next-page').disabled && !rows.some((r) => r.startsWith('user0999')) ? rows : null;
+      // The search showed only user0999* rows; the whole list shows others
+      // (a random SSCAN page may still hold one of the ten user0999x).
+      return rows.length >= 5 && rows.length < 200 && !document.getElementById('next-page').disabled && rows.some((r) => !r.startsWith('user0999')) ? rows : null;
     }), 'first page of the whole list');
     await page.click('#next-page');
     const secondPage = await poll(() => page.evaluate((first) => {
