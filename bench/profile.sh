@@ -49,12 +49,17 @@ start_doorman list 127.0.0.1:"$SINK_PORT" "$T/users1k.txt"
 server_of() { pgrep -P "$1" | head -n 1; }
 EDGE=$(server_of "${SYS_PIDS[0]}"); DIR=$(server_of "${SYS_PIDS[1]}"); REDIS=$(server_of "${SYS_PIDS[2]}")
 ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
+# Context switches of every thread of a process (voluntary + involuntary):
+# the wake-ups a recipient costs.
+switches() { cat /proc/"$1"/task/*/status 2> /dev/null | awk '/ctxt_switches/ {n += $2} END {print n + 0}'; }
+threads() { ls /proc/"$1"/task | wc -l; }
 
 log "profile: warm-up, 2 s"
 "$LOADGEN" --server 127.0.0.1:"$SYS_PORT" --sessions 64 --rcpts 10 --unknown-percent 50 --seconds 2 \
   --rate "$RATE" "${SERIAL[@]}" > /dev/null
 log "profile: $RATE tx/s offered for $SECS s; perf on edge $EDGE, directory $DIR, redis $REDIS"
 e0=$(ticks "$EDGE"); d0=$(ticks "$DIR"); r0=$(ticks "$REDIS")
+es0=$(switches "$EDGE"); ds0=$(switches "$DIR"); rs0=$(switches "$REDIS")
 perf record -q -e cpu-clock -F "$FREQ" --call-graph dwarf,16384 -p "$EDGE,$DIR,$REDIS" -o "$OUT/perf.data" \
   -- sleep "$((SECS + 1))" 2> "$OUT/perf-record.log" &
 PERF=$!
@@ -62,6 +67,8 @@ sleep 0.5
 line=$("$LOADGEN" --server 127.0.0.1:"$SYS_PORT" --sessions 64 --rcpts 10 --unknown-percent 50 --seconds "$SECS" \
   --rate "$RATE" "${SERIAL[@]}")
 e1=$(ticks "$EDGE"); d1=$(ticks "$DIR"); r1=$(ticks "$REDIS")
+es1=$(switches "$EDGE"); ds1=$(switches "$DIR"); rs1=$(switches "$REDIS")
+et=$(threads "$EDGE"); dt=$(threads "$DIR")
 wait "$PERF" || true
 stop "${SYS_PIDS[@]}"
 stop "$SINK_PID"
@@ -79,6 +86,14 @@ for name, a, b in (("edge", e0, e1), ("directory", d0, d1), ("redis", r0, r1)):
     print(f"cpu {name:<9} {(b - a) / hz:6.2f} s  {(b - a) / hz / rcpts * 1e6:6.1f} us/rcpt")
 print(f"cpu total     {(e1 - e0 + d1 - d0 + r1 - r0) / hz:6.2f} s  "
       f"{(e1 - e0 + d1 - d0 + r1 - r0) / hz / rcpts * 1e6:6.1f} us/rcpt")
+PY
+  python3 - "$es0" "$es1" "$ds0" "$ds1" "$rs0" "$rs1" "$et" "$dt" "$line" <<'PY'
+import sys
+es0, es1, ds0, ds1, rs0, rs1, et, dt = (int(x) for x in sys.argv[1:9])
+kv = dict(p.split("=", 1) for p in sys.argv[9].split() if "=" in p)
+rcpts = int(kv.get("rcpts", 0)) or 1
+print(f"context switches per rcpt (all threads): edge {(es1 - es0) / rcpts:.2f} ({et} threads), "
+      f"directory {(ds1 - ds0) / rcpts:.2f} ({dt} threads), redis {(rs1 - rs0) / rcpts:.2f}")
 PY
   perf script -i "$OUT/perf.data" -F comm,pid,tid,ip,sym,dso 2> /dev/null |
     python3 "$HERE/perf_summary.py" edge="$EDGE" directory="$DIR" redis="$REDIS"

@@ -47,6 +47,7 @@
 
 #include "common/grpc_tls.h"
 #include "common/http_server.h"
+#include "common/lock_graph.h"
 #include "common/log.h"
 #include "common/options.h"
 #include "directory/apply/apply.h"
@@ -370,6 +371,7 @@ bool read_secret(const std::string& file, const char* env, std::string* out) {
 }
 
 int run(int argc, char** argv) {
+  disable_lock_order_checks();
   Config c;
   Options options("doorman-directory", "DOORMAN_DIRECTORY",
                   "The Doorman recipient directory: recipient verdicts and admin API over gRPC, backed by Redis.");

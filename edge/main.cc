@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "common/http_server.h"
+#include "common/lock_graph.h"
 #include "common/log.h"
 #include "common/metrics.h"
 #include "edge/config.h"
@@ -34,6 +35,7 @@ int main(int argc, char** argv) {
   log::parse_format(config.log_format, &format);
   log::set_format(format);
   std::signal(SIGPIPE, SIG_IGN);
+  disable_lock_order_checks();
 
   edge::EdgeMetrics edge_metrics(metrics::global());
   edge::set_edge_metrics(&edge_metrics);
