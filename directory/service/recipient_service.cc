@@ -438,7 +438,9 @@ grpc::ServerUnaryReactor* RecipientService::CheckBatch(grpc::CallbackServerConte
     }
     for (size_t j = 0; j < jobs->size(); ++j) (*jobs)[j].work(conn, error, conn ? &pre[j] : nullptr);
   };
-  if (!jobs->empty() && !pool_.submit([run](store::RedisConn& conn) { run(&conn, ""); })) run(nullptr, "directory busy");
+  // On this thread when the pool's inline connection is free (store/pool.h): no hand-off to a worker.
+  if (!jobs->empty() && !pool_.run_or_submit([run](store::RedisConn& conn) { run(&conn, ""); }))
+    run(nullptr, "directory busy");
   finish_one();
   return reactor;
 }

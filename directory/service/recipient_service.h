@@ -1,10 +1,11 @@
 // doorman.v1.RecipientService: the verdicts for one RCPT group.
 //
 // Talks to the edge over gRPC; sees untrusted addresses (from SMTP clients,
-// relayed by the edge). The handler never blocks: it submits one job to the
-// Redis pool, which fetches the facts for the whole group in one pipelined
-// round trip (store::fetch_group), runs the checks (checks/registry.h) and
-// finishes the RPC. Redis trouble is a business outcome: 451 4.4.3 DEFER
+// relayed by the edge). CheckRecipients never blocks: it submits one job to
+// the Redis pool, which fetches the facts for the whole group in one
+// pipelined round trip (store::fetch_group), runs the checks
+// (checks/registry.h) and finishes the RPC. CheckBatch runs its job on the
+// calling thread when the pool's inline connection is free (store/pool.h). Redis trouble is a business outcome: 451 4.4.3 DEFER
 // verdicts with status OK; a store without its marker (Redis lost its data)
 // 451 4.3.0 for every recipient. More than kMaxRecipients recipients is
 // INVALID_ARGUMENT. Addresses are logged at debug level only.
@@ -91,7 +92,8 @@ class RecipientService final : public doorman::v1::RecipientService::CallbackSer
                                             const doorman::v1::CheckRecipientsRequest* req,
                                             doorman::v1::CheckRecipientsResponse* resp) override;
   // Several checks (issue #16): one pool job runs them in order, each as
-  // CheckRecipients would, and the RPC finishes when the last has its
+  // CheckRecipients would (on the calling gRPC thread when the pool's inline
+  // connection is free: RedisPool::run_or_submit), and the RPC finishes when the last has its
   // verdicts (a callout check may finish later than the job). A check's own
   // failure (too many recipients, its deadline) is in its result.
   grpc::ServerUnaryReactor* CheckBatch(grpc::CallbackServerContext* ctx, const doorman::v1::CheckBatchRequest* req,

@@ -24,9 +24,18 @@ void RedisPool::start() {
     });
   }
   for (int i = 0; i < settings_.connections; ++i) threads_.emplace_back([this, i] { worker_loop(i); });
+  std::lock_guard<std::mutex> inline_lock(inline_mu_);
+  if (!inline_conn_) inline_conn_ = std::make_unique<RedisConn>(settings_.redis);
+  inline_open_ = true;
 }
 
 void RedisPool::stop() {
+  {
+    // Waits for a job running inline.
+    std::lock_guard<std::mutex> inline_lock(inline_mu_);
+    inline_open_ = false;
+    if (inline_conn_) inline_conn_->disconnect();
+  }
   {
     std::lock_guard<std::mutex> lock(mu_);
     stopping_ = true;
@@ -45,6 +54,42 @@ bool RedisPool::submit(Job job) {
   }
   cv_.notify_one();
   return true;
+}
+
+bool RedisPool::inline_ready_locked() {
+  using Clock = std::chrono::steady_clock;
+  if (!inline_open_) return false;
+  // The workers have no connection: Redis is down (or not there yet); their
+  // jobs fail fast, and so does this one through them.
+  if (connected_.load() == 0) return false;
+  const auto now = Clock::now();
+  if (inline_conn_->connected() && inline_conn_->stale()) inline_conn_->disconnect();
+  if (!inline_conn_->connected()) {
+    if (now < inline_next_connect_) return false;
+    inline_next_connect_ = now + settings_.idle_ping;
+    if (!inline_conn_->connect().ok()) return false;
+  } else if (now - inline_last_use_ >= settings_.idle_ping) {
+    // Idle for a while: it must still answer before a job relies on it.
+    Reply pong;
+    if (!inline_conn_->command({"PING"}, &pong).ok()) {
+      inline_conn_->disconnect();
+      return false;
+    }
+  }
+  return true;
+}
+
+bool RedisPool::run_or_submit(Job job) {
+  {
+    std::unique_lock<std::mutex> lock(inline_mu_, std::try_to_lock);
+    if (lock.owns_lock() && inline_ready_locked()) {
+      job(*inline_conn_);
+      inline_last_use_ = std::chrono::steady_clock::now();
+      inline_jobs_.fetch_add(1, std::memory_order_relaxed);
+      return true;
+    }
+  }
+  return submit(std::move(job));
 }
 
 void RedisPool::worker_loop(int index) {

@@ -16,6 +16,18 @@
 // or a READONLY reply is retried the same way as with a fixed host.
 // Reconnections are counted (doorman_directory_redis_reconnects_total).
 //
+// Inline (issue #16): run_or_submit() runs a job on the calling thread (a
+// gRPC callback thread) with the pool's one inline connection when that
+// connection is free and up, instead of waking a worker: on a 2-core machine
+// the hand-off (a futex wake and two context switches per call) cost more
+// than the Redis round trip. At most one job runs inline at a time (a
+// try-lock), so one gRPC thread at most ever waits for Redis, for at most
+// the command timeout; every other call goes to the workers as before. The
+// inline connection is used only while the workers have a connection (Redis
+// is up: otherwise the job goes to a worker and fails fast there), is
+// re-made at most once per idle_ping, is PINGed first when it sat idle for
+// idle_ping, and follows a Sentinel failover (stale: re-made).
+//
 // Limits: the queue is bounded (max_queue); submit() returns false when it is
 // full or the pool is stopping, and the caller fails the request. stop()
 // runs the jobs still queued (so every RPC is finished) and joins.
@@ -26,6 +38,7 @@
 #include <condition_variable>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -58,9 +71,14 @@ class RedisPool {
   void stop();
 
   bool submit(Job job);
+  // Inline when possible (see above), else submit(); true when it ran or
+  // was queued.
+  bool run_or_submit(Job job);
 
   // Number of workers whose connection is currently up.
   int connected_count() const { return connected_.load(); }
+  // Jobs run_or_submit() ran on the calling thread (for tests).
+  uint64_t inline_jobs() const { return inline_jobs_.load(); }
 
  private:
   void worker_loop(int index);
@@ -76,6 +94,14 @@ class RedisPool {
   std::vector<std::thread> threads_;
   std::atomic<int> connected_{0};
   bool wake_registered_ = false;
+
+  // Under inline_mu_: whether the inline connection may take a job now.
+  bool inline_ready_locked();
+  std::mutex inline_mu_;  // held while a job runs inline
+  std::unique_ptr<RedisConn> inline_conn_;
+  std::chrono::steady_clock::time_point inline_last_use_{}, inline_next_connect_{};
+  bool inline_open_ = false;  // between start() and stop()
+  std::atomic<uint64_t> inline_jobs_{0};
 };
 
 }  // namespace doorman::directory::store
