@@ -5,7 +5,8 @@
 # doorman-loadgen for 5 s and prints, per thread of the edge and of the
 # directory, the context switches per recipient (voluntary + involuntary,
 # from /proc/PID/task/TID/status) and the CPU ticks used, then the CPU per
-# recipient of each process.
+# recipient of each process (of the threads listed, and of the whole process,
+# which includes threads that started or ended during the run).
 #   bench/threads.sh [loadgen options...]   e.g. --no-pipelining --rate 230
 # B=DIR takes the Doorman binaries from another build directory (a baseline:
 # edge/doorman-edge, directory/doorman-directory, directory/doormanctl); the
@@ -40,8 +41,11 @@ wait_port "$EP"
 snap() { for t in /proc/$1/task/*; do echo "$(basename $t) $(cat $t/comm | tr ' ' _) $(awk '/ctxt_switches/ {n+=$2} END{print n}' $t/status) $(awk '{print $14+$15}' $t/stat)"; done; }
 build/bench/doorman-loadgen --server 127.0.0.1:"$EP" --sessions 64 --rcpts 10 --unknown-percent 50 --seconds 2 "$@" > /dev/null
 snap $EDGE > $T/e0; snap $DIR > $T/d0
+pcpu() { awk '{print $14+$15}' /proc/$1/stat; }
+pe0=$(pcpu $EDGE); pd0=$(pcpu $DIR); pr0=$(pcpu $REDIS)
 line=$(build/bench/doorman-loadgen --server 127.0.0.1:"$EP" --sessions 64 --rcpts 10 --unknown-percent 50 --seconds 5 "$@")
 snap $EDGE > $T/e1; snap $DIR > $T/d1
+pe1=$(pcpu $EDGE); pd1=$(pcpu $DIR); pr1=$(pcpu $REDIS)
 echo "$line" | tr ' ' '\n' | grep -E "rcpt_per_s|p50|p99_" | tr '\n' ' '; echo
 rc=$(sed -n 's/.* rcpts=\([0-9]*\) .*/\1/p' <<<"$line")
 for w in e d; do
@@ -50,4 +54,7 @@ for w in e d; do
 done
 tot() { join <(sort $T/${1}0) <(sort $T/${1}1) | awk '{dc+=$7-$4} END{print dc}'; }
 hz=$(getconf CLK_TCK)
-echo "cpu per rcpt: edge $(( $(tot e) * 1000000 / hz / rc )) us, directory $(( $(tot d) * 1000000 / hz / rc )) us"
+us() { echo $(( $1 * 1000000 / hz / rc )); }
+echo "cpu per rcpt, threads listed above: edge $(us $(tot e)) us, directory $(us $(tot d)) us"
+echo "cpu per rcpt, whole processes (threads that came and went too): edge $(us $((pe1 - pe0))) us," \
+  "directory $(us $((pd1 - pd0))) us, redis $(us $((pr1 - pr0))) us"
