@@ -103,6 +103,9 @@ DirectoryMetrics::DirectoryMetrics(metrics::Registry& r) : registry_(r) {
   redis_reconnects_ = &r.counter("doorman_directory_redis_reconnects_total",
                                  "Redis pool connections made again after one was lost or the primary changed "
                                  "(the first connection of each pool worker is not counted).");
+  redis_inline_jobs_ = &r.counter("doorman_directory_redis_inline_jobs_total",
+                                  "Redis jobs run on the gRPC thread that received the call, through the pool's "
+                                  "inline connection, instead of by a pool worker (batched recipient checks).");
   redis_failovers_ = &r.counter("doorman_directory_redis_failovers_total",
                                 "+switch-master notices for --redis-master-name received from Redis Sentinel "
                                 "(0 without --redis-sentinel).");

@@ -65,6 +65,7 @@ class DirectoryMetrics {
   metrics::Gauge& redis_connections() { return *redis_connections_; }
   // Redis Sentinel (store/sentinel.h) and the pool's reconnections.
   metrics::Counter& redis_reconnects() { return *redis_reconnects_; }
+  metrics::Counter& redis_inline_jobs() { return *redis_inline_jobs_; }
   metrics::Counter& redis_failovers() { return *redis_failovers_; }
   metrics::Counter& redis_primary_changes() { return *redis_primary_changes_; }
   metrics::Gauge& redis_primary_found() { return *redis_primary_found_; }
@@ -104,6 +105,7 @@ class DirectoryMetrics {
   metrics::Gauge* redis_up_ = nullptr;
   metrics::Gauge* redis_connections_ = nullptr;
   metrics::Counter* redis_reconnects_ = nullptr;
+  metrics::Counter* redis_inline_jobs_ = nullptr;
   metrics::Counter* redis_failovers_ = nullptr;
   metrics::Counter* redis_primary_changes_ = nullptr;
   metrics::Gauge* redis_primary_found_ = nullptr;

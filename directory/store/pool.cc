@@ -79,13 +79,22 @@ bool RedisPool::inline_ready_locked() {
   return true;
 }
 
+namespace {
+// Set while this thread runs a job inline: a job that calls run_or_submit
+// again queues (try_lock on a mutex the thread holds is undefined).
+thread_local bool running_inline = false;
+}  // namespace
+
 bool RedisPool::run_or_submit(Job job) {
-  {
+  if (!running_inline) {
     std::unique_lock<std::mutex> lock(inline_mu_, std::try_to_lock);
     if (lock.owns_lock() && inline_ready_locked()) {
+      running_inline = true;
       job(*inline_conn_);
+      running_inline = false;
       inline_last_use_ = std::chrono::steady_clock::now();
       inline_jobs_.fetch_add(1, std::memory_order_relaxed);
+      directory_metrics().redis_inline_jobs().inc();
       return true;
     }
   }

@@ -10,6 +10,7 @@
 #include <optional>
 #include <thread>
 
+#include "directory/metrics.h"
 #include "directory/store/pool.h"
 #include "tests/support/redis_server.h"
 
@@ -65,11 +66,13 @@ class RedisPoolInline : public ::testing::Test {
 
 TEST_F(RedisPoolInline, RunsOnTheCallingThreadWhenRedisIsUp) {
   const uint64_t before = pool_->inline_jobs();
+  const uint64_t counted = directory_metrics().redis_inline_jobs().value();
   auto ran = ping();
   ASSERT_TRUE(ran);
   EXPECT_EQ(ran->thread, std::this_thread::get_id());
   EXPECT_TRUE(ran->pong);
   EXPECT_EQ(pool_->inline_jobs(), before + 1);
+  EXPECT_EQ(directory_metrics().redis_inline_jobs().value(), counted + 1);
   // Idle past idle_ping: PINGed first, still inline.
   std::this_thread::sleep_for(300ms);
   ran = ping();
@@ -126,6 +129,19 @@ TEST_F(RedisPoolInline, RedisDownGoesToTheWorkersThenInlineAgainAfterItIsBack) {
     if (!back_inline) std::this_thread::sleep_for(50ms);
   }
   EXPECT_TRUE(back_inline) << "the inline connection was not made again";
+}
+
+TEST_F(RedisPoolInline, AJobThatAsksAgainFromInsideAnInlineJobIsQueued) {
+  std::promise<std::thread::id> inner;
+  auto inner_thread = inner.get_future();
+  std::thread::id outer_thread;
+  ASSERT_TRUE(pool_->run_or_submit([&](RedisConn&) {
+    outer_thread = std::this_thread::get_id();
+    EXPECT_TRUE(pool_->run_or_submit([&](RedisConn&) { inner.set_value(std::this_thread::get_id()); }));
+  }));
+  EXPECT_EQ(outer_thread, std::this_thread::get_id());
+  ASSERT_EQ(inner_thread.wait_for(5s), std::future_status::ready);
+  EXPECT_NE(inner_thread.get(), std::this_thread::get_id());
 }
 
 TEST_F(RedisPoolInline, NothingRunsAfterStop) {
