@@ -1,8 +1,9 @@
 // A fixed pool of Redis worker threads, each owning one blocking RedisConn.
 //
 // submit() queues a job (mutex + condition variable); a free worker runs it
-// with its connection. gRPC handlers submit and return at once, so no gRPC
-// thread ever waits for Redis; the job finishes the RPC itself.
+// with its connection. gRPC handlers submit and return at once; the job
+// finishes the RPC itself. The one exception is run_or_submit() (below):
+// at most one gRPC thread at a time runs a job itself.
 //
 // Reconnection: a worker whose connection broke reconnects with exponential
 // back-off (100 ms doubling to 5 s), also while idle, so a Redis restart is
